@@ -1,0 +1,499 @@
+/* kernels.c - the layers of the DiT, each a forward / backward pair.
+ *
+ * Shape letters: B batch, T frames, C channels, H W height width, N tokens,
+ * D hidden, NH heads, P patch vector. Backward functions accumulate (+=).
+ * GEMMs go through OpenBLAS; other loops are plain C with OpenMP where the
+ * work is large. Every optimised path has a plain version (_ref) beside it.
+ */
+#include "vdit.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------
+ * Linear (PyTorch layout: w[OC][IC])
+ * ---------------------------------------------------------------------- */
+
+void linear_forward(float *out, const float *inp, const float *w, const float *b, int M, int IC, int OC)
+{
+    /* out = b (broadcast), then out += inp @ w^T in one sgemm */
+    float beta = 0.0f;
+    if (b) {
+        for (int m = 0; m < M; m++) memcpy(out + (size_t)m * OC, b, (size_t)OC * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, IC, 1.0f, inp, IC, w, IC, beta, out, OC);
+}
+
+void linear_forward_ref(float *out, const float *inp, const float *w, const float *b, int M, int IC, int OC)
+{
+    for (int m = 0; m < M; m++) {
+        for (int o = 0; o < OC; o++) {
+            double acc = b ? b[o] : 0.0;
+            for (int i = 0; i < IC; i++) acc += (double)inp[(size_t)m * IC + i] * w[(size_t)o * IC + i];
+            out[(size_t)m * OC + o] = (float)acc;
+        }
+    }
+}
+
+void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                     const float *w, int M, int IC, int OC)
+{
+    /* forward: out = inp @ w^T + b */
+    if (dinp) /* dinp += dout @ w */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
+    if (dw) /* dw += dout^T @ inp */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, M, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
+    if (db) /* db += sum over rows of dout */
+        for (int m = 0; m < M; m++)
+            for (int o = 0; o < OC; o++) db[o] += dout[(size_t)m * OC + o];
+}
+
+void linear_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                         const float *w, int M, int IC, int OC)
+{
+    for (int m = 0; m < M; m++) {
+        for (int o = 0; o < OC; o++) {
+            float g = dout[(size_t)m * OC + o];
+            if (db) db[o] += g;
+            for (int i = 0; i < IC; i++) {
+                if (dinp) dinp[(size_t)m * IC + i] += g * w[(size_t)o * IC + i];
+                if (dw) dw[(size_t)o * IC + i] += g * inp[(size_t)m * IC + i];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * LayerNorm without affine parameters
+ * ---------------------------------------------------------------------- */
+
+void layernorm_forward(float *xhat, float *rstd, const float *x, int M, int D)
+{
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        const float *xm = x + (size_t)m * D;
+        /* two passes in double: the variance of a near-constant row stays exact */
+        double mean = 0.0, var = 0.0;
+        for (int i = 0; i < D; i++) mean += xm[i];
+        mean /= D;
+        for (int i = 0; i < D; i++) var += (xm[i] - mean) * (xm[i] - mean);
+        var /= D;
+        float rs = (float)(1.0 / sqrt(var + VDIT_LN_EPS));
+        float *om = xhat + (size_t)m * D;
+        for (int i = 0; i < D; i++) om[i] = (float)((xm[i] - mean) * rs);
+        rstd[m] = rs;
+    }
+}
+
+void layernorm_backward(float *dx, const float *dxhat, const float *xhat, const float *rstd, int M, int D)
+{
+    /* forward: xhat = (x - mean(x)) * rstd, rstd = 1/sqrt(var(x) + eps) */
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        const float *g = dxhat + (size_t)m * D, *xh = xhat + (size_t)m * D;
+        double mg = 0.0, mgx = 0.0;
+        for (int i = 0; i < D; i++) {
+            mg += g[i];
+            mgx += (double)g[i] * xh[i];
+        }
+        mg /= D;
+        mgx /= D;
+        float *dxm = dx + (size_t)m * D;
+        for (int i = 0; i < D; i++) dxm[i] += rstd[m] * (float)(g[i] - mg - xh[i] * mgx);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * adaLN modulation and gated residual
+ * ---------------------------------------------------------------------- */
+
+void adaln_modulate_forward(float *out, const float *xhat, const float *shift, const float *scale,
+                            int B, int N, int D, int mod_stride)
+{
+    for (int b = 0; b < B; b++) {
+        const float *sh = shift + (size_t)b * mod_stride, *sc = scale + (size_t)b * mod_stride;
+        for (int n = 0; n < N; n++) {
+            size_t row = ((size_t)b * N + n) * D;
+            for (int i = 0; i < D; i++) out[row + i] = xhat[row + i] * (1.0f + sc[i]) + sh[i];
+        }
+    }
+}
+
+void adaln_modulate_backward(float *dxhat, float *dshift, float *dscale, const float *dout,
+                             const float *xhat, const float *scale, int B, int N, int D, int mod_stride)
+{
+    /* forward: out = xhat * (1 + scale) + shift */
+    for (int b = 0; b < B; b++) {
+        const float *sc = scale + (size_t)b * mod_stride;
+        float *dsh = dshift + (size_t)b * mod_stride, *dsc = dscale + (size_t)b * mod_stride;
+        for (int n = 0; n < N; n++) {
+            size_t row = ((size_t)b * N + n) * D;
+            for (int i = 0; i < D; i++) {
+                float g = dout[row + i];
+                dxhat[row + i] += g * (1.0f + sc[i]);
+                dsh[i] += g;
+                dsc[i] += g * xhat[row + i];
+            }
+        }
+    }
+}
+
+void gated_residual_forward(float *x, const float *gate, const float *y, int B, int N, int D, int mod_stride)
+{
+    for (int b = 0; b < B; b++) {
+        const float *g = gate + (size_t)b * mod_stride;
+        for (int n = 0; n < N; n++) {
+            size_t row = ((size_t)b * N + n) * D;
+            for (int i = 0; i < D; i++) x[row + i] += g[i] * y[row + i];
+        }
+    }
+}
+
+void gated_residual_backward(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
+                             int B, int N, int D, int mod_stride)
+{
+    /* forward: x = x + gate * y */
+    for (int b = 0; b < B; b++) {
+        const float *g = gate + (size_t)b * mod_stride;
+        float *dg = dgate + (size_t)b * mod_stride;
+        for (int n = 0; n < N; n++) {
+            size_t row = ((size_t)b * N + n) * D;
+            for (int i = 0; i < D; i++) {
+                dy[row + i] += dx[row + i] * g[i];
+                dg[i] += dx[row + i] * y[row + i];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Activations
+ * ---------------------------------------------------------------------- */
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+
+void gelu_forward(float *out, const float *inp, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + 0.044715f * x * x * x)));
+    }
+}
+
+void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+    /* forward: out = 0.5 x (1 + tanh(k (x + 0.044715 x^3))) */
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_K * (x + 0.044715f * x * x * x);
+        float th = tanhf(u);
+        float sech2 = 1.0f - th * th;
+        float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += local * dout[i];
+    }
+}
+
+void silu_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] / (1.0f + expf(-inp[i]));
+}
+
+void silu_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+    /* forward: out = x * sigmoid(x); d/dx = s (1 + x (1 - s)) */
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-inp[i]));
+        dinp[i] += dout[i] * s * (1.0f + inp[i] * (1.0f - s));
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Attention
+ *
+ * The keys a query sees form an arithmetic sequence of token indices
+ * base + j*stride, j < count: FULL (0, 1, N), SPATIAL (frame start, 1, S),
+ * TEMPORAL ((ih, iw) offset, S, nt) with S = nh*nw. One online-softmax pass
+ * per query row (running max and sum, as flash attention does) accumulates
+ * straight into the output row, so memory is linear in N.
+ * ---------------------------------------------------------------------- */
+
+static void attn_keys(attn_shape s, int n, int *base, int *stride, int *count)
+{
+    int S = s.nh * s.nw, N = s.nt * S;
+    switch (s.scope) {
+    case ATTN_SPATIAL: *base = (n / S) * S; *stride = 1; *count = S; break;
+    case ATTN_TEMPORAL: *base = n % S; *stride = S; *count = s.nt; break;
+    default: *base = 0; *stride = 1; *count = N; break;
+    }
+}
+
+static float dotf(const float *a, const float *b, int n)
+{
+    float acc = 0.0f;
+    for (int i = 0; i < n; i++) acc += a[i] * b[i];
+    return acc;
+}
+
+void attention_forward(float *out, float *lse, const float *qkv, attn_shape s)
+{
+    int N = s.nt * s.nh * s.nw, D = s.D, NH = s.NH, dh = D / NH, D3 = 3 * D;
+    float scale = 1.0f / sqrtf((float)dh);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < s.B; b++) {
+        for (int h = 0; h < NH; h++) {
+            const float *qkvb = qkv + (size_t)b * N * D3;
+            for (int i = 0; i < N; i++) {
+                const float *q = qkvb + (size_t)i * D3 + h * dh;
+                float *o = out + ((size_t)b * N + i) * D + h * dh;
+                int base, stride, count;
+                attn_keys(s, i, &base, &stride, &count);
+                float m = -FLT_MAX, l = 0.0f;
+                for (int d = 0; d < dh; d++) o[d] = 0.0f;
+                for (int j = 0; j < count; j++) {
+                    int key = base + j * stride;
+                    const float *k = qkvb + (size_t)key * D3 + D + h * dh;
+                    const float *v = qkvb + (size_t)key * D3 + 2 * D + h * dh;
+                    float sc = dotf(q, k, dh) * scale;
+                    if (sc > m) { /* new running max: rescale what is summed so far */
+                        float r = expf(m - sc);
+                        l *= r;
+                        for (int d = 0; d < dh; d++) o[d] *= r;
+                        m = sc;
+                    }
+                    float p = expf(sc - m);
+                    l += p;
+                    for (int d = 0; d < dh; d++) o[d] += p * v[d];
+                }
+                float inv = 1.0f / l;
+                for (int d = 0; d < dh; d++) o[d] *= inv;
+                lse[((size_t)b * NH + h) * N + i] = m + logf(l);
+            }
+        }
+    }
+}
+
+static int attn_allowed(attn_shape s, int i, int j)
+{
+    int S = s.nh * s.nw;
+    if (s.scope == ATTN_SPATIAL) return i / S == j / S;
+    if (s.scope == ATTN_TEMPORAL) return i % S == j % S;
+    return 1;
+}
+
+void attention_forward_ref(float *out, const float *qkv, attn_shape s)
+{
+    int N = s.nt * s.nh * s.nw, D = s.D, NH = s.NH, dh = D / NH, D3 = 3 * D;
+    double *row = malloc((size_t)N * sizeof(double));
+    if (!row) return;
+    for (int b = 0; b < s.B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int i = 0; i < N; i++) {
+                const float *q = qkv + ((size_t)b * N + i) * D3 + h * dh;
+                double mx = -1e300, sum = 0.0;
+                for (int j = 0; j < N; j++) {
+                    row[j] = -1e300;
+                    if (!attn_allowed(s, i, j)) continue;
+                    const float *k = qkv + ((size_t)b * N + j) * D3 + D + h * dh;
+                    double acc = 0.0;
+                    for (int d = 0; d < dh; d++) acc += (double)q[d] * k[d];
+                    row[j] = acc / sqrt((double)dh);
+                    if (row[j] > mx) mx = row[j];
+                }
+                for (int j = 0; j < N; j++) {
+                    row[j] = attn_allowed(s, i, j) ? exp(row[j] - mx) : 0.0;
+                    sum += row[j];
+                }
+                float *o = out + ((size_t)b * N + i) * D + h * dh;
+                for (int d = 0; d < dh; d++) {
+                    double acc = 0.0;
+                    for (int j = 0; j < N; j++)
+                        acc += row[j] / sum * qkv[((size_t)b * N + j) * D3 + 2 * D + h * dh + d];
+                    o[d] = (float)acc;
+                }
+            }
+    free(row);
+}
+
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+                        const float *lse, attn_shape s)
+{
+    /* forward: p_ij = exp(q_i.k_j * scale - lse_i);  o_i = sum_j p_ij v_j
+     *   dv_j += p_ij do_i
+     *   dp_ij = do_i . v_j;  ds_ij = p_ij (dp_ij - do_i . o_i)
+     *   dq_i += ds_ij * scale * k_j;  dk_j += ds_ij * scale * q_i
+     * Each (b, h) writes only its own columns of dqkv: safe to run in parallel. */
+    int N = s.nt * s.nh * s.nw, D = s.D, NH = s.NH, dh = D / NH, D3 = 3 * D;
+    float scale = 1.0f / sqrtf((float)dh);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < s.B; b++) {
+        for (int h = 0; h < NH; h++) {
+            const float *qkvb = qkv + (size_t)b * N * D3;
+            float *dqkvb = dqkv + (size_t)b * N * D3;
+            for (int i = 0; i < N; i++) {
+                const float *q = qkvb + (size_t)i * D3 + h * dh;
+                const float *doi = dout + ((size_t)b * N + i) * D + h * dh;
+                const float *oi = out + ((size_t)b * N + i) * D + h * dh;
+                float *dq = dqkvb + (size_t)i * D3 + h * dh;
+                float Di = dotf(doi, oi, dh);
+                float li = lse[((size_t)b * NH + h) * N + i];
+                int base, stride, count;
+                attn_keys(s, i, &base, &stride, &count);
+                for (int j = 0; j < count; j++) {
+                    int key = base + j * stride;
+                    const float *k = qkvb + (size_t)key * D3 + D + h * dh;
+                    const float *v = qkvb + (size_t)key * D3 + 2 * D + h * dh;
+                    float *dk = dqkvb + (size_t)key * D3 + D + h * dh;
+                    float *dv = dqkvb + (size_t)key * D3 + 2 * D + h * dh;
+                    float p = expf(dotf(q, k, dh) * scale - li);
+                    float ds = p * (dotf(doi, v, dh) - Di) * scale;
+                    for (int d = 0; d < dh; d++) {
+                        dv[d] += p * doi[d];
+                        dq[d] += ds * k[d];
+                        dk[d] += ds * q[d];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Spacetime patches
+ * ---------------------------------------------------------------------- */
+
+/* Walks every (b, token, patch element) once and calls BODY with the video
+ * index vi (into [B][T][C][H][W]) and the patch-vector index in both orders:
+ * pc = (c, dt, dy, dx) for the embedder, po = (dt, dy, dx, c) for the output. */
+#define FOR_PATCH_ELEMENTS(BODY)                                                              \
+    do {                                                                                      \
+        int nt = T / pt, nh = H / ph, nw = W / pw, N = nt * nh * nw, P = C * pt * ph * pw;    \
+        for (int b = 0; b < B; b++)                                                           \
+            for (int it = 0; it < nt; it++)                                                   \
+                for (int ih = 0; ih < nh; ih++)                                               \
+                    for (int iw = 0; iw < nw; iw++) {                                         \
+                        size_t n = ((size_t)it * nh + ih) * nw + iw;                          \
+                        size_t tokbase = ((size_t)b * N + n) * P;                             \
+                        for (int c = 0; c < C; c++)                                           \
+                            for (int qt = 0; qt < pt; qt++)                                   \
+                                for (int qy = 0; qy < ph; qy++)                               \
+                                    for (int qx = 0; qx < pw; qx++) {                         \
+                                        size_t tt = (size_t)it * pt + qt;                     \
+                                        size_t yy = (size_t)ih * ph + qy;                     \
+                                        size_t xx = (size_t)iw * pw + qx;                     \
+                                        size_t vi = (((((size_t)b * T + tt) * C + c) * H + yy) * W + xx); \
+                                        size_t pc = tokbase + (((size_t)c * pt + qt) * ph + qy) * pw + qx; \
+                                        size_t po = tokbase + (((size_t)qt * ph + qy) * pw + qx) * C + c;  \
+                                        (void)pc; (void)po;                                   \
+                                        BODY;                                                 \
+                                    }                                                         \
+                    }                                                                         \
+    } while (0)
+
+void patchify(float *xp, const float *x, int B, int T, int C, int H, int W, int pt, int ph, int pw)
+{
+    FOR_PATCH_ELEMENTS(xp[pc] = x[vi]);
+}
+
+void patchify_backward(float *dx, const float *dxp, int B, int T, int C, int H, int W, int pt, int ph, int pw)
+{
+    /* forward: xp[pc] = x[vi] */
+    FOR_PATCH_ELEMENTS(dx[vi] += dxp[pc]);
+}
+
+void unpatchify_forward(float *video, const float *tok, int B, int T, int C, int H, int W, int pt, int ph, int pw)
+{
+    FOR_PATCH_ELEMENTS(video[vi] = tok[po]);
+}
+
+void unpatchify_backward(float *dtok, const float *dvideo, int B, int T, int C, int H, int W, int pt, int ph, int pw)
+{
+    /* forward: video[vi] = tok[po] */
+    FOR_PATCH_ELEMENTS(dtok[po] += dvideo[vi]);
+}
+
+void patch_embed_forward(float *out, float *xp, const float *x, const float *w, const float *b,
+                         const float *pos, int B, int T, int C, int H, int W, int pt, int ph, int pw, int D)
+{
+    int N = (T / pt) * (H / ph) * (W / pw), P = C * pt * ph * pw;
+    patchify(xp, x, B, T, C, H, W, pt, ph, pw);
+    linear_forward(out, xp, w, b, B * N, P, D);
+    if (pos)
+        for (int bb = 0; bb < B; bb++)
+            for (size_t i = 0; i < (size_t)N * D; i++) out[(size_t)bb * N * D + i] += pos[i];
+}
+
+void patch_embed_backward(float *dx, float *dw, float *db, const float *dout, const float *xp, const float *w,
+                          int B, int T, int C, int H, int W, int pt, int ph, int pw, int D)
+{
+    /* forward: out = patchify(x) @ w^T + b + pos */
+    int N = (T / pt) * (H / ph) * (W / pw), P = C * pt * ph * pw;
+    float *dxp = NULL;
+    if (dx) {
+        dxp = calloc((size_t)B * N * P, sizeof(float));
+        if (!dxp) dx = NULL; /* out of memory: input gradient not produced */
+    }
+    linear_backward(dxp, dw, db, dout, xp, w, B * N, P, D);
+    if (dx) patchify_backward(dx, dxp, B, T, C, H, W, pt, ph, pw);
+    free(dxp);
+}
+
+/* ------------------------------------------------------------------------
+ * Fixed embeddings
+ * ---------------------------------------------------------------------- */
+
+void sincos1d(float *out, int D, double p)
+{
+    int half = D / 2;
+    for (int i = 0; i < half; i++) {
+        double omega = 1.0 / pow(10000.0, (double)i / half);
+        out[i] = (float)sin(p * omega);
+        out[half + i] = (float)cos(p * omega);
+    }
+}
+
+void pos_embed_sincos(float *pos, int nt, int nh, int nw, int D)
+{
+    float *tmp = malloc((size_t)D * sizeof(float));
+    if (!tmp) return;
+    for (int it = 0; it < nt; it++)
+        for (int ih = 0; ih < nh; ih++)
+            for (int iw = 0; iw < nw; iw++) {
+                float *p = pos + (((size_t)it * nh + ih) * nw + iw) * D;
+                sincos1d(p, D / 2, iw);         /* first half: the column */
+                sincos1d(p + D / 2, D / 2, ih); /* second half: the row */
+                sincos1d(tmp, D, it);           /* plus the frame, over all of D */
+                for (int i = 0; i < D; i++) p[i] += tmp[i];
+            }
+    free(tmp);
+}
+
+void timestep_embedding(float *out, const float *t, int B)
+{
+    const int half = VDIT_TFREQ / 2;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < half; i++) {
+            double freq = exp(-log(10000.0) * i / half);
+            double arg = (double)t[b] * freq;
+            out[(size_t)b * VDIT_TFREQ + i] = (float)cos(arg);
+            out[(size_t)b * VDIT_TFREQ + half + i] = (float)sin(arg);
+        }
+}
+
+void label_embed_forward(float *c, const float *table, const int *y, int B, int D)
+{
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < D; i++) c[(size_t)b * D + i] += table[(size_t)y[b] * D + i];
+}
+
+void label_embed_backward(float *dtable, const float *dc, const int *y, int B, int D)
+{
+    /* forward: c[b] += table[y[b]] */
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < D; i++) dtable[(size_t)y[b] * D + i] += dc[(size_t)b * D + i];
+}

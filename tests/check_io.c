@@ -1,0 +1,994 @@
+/* check_io.c - tests for lib/io.c: atomic files, NPY and safetensors.
+ *
+ * Round trips for every dtype and shape kind, fixtures with hand-written
+ * headers as numpy and the safetensors reference write them, and a corpus
+ * of bad files, each built in code in a temporary directory, which must be
+ * rejected with a specific message.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "vdit.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------
+ * Helpers
+ * ---------------------------------------------------------------------- */
+
+static char tmpdir[512];
+
+/* tmpdir/name, in one of a few rotating buffers so two paths can be used
+ * in one call */
+static const char *tpath(const char *name)
+{
+    static char bufs[4][1024];
+    static int next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof bufs[0], "%s/%s", tmpdir, name);
+    return b;
+}
+
+static void write_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    ck_assert_msg(fp != NULL, "cannot create %s", path);
+    if (n > 0) ck_assert_uint_eq(fwrite(data, 1, n, fp), n);
+    ck_assert_int_eq(fclose(fp), 0);
+}
+
+/* Whole file into a malloc'ed buffer (test side, independent of io.c). */
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    ck_assert_msg(fp != NULL, "cannot open %s", path);
+    size_t cap = 1 << 16, len = 0;
+    unsigned char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len, fp)) > 0) {
+        len += got;
+        if (len == cap) buf = realloc(buf, cap *= 2);
+    }
+    fclose(fp);
+    *n = len;
+    return buf;
+}
+
+/* How many entries of tmpdir contain ".tmp." (leftover temporaries). */
+static int count_temporaries(void)
+{
+    DIR *d = opendir(tmpdir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) n += strstr(e->d_name, ".tmp.") != NULL;
+    closedir(d);
+    return n;
+}
+
+/* memmem is a GNU extension; this is the portable few lines of it */
+static int has_bytes(const unsigned char *hay, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++) {
+        if (memcmp(hay + i, needle, k) == 0) return 1;
+    }
+    return 0;
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* keep: FULL keeps the whole file, keep >= 0 keeps the first keep bytes,
+ * keep < 0 drops -keep bytes from the end */
+#define FULL LONG_MAX
+
+static void truncate_and_write(const char *path, unsigned char *buf, size_t n, long keep)
+{
+    if (keep != FULL) {
+        size_t k = keep >= 0 ? (size_t)keep : n - (size_t)(-keep);
+        ck_assert_uint_le(k, n);
+        n = k;
+    }
+    write_bytes(path, buf, n);
+}
+
+/* A safetensors file: u64 length (hlen, or the header's own length when
+ * hlen is UINT64_MAX), the header text, datalen bytes 0, 1, 2, ... */
+static void make_st(const char *path, const char *header, uint64_t hlen, size_t datalen, long keep)
+{
+    size_t jlen = strlen(header);
+    size_t n = 8 + jlen + datalen;
+    unsigned char *buf = malloc(n);
+    put_le64(buf, hlen == UINT64_MAX ? jlen : hlen);
+    memcpy(buf + 8, header, jlen);
+    for (size_t i = 0; i < datalen; i++) buf[8 + jlen + i] = (unsigned char)i;
+    truncate_and_write(path, buf, n, keep);
+    free(buf);
+}
+
+/* An NPY file: magic (or a wrong one), version, header length (hlen, or the
+ * header's own length when hlen is UINT32_MAX), header, datalen zero bytes. */
+static void make_npy(const char *path, int bad_magic, int major, int minor, const char *header, uint32_t hlen,
+                     size_t datalen, long keep)
+{
+    size_t jlen = strlen(header);
+    size_t pre = major >= 2 ? 12 : 10;
+    size_t n = pre + jlen + datalen;
+    unsigned char *buf = calloc(1, n);
+    memcpy(buf, bad_magic ? "\x93NUMPX" : "\x93NUMPY", 6);
+    buf[6] = (unsigned char)major;
+    buf[7] = (unsigned char)minor;
+    uint32_t h = hlen == UINT32_MAX ? (uint32_t)jlen : hlen;
+    for (size_t i = 0; i + 8 < pre; i++) buf[8 + i] = (unsigned char)(h >> (8 * i));
+    memcpy(buf + pre, header, jlen);
+    truncate_and_write(path, buf, n, keep);
+    free(buf);
+}
+
+#define ck_assert_msg_has(err, needle)                                                                      \
+    ck_assert_msg(strstr((err).msg, (needle)) != NULL, "message \"%s\" lacks \"%s\"", (err).msg, (needle))
+
+/* ------------------------------------------------------------------------
+ * Files
+ * ---------------------------------------------------------------------- */
+
+START_TEST(test_atomic_write_and_read)
+{
+    vdit_err err = {{0}};
+    const char *path = tpath("atomic.bin");
+    ck_assert_int_eq(vdit_write_file_atomic(path, "hello world", 11, &err), 0);
+    ck_assert_int_eq(vdit_write_file_atomic(path, "bye", 3, &err), 0); /* replaces */
+
+    void *data;
+    size_t n;
+    ck_assert_int_eq(vdit_read_file(path, 1000, &data, &n, &err), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_mem_eq(data, "bye", 3);
+    free(data);
+
+    /* an empty file is fine too */
+    ck_assert_int_eq(vdit_write_file_atomic(path, NULL, 0, &err), 0);
+    ck_assert_int_eq(vdit_read_file(path, 1000, &data, &n, &err), 0);
+    ck_assert_uint_eq(n, 0);
+    free(data);
+
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644); /* not mkstemp's 0600 */
+    ck_assert_int_eq(count_temporaries(), 0);
+}
+END_TEST
+
+START_TEST(test_atomic_write_missing_dir)
+{
+    vdit_err err = {{0}};
+    const char *path = tpath("no/such/dir/x.bin");
+    ck_assert_int_eq(vdit_write_file_atomic(path, "abc", 3, &err), -1);
+    ck_assert_msg_has(err, path);
+    ck_assert_msg_has(err, "No such file or directory");
+}
+END_TEST
+
+/* A write that fails half way (here: over RLIMIT_FSIZE, standing in for a
+ * full disk) must leave the old file as it was and no temporary behind. */
+START_TEST(test_atomic_write_failure_keeps_old)
+{
+    vdit_err err = {{0}};
+    const char *path = tpath("keep.bin");
+    ck_assert_int_eq(vdit_write_file_atomic(path, "original", 8, &err), 0);
+
+    char big[4096];
+    memset(big, 'x', sizeof big);
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 100;
+    void (*oldsig)(int) = signal(SIGXFSZ, SIG_IGN); /* get EFBIG, not a signal */
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = vdit_write_file_atomic(path, big, sizeof big, &err);
+    setrlimit(RLIMIT_FSIZE, &old); /* restore before asserting (CK_FORK=no) */
+    signal(SIGXFSZ, oldsig);
+
+    ck_assert_int_eq(rc, -1);
+    ck_assert_msg_has(err, path);
+    ck_assert_msg_has(err, "write failed: File too large");
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    ck_assert_uint_eq(n, 8);
+    ck_assert_mem_eq(b, "original", 8);
+    free(b);
+    ck_assert_int_eq(count_temporaries(), 0);
+}
+END_TEST
+
+START_TEST(test_read_file_errors)
+{
+    vdit_err err = {{0}};
+    void *data = (void *)1;
+    size_t n = 7;
+
+    ck_assert_int_eq(vdit_read_file(tmpdir, 1000, &data, &n, &err), -1);
+    ck_assert_msg_has(err, "is a directory");
+    ck_assert_ptr_null(data);
+    ck_assert_uint_eq(n, 0);
+
+    const char *path = tpath("ten.bin");
+    write_bytes(path, "0123456789", 10);
+    ck_assert_int_eq(vdit_read_file(path, 9, &data, &n, &err), -1);
+    ck_assert_msg_has(err, "file size 10 exceeds the limit of 9 bytes");
+    ck_assert_int_eq(vdit_read_file(path, 10, &data, &n, &err), 0);
+    ck_assert_uint_eq(n, 10);
+    free(data);
+
+    const char *missing = tpath("missing.bin");
+    ck_assert_int_eq(vdit_read_file(missing, 10, &data, &n, &err), -1);
+    ck_assert_msg_has(err, missing);
+    ck_assert_msg_has(err, "No such file or directory");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * dtypes
+ * ---------------------------------------------------------------------- */
+
+START_TEST(test_dtypes)
+{
+    ck_assert_uint_eq(vdit_dtype_size(VDIT_DTYPE_F32), 4);
+    ck_assert_uint_eq(vdit_dtype_size(VDIT_DTYPE_F64), 8);
+    ck_assert_uint_eq(vdit_dtype_size(VDIT_DTYPE_U8), 1);
+    ck_assert_uint_eq(vdit_dtype_size(VDIT_DTYPE_I32), 4);
+    ck_assert_uint_eq(vdit_dtype_size(VDIT_DTYPE_I64), 8);
+    ck_assert_uint_eq(vdit_dtype_size((vdit_dtype)99), 0);
+    ck_assert_str_eq(vdit_dtype_name(VDIT_DTYPE_F32), "float32");
+    ck_assert_str_eq(vdit_dtype_name(VDIT_DTYPE_F64), "float64");
+    ck_assert_str_eq(vdit_dtype_name(VDIT_DTYPE_U8), "uint8");
+    ck_assert_str_eq(vdit_dtype_name(VDIT_DTYPE_I32), "int32");
+    ck_assert_str_eq(vdit_dtype_name(VDIT_DTYPE_I64), "int64");
+    ck_assert_str_eq(vdit_dtype_name((vdit_dtype)-1), "unknown");
+
+    vdit_array a = {.ndim = 0};
+    ck_assert_int_eq(vdit_array_numel(&a), 1); /* scalar */
+    a.ndim = 3;
+    a.shape[0] = 2, a.shape[1] = 3, a.shape[2] = 4;
+    ck_assert_int_eq(vdit_array_numel(&a), 24);
+    a.shape[1] = 0;
+    ck_assert_int_eq(vdit_array_numel(&a), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * NPY
+ * ---------------------------------------------------------------------- */
+
+/* shapes every dtype is round-tripped through: scalar, empty, 1-d, a 0 in
+ * the middle, 3-d, and the maximum number of dims */
+static const struct {
+    int ndim;
+    int64_t shape[VDIT_MAX_DIMS];
+    const char *text; /* as it must appear in the header */
+} rt_shapes[] = {
+    {0, {0}, "()"},
+    {1, {0}, "(0,)"},
+    {1, {5}, "(5,)"},
+    {3, {2, 0, 4}, "(2, 0, 4)"},
+    {3, {2, 3, 4}, "(2, 3, 4)"},
+    {8, {1, 2, 1, 2, 1, 2, 1, 3}, "(1, 2, 1, 2, 1, 2, 1, 3)"},
+};
+
+START_TEST(test_npy_roundtrip)
+{
+    static const char *descrs[] = {"<f4", "<f8", "|u1", "<i4", "<i8"};
+    vdit_dtype dtype = (vdit_dtype)_i;
+    vdit_rng rng;
+    vdit_rng_init(&rng, 1234 + (uint64_t)_i);
+    for (size_t s = 0; s < sizeof rt_shapes / sizeof rt_shapes[0]; s++) {
+        vdit_err err = {{0}};
+        vdit_array a = {.dtype = dtype, .ndim = rt_shapes[s].ndim};
+        memcpy(a.shape, rt_shapes[s].shape, sizeof a.shape);
+        a.nbytes = (size_t)vdit_array_numel(&a) * vdit_dtype_size(dtype);
+        /* random bits: for floats this includes NaNs, infinities and
+         * denormals, all of which must come back bit-exact */
+        unsigned char *bytes = malloc(a.nbytes + 1);
+        for (size_t i = 0; i < a.nbytes; i++) bytes[i] = (unsigned char)vdit_rng_u64(&rng);
+        a.data = bytes;
+
+        char name[64];
+        snprintf(name, sizeof name, "rt_%d_%zu.npy", _i, s);
+        const char *path = tpath(name);
+        ck_assert_msg(vdit_npy_write(path, &a, &err) == 0, "%s", err.msg);
+
+        /* the file layout numpy expects: version 1.0, data at a multiple
+         * of 64, header ending in '\n', the dict in numpy's own form */
+        size_t n;
+        unsigned char *file = slurp(path, &n);
+        ck_assert_mem_eq(file, "\x93NUMPY\x01\x00", 8);
+        size_t hlen = file[8] | (size_t)file[9] << 8;
+        ck_assert_uint_eq((10 + hlen) % 64, 0);
+        ck_assert_uint_eq(n, 10 + hlen + a.nbytes);
+        ck_assert_int_eq(file[10 + hlen - 1], '\n');
+        char dict[256];
+        snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descrs[_i],
+                 rt_shapes[s].text);
+        ck_assert_mem_eq(file + 10, dict, strlen(dict));
+        free(file);
+
+        vdit_array b;
+        ck_assert_msg(vdit_npy_read(path, &b, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(b.dtype, dtype);
+        ck_assert_int_eq(b.ndim, a.ndim);
+        for (int d = 0; d < a.ndim; d++) ck_assert_int_eq(b.shape[d], a.shape[d]);
+        ck_assert_uint_eq(b.nbytes, a.nbytes);
+        ck_assert_ptr_nonnull(b.data);
+        if (a.nbytes > 0) ck_assert_mem_eq(b.data, a.data, a.nbytes);
+        ck_assert_uint_eq((uintptr_t)b.data % vdit_dtype_size(dtype), 0);
+        vdit_array_free(&b);
+        ck_assert_ptr_null(b.data);
+        free(bytes);
+    }
+}
+END_TEST
+
+/* np.save(np.arange(6, dtype=np.float32).reshape(2, 3)) as numpy >= 1.24
+ * writes it: the dict, 20 spare spaces for growing the shape, padding to
+ * 128 bytes, '\n'. */
+static const char numpy_2x3_f4[] = "\x93NUMPY\x01\x00\x76\x00"
+                                   "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"
+                                   "                              "
+                                   "                            \n";
+
+START_TEST(test_npy_numpy_fixture)
+{
+    ck_assert_uint_eq(sizeof numpy_2x3_f4 - 1, 128);
+    unsigned char buf[128 + 24];
+    memcpy(buf, numpy_2x3_f4, 128);
+    for (int i = 0; i < 6; i++) {
+        float v = (float)i;
+        memcpy(buf + 128 + 4 * i, &v, 4);
+    }
+    const char *path = tpath("numpy_fixture.npy");
+    write_bytes(path, buf, sizeof buf);
+
+    vdit_err err = {{0}};
+    vdit_array a;
+    ck_assert_msg(vdit_npy_read(path, &a, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(a.dtype, VDIT_DTYPE_F32);
+    ck_assert_int_eq(a.ndim, 2);
+    ck_assert_int_eq(a.shape[0], 2);
+    ck_assert_int_eq(a.shape[1], 3);
+    ck_assert_uint_eq(a.nbytes, 24);
+    const float *f = a.data;
+    for (int i = 0; i < 6; i++) ck_assert_float_eq(f[i], (float)i);
+    vdit_array_free(&a);
+}
+END_TEST
+
+/* Other header forms numpy and Python produce, all valid. */
+START_TEST(test_npy_header_variants)
+{
+    static const struct {
+        int major;
+        const char *header;
+        int ndim;
+        int64_t d0, d1;
+    } cases[] = {
+        {2, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 1), }      \n", 2, 2, 1}, /* 2.0 */
+        {3, "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }\n", 1, 2, 0},         /* 3.0 */
+        {1, "{'descr':'<i4','fortran_order':False,'shape':(2,)}", 1, 2, 0},                 /* terse */
+        {1, "{\"shape\": (1, 2), \"fortran_order\": False, \"descr\": \"<i4\"}\n", 2, 1, 2}, /* reordered */
+        {1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2L,), }\n", 1, 2, 0},        /* Python 2 */
+        {1, "  {'descr': '<i4', 'fortran_order': False, 'shape': ( 2 , ) , }\t\r\n", 1, 2, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *path = tpath("variant.npy");
+        make_npy(path, 0, cases[c].major, 0, cases[c].header, UINT32_MAX, 8, FULL);
+        vdit_err err = {{0}};
+        vdit_array a;
+        ck_assert_msg(vdit_npy_read(path, &a, &err) == 0, "case %zu: %s", c, err.msg);
+        ck_assert_int_eq(a.dtype, VDIT_DTYPE_I32);
+        ck_assert_int_eq(a.ndim, cases[c].ndim);
+        ck_assert_int_eq(a.shape[0], cases[c].d0);
+        if (a.ndim > 1) ck_assert_int_eq(a.shape[1], cases[c].d1);
+        ck_assert_uint_eq(a.nbytes, 8);
+        vdit_array_free(&a);
+    }
+}
+END_TEST
+
+START_TEST(test_npy_read_f32_converts)
+{
+    vdit_err err = {{0}};
+    const char *path = tpath("conv.npy");
+    vdit_array out;
+
+    double d[3] = {1.5, -2.25, 1e30};
+    vdit_array a = {.dtype = VDIT_DTYPE_F64, .ndim = 1, .shape = {3}, .data = d, .nbytes = sizeof d};
+    ck_assert_int_eq(vdit_npy_write(path, &a, &err), 0);
+    ck_assert_msg(vdit_npy_read_f32(path, &out, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(out.dtype, VDIT_DTYPE_F32);
+    ck_assert_uint_eq(out.nbytes, 12);
+    ck_assert_float_eq(((float *)out.data)[0], 1.5f);
+    ck_assert_float_eq(((float *)out.data)[1], -2.25f);
+    ck_assert_float_eq(((float *)out.data)[2], 1e30f);
+    vdit_array_free(&out);
+
+    uint8_t u[4] = {0, 1, 128, 255};
+    a = (vdit_array){.dtype = VDIT_DTYPE_U8, .ndim = 2, .shape = {2, 2}, .data = u, .nbytes = sizeof u};
+    ck_assert_int_eq(vdit_npy_write(path, &a, &err), 0);
+    ck_assert_int_eq(vdit_npy_read_f32(path, &out, &err), 0);
+    ck_assert_int_eq(out.ndim, 2);
+    ck_assert_uint_eq(out.nbytes, 16);
+    ck_assert_float_eq(((float *)out.data)[2], 128.0f);
+    ck_assert_float_eq(((float *)out.data)[3], 255.0f);
+    vdit_array_free(&out);
+
+    int32_t i32[2] = {-7, 123456};
+    a = (vdit_array){.dtype = VDIT_DTYPE_I32, .ndim = 1, .shape = {2}, .data = i32, .nbytes = sizeof i32};
+    ck_assert_int_eq(vdit_npy_write(path, &a, &err), 0);
+    ck_assert_int_eq(vdit_npy_read_f32(path, &out, &err), 0);
+    ck_assert_float_eq(((float *)out.data)[0], -7.0f);
+    ck_assert_float_eq(((float *)out.data)[1], 123456.0f);
+    vdit_array_free(&out);
+
+    int64_t i64 = -((int64_t)1 << 40);
+    a = (vdit_array){.dtype = VDIT_DTYPE_I64, .ndim = 0, .data = &i64, .nbytes = 8};
+    ck_assert_int_eq(vdit_npy_write(path, &a, &err), 0);
+    ck_assert_int_eq(vdit_npy_read_f32(path, &out, &err), 0);
+    ck_assert_int_eq(out.ndim, 0);
+    ck_assert_uint_eq(out.nbytes, 4);
+    ck_assert_float_eq(((float *)out.data)[0], -1099511627776.0f);
+    vdit_array_free(&out);
+
+    /* f32 in: passed through untouched, via the convenience writer */
+    float f[6] = {0.5f, 1, 2, 3, 4, -0.0f};
+    int64_t shape[2] = {3, 2};
+    ck_assert_int_eq(vdit_npy_write_f32(path, f, 2, shape, &err), 0);
+    ck_assert_int_eq(vdit_npy_read_f32(path, &out, &err), 0);
+    ck_assert_int_eq(out.shape[0], 3);
+    ck_assert_int_eq(out.shape[1], 2);
+    ck_assert_mem_eq(out.data, f, sizeof f);
+    vdit_array_free(&out);
+
+    /* and a bad file stays an error */
+    make_npy(path, 1, 1, 0, "{}", UINT32_MAX, 0, FULL);
+    ck_assert_int_eq(vdit_npy_read_f32(path, &out, &err), -1);
+    ck_assert_msg_has(err, "bad magic");
+    ck_assert_ptr_null(out.data);
+}
+END_TEST
+
+START_TEST(test_npy_write_rejects)
+{
+    vdit_err err = {{0}};
+    const char *path = tpath("npy_reject.npy");
+    float f[4] = {1, 2, 3, 4};
+    int64_t shape4[1] = {4};
+    ck_assert_int_eq(vdit_npy_write_f32(path, f, 1, shape4, &err), 0);
+    size_t n0;
+    unsigned char *before = slurp(path, &n0);
+
+    vdit_array a = {.dtype = (vdit_dtype)17, .ndim = 1, .shape = {4}, .data = f, .nbytes = 16};
+    ck_assert_int_eq(vdit_npy_write(path, &a, &err), -1);
+    ck_assert_msg_has(err, "invalid dtype 17");
+    a.dtype = VDIT_DTYPE_F32;
+    a.nbytes = 12;
+    ck_assert_int_eq(vdit_npy_write(path, &a, &err), -1);
+    ck_assert_msg_has(err, "nbytes 12 does not match shape (4,) of float32 (16 bytes)");
+    a.nbytes = 16;
+    a.shape[0] = -4;
+    ck_assert_int_eq(vdit_npy_write(path, &a, &err), -1);
+    ck_assert_msg_has(err, "shape[0] = -4 is negative");
+    int64_t shape9[9] = {1, 1, 1, 1, 1, 1, 1, 1, 4};
+    ck_assert_int_eq(vdit_npy_write_f32(path, f, 9, shape9, &err), -1);
+    ck_assert_msg_has(err, "ndim 9 outside 0..8");
+    int64_t huge[3] = {INT64_C(1) << 40, INT64_C(1) << 40, 4};
+    ck_assert_int_eq(vdit_npy_write_f32(path, f, 3, huge, &err), -1);
+    ck_assert_msg_has(err, "too large");
+
+    size_t n1;
+    unsigned char *after = slurp(path, &n1);
+    ck_assert_uint_eq(n0, n1);
+    ck_assert_mem_eq(before, after, n0);
+    free(before);
+    free(after);
+    ck_assert_int_eq(count_temporaries(), 0);
+}
+END_TEST
+
+/* The NPY bad-file corpus. */
+static const struct {
+    const char *what;
+    int bad_magic, major, minor;
+    const char *header;
+    uint32_t hlen; /* UINT32_MAX: the header's own length */
+    size_t datalen;
+    long keep;
+    const char *expect;
+} npy_bad[] = {
+#define F4_23 "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n"
+    {"bad magic", 1, 1, 0, F4_23, UINT32_MAX, 24, FULL, "offset 0: bad magic"},
+    {"version 4.0", 0, 4, 0, F4_23, UINT32_MAX, 24, FULL, "offset 6: unsupported version 4.0"},
+    {"version 1.1", 0, 1, 1, F4_23, UINT32_MAX, 24, FULL, "unsupported version 1.1"},
+    {"header length beyond file", 0, 1, 0, F4_23, 5000, 24, FULL, "offset 8: header length 5000 exceeds file size 94"},
+    {"v2 header length beyond file", 0, 2, 0, F4_23, 0x01000000, 24, FULL, "header length 16777216 exceeds"},
+    {"not a dict", 0, 1, 0, "['descr', '<f4']\n", UINT32_MAX, 24, FULL,
+     "offset 10: expected dict header starting with '{'"},
+    {"v2 offsets count from 12", 0, 2, 0, "('descr')\n", UINT32_MAX, 24, FULL,
+     "offset 12: expected dict header starting with '{'"},
+    {"bad bool", 0, 1, 0, "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2, 3), }", UINT32_MAX, 24, FULL,
+     "offset 44: expected True or False"},
+    {"fortran order", 0, 1, 0, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", UINT32_MAX, 24, FULL,
+     "Fortran-order"},
+    {"big-endian", 0, 1, 0, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", UINT32_MAX, 24, FULL,
+     "big-endian descr '>f4'"},
+    {"complex", 0, 1, 0, "{'descr': '<c8', 'fortran_order': False, 'shape': (2, 3), }", UINT32_MAX, 48, FULL,
+     "unsupported descr '<c8'"},
+    {"int8", 0, 1, 0, "{'descr': '|i1', 'fortran_order': False, 'shape': (2, 3), }", UINT32_MAX, 6, FULL,
+     "unsupported descr '|i1'"},
+    {"data short", 0, 1, 0, F4_23, UINT32_MAX, 20, FULL,
+     "data is 20 bytes but shape (2, 3) of '<f4' needs 24 bytes"},
+    {"data long", 0, 1, 0, F4_23, UINT32_MAX, 28, FULL, "data is 28 bytes but shape (2, 3) of '<f4' needs 24"},
+    {"scalar with no data", 0, 1, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (), }", UINT32_MAX, 0, FULL,
+     "data is 0 bytes but shape () of '<f8' needs 8 bytes"},
+    {"truncated preamble", 0, 1, 0, F4_23, UINT32_MAX, 24, 7, "file too short (7 bytes)"},
+    {"empty file", 0, 1, 0, F4_23, UINT32_MAX, 24, 0, "file too short (0 bytes)"},
+    {"truncated v2 preamble", 0, 2, 0, F4_23, UINT32_MAX, 24, 11, "too short (11 bytes) for an NPY 2.0 preamble"},
+    {"truncated header", 0, 1, 0, F4_23, UINT32_MAX, 24, 30, "header length 60 exceeds file size 30"},
+    {"truncated data", 0, 1, 0, F4_23, UINT32_MAX, 24, -1, "data is 23 bytes"},
+    {"missing shape", 0, 1, 0, "{'descr': '<f4', 'fortran_order': False, }", UINT32_MAX, 4, FULL,
+     "header dict has no 'shape'"},
+    {"missing descr", 0, 1, 0, "{'fortran_order': False, 'shape': (1,), }", UINT32_MAX, 4, FULL,
+     "header dict has no 'descr'"},
+    {"unknown key", 0, 1, 0, "{'descr': '<f4', 'order': 'C', 'shape': (1,), }", UINT32_MAX, 4, FULL,
+     "offset 27: expected one of the keys"},
+    {"repeated key", 0, 1, 0, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,), }",
+     UINT32_MAX, 4, FULL, "offset 27: expected each key once"},
+    {"9 dims", 0, 1, 0, "{'descr': '|u1', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }", UINT32_MAX, 1,
+     FULL, "expected at most 8 dims in the shape"},
+    {"negative dim", 0, 1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", UINT32_MAX, 4, FULL,
+     "offset 61: expected a non-negative integer dim or ')'"},
+    {"float dim", 0, 1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2.0,), }", UINT32_MAX, 8, FULL,
+     "expected ',' or ')' in the shape tuple"},
+    {"dim over 64 bits", 0, 1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
+     UINT32_MAX, 4, FULL, "expected a dim that fits in 64 bits"},
+    {"numel overflow", 0, 1, 0,
+     "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }", UINT32_MAX, 4,
+     FULL, "shape (4294967296, 4294967296, 4294967296) is too large"},
+    {"bytes overflow", 0, 1, 0, "{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904,), }",
+     UINT32_MAX, 8, FULL, "is too large"},
+    {"shape is a list", 0, 1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': [2, 3], }", UINT32_MAX, 24, FULL,
+     "expected a shape tuple starting with '('"},
+    {"junk after dict", 0, 1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } x\n", UINT32_MAX, 24,
+     FULL, "expected only whitespace after the header dict"},
+    {"unterminated string", 0, 1, 0, "{'descr': '<f4", UINT32_MAX, 0, FULL, "expected a closing quote"},
+    {"missing comma", 0, 1, 0, "{'descr': '<f4' 'fortran_order': False, 'shape': (2, 3), }", UINT32_MAX, 24, FULL,
+     "expected ',' or '}' after a dict value"},
+    {"unclosed dict", 0, 1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3),", UINT32_MAX, 24, FULL,
+     "expected a quoted string"},
+    {"empty header", 0, 1, 0, "", UINT32_MAX, 0, FULL, "offset 10: expected dict header starting with '{'"},
+    {"newline in name", 0, 1, 0, "{'descr': '<f4\n', 'fortran_order': False, 'shape': (), }", UINT32_MAX, 4, FULL,
+     "without escapes"},
+#undef F4_23
+};
+
+START_TEST(test_npy_bad)
+{
+    const char *path = tpath("bad.npy");
+    make_npy(path, npy_bad[_i].bad_magic, npy_bad[_i].major, npy_bad[_i].minor, npy_bad[_i].header, npy_bad[_i].hlen,
+             npy_bad[_i].datalen, npy_bad[_i].keep);
+    vdit_err err = {{0}};
+    vdit_array a;
+    memset(&a, 0x5a, sizeof a);
+    int rc = vdit_npy_read(path, &a, &err);
+    ck_assert_msg(rc == -1, "%s: accepted", npy_bad[_i].what);
+    ck_assert_msg(strstr(err.msg, npy_bad[_i].expect) != NULL, "%s: message \"%s\" lacks \"%s\"", npy_bad[_i].what,
+                  err.msg, npy_bad[_i].expect);
+    ck_assert_msg(strncmp(err.msg, path, strlen(path)) == 0, "%s: message \"%s\" does not start with the path",
+                  npy_bad[_i].what, err.msg);
+    ck_assert_ptr_null(strchr(err.msg, '\n'));
+    ck_assert_ptr_null(a.data); /* nothing handed out on failure */
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * safetensors
+ * ---------------------------------------------------------------------- */
+
+START_TEST(test_st_roundtrip)
+{
+    vdit_err err = {{0}};
+    /* values chosen to catch any conversion: -0, denormal, NaN payload, inf */
+    uint32_t wbits[6] = {0x3f800000u, 0x80000000u, 0x00000001u, 0x7fc12345u, 0x7f800000u, 0xc0490fdbu};
+    float w[6], bias[3] = {0.1f, -0.2f, 0.3f}, scalar = 42.0f;
+    memcpy(w, wbits, sizeof w);
+    vdit_st_tensor in[4] = {
+        {.name = "blocks.0.w", .ndim = 2, .shape = {2, 3}, .data = w, .numel = 6},
+        {.name = "blocks.0.b", .ndim = 1, .shape = {3}, .data = bias, .numel = 3},
+        {.name = "empty", .ndim = 2, .shape = {0, 4}, .data = NULL, .numel = 0},
+        {.name = "step_scale", .ndim = 0, .data = &scalar, .numel = 1},
+    };
+    const char *keys[3] = {"format", "config", "note"};
+    const char *values[3] = {"pt", "{\"depth\": 2}", "caf\xc3\xa9 \"quoted\"\n"};
+    const char *path = tpath("model.safetensors");
+    ck_assert_msg(vdit_st_write(path, in, 4, keys, values, 3, &err) == 0, "%s", err.msg);
+
+    /* the layout: header padded to 8 with spaces, metadata first */
+    size_t n;
+    unsigned char *file = slurp(path, &n);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | file[i];
+    ck_assert_uint_eq(hlen % 8, 0);
+    ck_assert_uint_eq(n, 8 + hlen + 4 * (6 + 3 + 0 + 1));
+    ck_assert_mem_eq(file + 8, "{\"__metadata__\":{\"format\":\"pt\"", 30);
+    ck_assert(has_bytes(file + 8, hlen, "\"data_offsets\":[24,36]"));
+    free(file);
+
+    vdit_st_file f;
+    ck_assert_msg(vdit_st_read(path, &f, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(f.ntensors, 4);
+    for (int i = 0; i < 4; i++) {
+        const vdit_st_tensor *t = &f.tensors[i]; /* file order = write order */
+        ck_assert_str_eq(t->name, in[i].name);
+        ck_assert_int_eq(t->ndim, in[i].ndim);
+        for (int d = 0; d < t->ndim; d++) ck_assert_int_eq(t->shape[d], in[i].shape[d]);
+        ck_assert_int_eq(t->numel, in[i].numel);
+        if (t->numel > 0) ck_assert_mem_eq(t->data, in[i].data, (size_t)t->numel * 4);
+        ck_assert_uint_eq((uintptr_t)t->data % 4, 0);
+    }
+    ck_assert_int_eq(f.nmeta, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_str_eq(f.meta_keys[i], keys[i]);
+        ck_assert_str_eq(f.meta_values[i], values[i]);
+    }
+    ck_assert_str_eq(vdit_st_meta(&f, "config"), "{\"depth\": 2}");
+    ck_assert_ptr_null(vdit_st_meta(&f, "missing"));
+
+    const vdit_st_tensor *b = vdit_st_find(&f, "blocks.0.b");
+    ck_assert_ptr_eq(b, &f.tensors[1]);
+    ck_assert_float_eq(b->data[2], 0.3f);
+    ck_assert_ptr_null(vdit_st_find(&f, "blocks.0"));
+    ck_assert_ptr_null(vdit_st_find(&f, "blocks.0.bias"));
+    ck_assert_ptr_null(vdit_st_find(&f, ""));
+    vdit_st_free(&f);
+    ck_assert_int_eq(f.ntensors, 0);
+    ck_assert_ptr_null(f.mem);
+    ck_assert_ptr_null(vdit_st_find(&f, "blocks.0.w"));
+}
+END_TEST
+
+START_TEST(test_st_empty_file_roundtrip)
+{
+    vdit_err err = {{0}};
+    const char *path = tpath("empty.safetensors");
+    ck_assert_int_eq(vdit_st_write(path, NULL, 0, NULL, NULL, 0, &err), 0);
+    size_t n;
+    unsigned char *file = slurp(path, &n);
+    ck_assert_uint_eq(n, 16); /* "{}" padded to 8 */
+    ck_assert_mem_eq(file, "\x08\0\0\0\0\0\0\0{}      ", 16);
+    free(file);
+    vdit_st_file f;
+    ck_assert_int_eq(vdit_st_read(path, &f, &err), 0);
+    ck_assert_int_eq(f.ntensors, 0);
+    ck_assert_int_eq(f.nmeta, 0);
+    ck_assert_ptr_null(vdit_st_find(&f, "x"));
+    vdit_st_free(&f);
+}
+END_TEST
+
+/* A file as another writer may produce it: keys not in offset order, an odd
+ * header length (so the buffer is not 4-aligned in the file), a zero-size
+ * tensor sharing an offset, whitespace padding. */
+START_TEST(test_st_foreign_file)
+{
+    const char *header = "{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]},"
+                         "\"z\":{\"shape\":[0],\"data_offsets\":[4,4],\"dtype\":\"F32\"},"
+                         "\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}";
+    char padded[512];
+    size_t len = strlen(header);
+    snprintf(padded, sizeof padded, "%s%s", header, len % 2 == 0 ? "   " : "  \n");
+    size_t hlen = strlen(padded);
+    ck_assert_uint_eq(hlen % 2, 1);
+    float vals[3] = {-1.5f, 2.0f, 3.25f};
+    unsigned char buf[600];
+    put_le64(buf, hlen);
+    memcpy(buf + 8, padded, hlen);
+    memcpy(buf + 8 + hlen, vals, sizeof vals);
+    const char *path = tpath("foreign.safetensors");
+    write_bytes(path, buf, 8 + hlen + sizeof vals);
+
+    vdit_err err = {{0}};
+    vdit_st_file f;
+    ck_assert_msg(vdit_st_read(path, &f, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(f.ntensors, 3);
+    ck_assert_str_eq(f.tensors[0].name, "a"); /* sorted by offset */
+    ck_assert_str_eq(f.tensors[1].name, "z");
+    ck_assert_str_eq(f.tensors[2].name, "b");
+    ck_assert_int_eq(f.tensors[0].ndim, 0);
+    ck_assert_int_eq(f.tensors[0].numel, 1);
+    ck_assert_int_eq(f.tensors[1].numel, 0);
+    const vdit_st_tensor *a = vdit_st_find(&f, "a"), *b = vdit_st_find(&f, "b");
+    ck_assert_float_eq(a->data[0], -1.5f);
+    ck_assert_float_eq(b->data[0], 2.0f);
+    ck_assert_float_eq(b->data[1], 3.25f);
+    ck_assert_uint_eq((uintptr_t)b->data % 4, 0);
+    ck_assert_int_eq(f.nmeta, 0);
+    ck_assert_ptr_null(vdit_st_meta(&f, "format"));
+    vdit_st_free(&f);
+}
+END_TEST
+
+/* Invalid input to vdit_st_write fails with a message and leaves the
+ * existing file byte-identical. */
+START_TEST(test_st_write_rejects)
+{
+    vdit_err err = {{0}};
+    const char *path = tpath("keep.safetensors");
+    float x[4] = {1, 2, 3, 4};
+    vdit_st_tensor good[2] = {
+        {.name = "w", .ndim = 1, .shape = {4}, .data = x, .numel = 4},
+        {.name = "v", .ndim = 2, .shape = {2, 2}, .data = x, .numel = 4},
+    };
+    ck_assert_int_eq(vdit_st_write(path, good, 2, NULL, NULL, 0, &err), 0);
+    size_t n0;
+    unsigned char *before = slurp(path, &n0);
+
+    vdit_st_tensor t[2];
+    memcpy(t, good, sizeof t);
+    t[1].name = "w";
+    ck_assert_int_eq(vdit_st_write(path, t, 2, NULL, NULL, 0, &err), -1);
+    ck_assert_msg_has(err, "duplicate tensor name 'w'");
+
+    memcpy(t, good, sizeof t);
+    t[1].shape[1] = -2;
+    ck_assert_int_eq(vdit_st_write(path, t, 2, NULL, NULL, 0, &err), -1);
+    ck_assert_msg_has(err, "tensor 'v': shape[1] = -2 outside 0..2^53");
+
+    memcpy(t, good, sizeof t);
+    t[1].numel = 5;
+    ck_assert_int_eq(vdit_st_write(path, t, 2, NULL, NULL, 0, &err), -1);
+    ck_assert_msg_has(err, "tensor 'v': numel 5 does not match shape [2,2] (4)");
+
+    memcpy(t, good, sizeof t);
+    t[0].ndim = VDIT_MAX_DIMS + 1;
+    ck_assert_int_eq(vdit_st_write(path, t, 2, NULL, NULL, 0, &err), -1);
+    ck_assert_msg_has(err, "tensor 'w': ndim 9 outside 0..8");
+
+    memcpy(t, good, sizeof t);
+    t[0].name = "__metadata__";
+    ck_assert_int_eq(vdit_st_write(path, t, 2, NULL, NULL, 0, &err), -1);
+    ck_assert_msg_has(err, "may not be named __metadata__");
+
+    memcpy(t, good, sizeof t);
+    t[0].data = NULL;
+    ck_assert_int_eq(vdit_st_write(path, t, 2, NULL, NULL, 0, &err), -1);
+    ck_assert_msg_has(err, "tensor 'w': no data");
+
+    memcpy(t, good, sizeof t);
+    t[0].name = "bad\xff";
+    ck_assert_int_eq(vdit_st_write(path, t, 2, NULL, NULL, 0, &err), -1);
+    ck_assert_msg_has(err, "not valid UTF-8");
+
+    const char *k2[2] = {"a", "a"}, *v2[2] = {"1", "2"};
+    ck_assert_int_eq(vdit_st_write(path, good, 2, k2, v2, 2, &err), -1);
+    ck_assert_msg_has(err, "duplicate metadata key 'a'");
+    const char *vnull[2] = {"1", NULL}, *k3[2] = {"a", "b"};
+    ck_assert_int_eq(vdit_st_write(path, good, 2, k3, vnull, 2, &err), -1);
+    ck_assert_msg_has(err, "metadata pair 1 has a NULL key or value");
+
+    ck_assert_int_eq(vdit_st_write(path, good, -1, NULL, NULL, 0, &err), -1);
+    ck_assert_msg_has(err, "invalid tensor list (-1 tensors)");
+
+    size_t n1;
+    unsigned char *after = slurp(path, &n1);
+    ck_assert_uint_eq(n0, n1);
+    ck_assert_mem_eq(before, after, n0);
+    free(before);
+    free(after);
+    ck_assert_int_eq(count_temporaries(), 0);
+
+    /* writing into a missing directory reports the path */
+    const char *nodir = tpath("nodir/m.safetensors");
+    ck_assert_int_eq(vdit_st_write(nodir, good, 2, NULL, NULL, 0, &err), -1);
+    ck_assert_msg_has(err, nodir);
+    ck_assert_msg_has(err, "No such file or directory");
+}
+END_TEST
+
+/* The safetensors bad-file corpus. */
+static const struct {
+    const char *what;
+    const char *header;
+    uint64_t hlen; /* UINT64_MAX: the header's own length */
+    size_t datalen;
+    long keep;
+    const char *expect;
+} st_bad[] = {
+#define A8 "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}" /* 54 bytes */
+#define ENTRY(name, shape, b, e) "\"" name "\":{\"dtype\":\"F32\",\"shape\":" shape ",\"data_offsets\":[" b "," e "]}"
+    {"empty file", A8, UINT64_MAX, 8, 0, "file too short (0 bytes) for the 8-byte header length"},
+    {"5 bytes", A8, UINT64_MAX, 8, 5, "file too short (5 bytes)"},
+    {"header cut", A8, UINT64_MAX, 8, 20, "header length 54 exceeds file size 20"},
+    {"data cut", A8, UINT64_MAX, 8, -4, "tensor 'a': data_offsets [0, 8] go beyond the 4-byte data buffer"},
+    {"header length beyond file", A8, 4096, 8, FULL, "header length 4096 exceeds file size 70"},
+    {"header length 2^40", A8, UINT64_C(1) << 40, 8, FULL, "header length 1099511627776 over 100000000 bytes"},
+    {"header length 2^64-1", A8, UINT64_MAX - 1, 8, FULL, "over 100000000 bytes"},
+    {"overlap", "{" ENTRY("a", "[2]", "0", "8") "," ENTRY("b", "[2]", "4", "12") "}", UINT64_MAX, 12, FULL,
+     "tensors 'a' and 'b' overlap at byte 4"},
+    {"gap", "{" ENTRY("a", "[2]", "0", "8") "," ENTRY("b", "[2]", "12", "20") "}", UINT64_MAX, 20, FULL,
+     "gap between tensors 'a' and 'b' at byte 8 (4 bytes unused)"},
+    {"not from 0", "{" ENTRY("a", "[2]", "4", "12") "}", UINT64_MAX, 12, FULL,
+     "tensor 'a' starts at byte 4, expected the first tensor at byte 0"},
+    {"beyond buffer", "{" ENTRY("a", "[2]", "0", "8") "," ENTRY("b", "[2]", "8", "1000") "}", UINT64_MAX, 16, FULL,
+     "tensor 'b': data_offsets [8, 1000] go beyond the 16-byte data buffer"},
+    {"trailing bytes", A8, UINT64_MAX, 12, FULL, "4 trailing bytes after the last tensor"},
+    {"no tensors, trailing", "{}", UINT64_MAX, 4, FULL, "4 trailing bytes after the last tensor"},
+    {"unknown dtype", "{\"a\":{\"dtype\":\"Q7\",\"shape\":[2],\"data_offsets\":[0,8]}}", UINT64_MAX, 8, FULL,
+     "tensor 'a': unknown dtype 'Q7'"},
+    {"F16", "{\"a\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]}}", UINT64_MAX, 8, FULL,
+     "tensor 'a': unsupported dtype F16 (only F32)"},
+    {"BF16", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]}}", UINT64_MAX, 8, FULL,
+     "unsupported dtype BF16 (only F32)"},
+    {"dtype not a string", "{\"a\":{\"dtype\":32,\"shape\":[2],\"data_offsets\":[0,8]}}", UINT64_MAX, 8, FULL,
+     "tensor 'a': dtype is not a string"},
+    {"shape/bytes mismatch", "{" ENTRY("b", "[2,3]", "0", "20") "}", UINT64_MAX, 20, FULL,
+     "tensor 'b': shape [2,3] needs 24 bytes but data_offsets give 20"},
+    {"negative dim", "{" ENTRY("a", "[-1]", "0", "8") "}", UINT64_MAX, 8, FULL, "tensor 'a': shape[0] = -1 is negative"},
+    {"float dim", "{" ENTRY("a", "[1,2.0]", "0", "8") "}", UINT64_MAX, 8, FULL, "tensor 'a': shape[1] is not an integer"},
+    {"string dim", "{" ENTRY("a", "[\"2\"]", "0", "8") "}", UINT64_MAX, 8, FULL, "shape[0] is not an integer"},
+    {"dim over 2^53", "{" ENTRY("a", "[9007199254740993]", "0", "8") "}", UINT64_MAX, 8, FULL,
+     "shape[0] = 9007199254740993 is over 2^53"},
+    {"numel overflow", "{" ENTRY("a", "[4294967296,4294967296,4294967296]", "0", "8") "}", UINT64_MAX, 8, FULL,
+     "shape [4294967296,4294967296,4294967296] is too large"},
+    {"9 dims", "{" ENTRY("a", "[1,1,1,1,1,1,1,1,2]", "0", "8") "}", UINT64_MAX, 8, FULL,
+     "tensor 'a': shape has 9 dims, at most 8 supported"},
+    {"shape not an array", "{" ENTRY("a", "2", "0", "8") "}", UINT64_MAX, 8, FULL, "shape is not an array"},
+    {"invalid JSON", "{\"a\": ", UINT64_MAX, 0, FULL, "invalid JSON header: "},
+    {"invalid JSON position", "{\"a\": }      ", UINT64_MAX, 0, FULL, "at position 7"},
+    {"empty header", "", UINT64_MAX, 0, FULL, "invalid JSON header: "},
+    {"NUL in header", "{\"a\\u0000\": 1}", UINT64_MAX, 0, FULL, "invalid JSON header: "},
+    {"bad UTF-8", "{\"\xff\": 1}", UINT64_MAX, 0, FULL, "invalid JSON header: "},
+    {"JSON array", "[1, 2]", UINT64_MAX, 0, FULL, "header is not a JSON object"},
+    {"missing data_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", UINT64_MAX, 8, FULL,
+     "tensor 'a': missing 'data_offsets'"},
+    {"missing dtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", UINT64_MAX, 8, FULL, "tensor 'a': missing 'dtype'"},
+    {"missing shape", "{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", UINT64_MAX, 8, FULL,
+     "tensor 'a': missing 'shape'"},
+    {"extra key", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"foo\":1}}", UINT64_MAX, 8, FULL,
+     "tensor 'a': unexpected key 'foo'"},
+    {"entry not an object", "{\"a\":[0,8]}", UINT64_MAX, 8, FULL, "tensor 'a': entry is not a JSON object"},
+    {"offsets of one", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8]}}", UINT64_MAX, 8, FULL,
+     "tensor 'a': data_offsets is not [begin, end]"},
+    {"negative offset", "{" ENTRY("a", "[2]", "-8", "0") "}", UINT64_MAX, 8, FULL, "data_offsets is not [begin, end]"},
+    {"float offset", "{" ENTRY("a", "[2]", "0", "8.0") "}", UINT64_MAX, 8, FULL, "data_offsets is not [begin, end]"},
+    {"reversed offsets", "{" ENTRY("a", "[0]", "8", "0") "}", UINT64_MAX, 8, FULL,
+     "tensor 'a': data_offsets [8, 0] end before they begin"},
+    {"duplicate key", "{" ENTRY("a", "[2]", "0", "8") "," ENTRY("a", "[2]", "0", "8") "}", UINT64_MAX, 8, FULL,
+     "invalid JSON header: duplicate object key"},
+    {"duplicate metadata key", "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", UINT64_MAX, 0, FULL,
+     "duplicate object key"},
+    {"metadata non-string", "{\"__metadata__\":{\"k\":\"ok\",\"n\":1}}", UINT64_MAX, 0, FULL,
+     "__metadata__ value for 'n' is not a string"},
+    {"metadata null", "{\"__metadata__\":{\"k\":null}}", UINT64_MAX, 0, FULL, "__metadata__ value for 'k' is not a string"},
+    {"metadata not an object", "{\"__metadata__\":[\"k\"]}", UINT64_MAX, 0, FULL, "__metadata__ is not a JSON object"},
+    {"newline in name", "{\"a\\nb\":{\"dtype\":\"Q7\",\"shape\":[2],\"data_offsets\":[0,8]}}", UINT64_MAX, 8, FULL,
+     "tensor 'a?b': unknown dtype"},
+#undef ENTRY
+#undef A8
+};
+
+START_TEST(test_st_bad)
+{
+    const char *path = tpath("bad.safetensors");
+    make_st(path, st_bad[_i].header, st_bad[_i].hlen, st_bad[_i].datalen, st_bad[_i].keep);
+    vdit_err err = {{0}};
+    vdit_st_file f;
+    memset(&f, 0x5a, sizeof f);
+    int rc = vdit_st_read(path, &f, &err);
+    ck_assert_msg(rc == -1, "%s: accepted", st_bad[_i].what);
+    ck_assert_msg(strstr(err.msg, st_bad[_i].expect) != NULL, "%s: message \"%s\" lacks \"%s\"", st_bad[_i].what,
+                  err.msg, st_bad[_i].expect);
+    ck_assert_msg(strncmp(err.msg, path, strlen(path)) == 0, "%s: message \"%s\" does not start with the path",
+                  st_bad[_i].what, err.msg);
+    ck_assert_ptr_null(strchr(err.msg, '\n'));
+    /* f is left empty, so freeing it again is harmless */
+    ck_assert_int_eq(f.ntensors, 0);
+    ck_assert_ptr_null(f.mem);
+    ck_assert_ptr_null(f.tensors);
+    vdit_st_free(&f);
+}
+END_TEST
+
+START_TEST(test_st_read_not_a_file)
+{
+    vdit_err err = {{0}};
+    vdit_st_file f;
+    ck_assert_int_eq(vdit_st_read(tmpdir, &f, &err), -1);
+    ck_assert_msg_has(err, "is a directory");
+    const char *missing = tpath("missing.safetensors");
+    ck_assert_int_eq(vdit_st_read(missing, &f, &err), -1);
+    ck_assert_msg_has(err, missing);
+    ck_assert_msg_has(err, "No such file or directory");
+    vdit_array a;
+    ck_assert_int_eq(vdit_npy_read(tmpdir, &a, &err), -1);
+    ck_assert_msg_has(err, "is a directory");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * main
+ * ---------------------------------------------------------------------- */
+
+static Suite *io_suite(void)
+{
+    Suite *s = suite_create("io");
+    TCase *tc;
+
+    tc = tcase_create("files");
+    tcase_add_test(tc, test_atomic_write_and_read);
+    tcase_add_test(tc, test_atomic_write_missing_dir);
+    tcase_add_test(tc, test_atomic_write_failure_keeps_old);
+    tcase_add_test(tc, test_read_file_errors);
+    tcase_add_test(tc, test_dtypes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("npy");
+    tcase_add_loop_test(tc, test_npy_roundtrip, 0, 5); /* one per dtype */
+    tcase_add_test(tc, test_npy_numpy_fixture);
+    tcase_add_test(tc, test_npy_header_variants);
+    tcase_add_test(tc, test_npy_read_f32_converts);
+    tcase_add_test(tc, test_npy_write_rejects);
+    tcase_add_loop_test(tc, test_npy_bad, 0, (int)(sizeof npy_bad / sizeof npy_bad[0]));
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("safetensors");
+    tcase_add_test(tc, test_st_roundtrip);
+    tcase_add_test(tc, test_st_empty_file_roundtrip);
+    tcase_add_test(tc, test_st_foreign_file);
+    tcase_add_test(tc, test_st_write_rejects);
+    tcase_add_loop_test(tc, test_st_bad, 0, (int)(sizeof st_bad / sizeof st_bad[0]));
+    tcase_add_test(tc, test_st_read_not_a_file);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* Removes the files the tests left in tmpdir, then tmpdir. */
+static void remove_tmpdir(void)
+{
+    DIR *d = opendir(tmpdir);
+    if (!d) return;
+    struct dirent *e;
+    char path[1024];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(tmpdir);
+}
+
+int main(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/vdit_check_io.XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    SRunner *sr = srunner_create(io_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    remove_tmpdir();
+    return failed != 0 ? 1 : 0;
+}

@@ -1,0 +1,409 @@
+/* check_kernels.c - every kernel's backward against central finite
+ * differences, every BLAS path against its plain-loop reference, and the
+ * attention scopes. */
+#include "testutil.h"
+
+#define FD_TOL 2e-2 /* float32 central differences with h = 1e-2 */
+
+/* ------------------------------------------------------------------------
+ * linear
+ * ---------------------------------------------------------------------- */
+
+typedef struct {
+    float *inp, *w, *b;
+    int M, IC, OC;
+} linear_ctx;
+
+static void linear_fd(void *p, float *out)
+{
+    linear_ctx *c = p;
+    linear_forward(out, c->inp, c->w, c->b, c->M, c->IC, c->OC);
+}
+
+START_TEST(test_linear_blas_matches_ref)
+{
+    int shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {64, 96, 288}, {33, 256, 17}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int M = shapes[s][0], IC = shapes[s][1], OC = shapes[s][2];
+        float *inp = rand_tensor((size_t)M * IC, 1.0f, 1), *w = rand_tensor((size_t)OC * IC, 0.2f, 2);
+        float *b = rand_tensor(OC, 1.0f, 3), *o1 = zeros((size_t)M * OC), *o2 = zeros((size_t)M * OC);
+        linear_forward(o1, inp, w, b, M, IC, OC);
+        linear_forward_ref(o2, inp, w, b, M, IC, OC);
+        ck_assert_double_lt(max_abs_diff(o1, o2, (size_t)M * OC), 1e-4);
+        /* without bias */
+        linear_forward(o1, inp, w, NULL, M, IC, OC);
+        linear_forward_ref(o2, inp, w, NULL, M, IC, OC);
+        ck_assert_double_lt(max_abs_diff(o1, o2, (size_t)M * OC), 1e-4);
+        /* backward: both accumulate onto the same non-zero start */
+        float *dout = rand_tensor((size_t)M * OC, 1.0f, 4);
+        float *di1 = rand_tensor((size_t)M * IC, 1.0f, 5), *di2 = rand_tensor((size_t)M * IC, 1.0f, 5);
+        float *dw1 = rand_tensor((size_t)OC * IC, 1.0f, 6), *dw2 = rand_tensor((size_t)OC * IC, 1.0f, 6);
+        float *db1 = rand_tensor(OC, 1.0f, 7), *db2 = rand_tensor(OC, 1.0f, 7);
+        linear_backward(di1, dw1, db1, dout, inp, w, M, IC, OC);
+        linear_backward_ref(di2, dw2, db2, dout, inp, w, M, IC, OC);
+        ck_assert_double_lt(max_abs_diff(di1, di2, (size_t)M * IC), 1e-4);
+        ck_assert_double_lt(max_abs_diff(dw1, dw2, (size_t)OC * IC), 1e-3);
+        ck_assert_double_lt(max_abs_diff(db1, db2, OC), 1e-4);
+        free(inp), free(w), free(b), free(o1), free(o2), free(dout);
+        free(di1), free(di2), free(dw1), free(dw2), free(db1), free(db2);
+    }
+}
+END_TEST
+
+START_TEST(test_linear_backward_fd)
+{
+    linear_ctx c = {rand_tensor(6 * 5, 1.0f, 1), rand_tensor(4 * 5, 0.5f, 2), rand_tensor(4, 1.0f, 3), 6, 5, 4};
+    size_t nout = 6 * 4;
+    float *w = rand_tensor(nout, 1.0f, 9);
+    float *di = zeros(30), *dw = zeros(20), *db = zeros(4);
+    linear_backward(di, dw, db, w, c.inp, c.w, c.M, c.IC, c.OC);
+    ck_assert_double_lt(fd_check(linear_fd, &c, c.inp, 30, di, w, nout, 1e-2, 30), FD_TOL);
+    ck_assert_double_lt(fd_check(linear_fd, &c, c.w, 20, dw, w, nout, 1e-2, 20), FD_TOL);
+    ck_assert_double_lt(fd_check(linear_fd, &c, c.b, 4, db, w, nout, 1e-2, 4), FD_TOL);
+    free(c.inp), free(c.w), free(c.b), free(w), free(di), free(dw), free(db);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * LayerNorm, modulation, gated residual, activations
+ * ---------------------------------------------------------------------- */
+
+typedef struct {
+    float *x, *rstd;
+    int M, D;
+} ln_ctx;
+
+static void ln_fd(void *p, float *out)
+{
+    ln_ctx *c = p;
+    layernorm_forward(out, c->rstd, c->x, c->M, c->D);
+}
+
+START_TEST(test_layernorm)
+{
+    int M = 5, D = 12;
+    ln_ctx c = {rand_tensor((size_t)M * D, 2.0f, 1), zeros(M), M, D};
+    for (int i = 0; i < D; i++) c.x[i] += 3.0f; /* an offset row */
+    float *xhat = zeros((size_t)M * D), *w = rand_tensor((size_t)M * D, 1.0f, 2), *dx = zeros((size_t)M * D);
+    layernorm_forward(xhat, c.rstd, c.x, M, D);
+    for (int m = 0; m < M; m++) { /* mean 0, variance 1 (up to eps) */
+        double mean = 0, var = 0;
+        for (int i = 0; i < D; i++) mean += xhat[m * D + i];
+        for (int i = 0; i < D; i++) var += xhat[m * D + i] * xhat[m * D + i];
+        ck_assert_double_lt(fabs(mean / D), 1e-6);
+        ck_assert_double_lt(fabs(var / D - 1.0), 1e-4);
+    }
+    layernorm_backward(dx, w, xhat, c.rstd, M, D);
+    ck_assert_double_lt(fd_check(ln_fd, &c, c.x, (size_t)M * D, dx, w, (size_t)M * D, 1e-2, 60), FD_TOL);
+    free(c.x), free(c.rstd), free(xhat), free(w), free(dx);
+}
+END_TEST
+
+typedef struct {
+    float *xhat, *mod, *y;
+    int B, N, D, stride;
+} mod_ctx;
+
+static void modulate_fd(void *p, float *out)
+{
+    mod_ctx *c = p;
+    adaln_modulate_forward(out, c->xhat, c->mod, c->mod + c->D, c->B, c->N, c->D, c->stride);
+}
+
+static void gated_fd(void *p, float *out)
+{
+    mod_ctx *c = p;
+    size_t n = (size_t)c->B * c->N * c->D;
+    memcpy(out, c->xhat, n * sizeof(float)); /* x */
+    gated_residual_forward(out, c->mod + 2 * c->D, c->y, c->B, c->N, c->D, c->stride);
+}
+
+START_TEST(test_modulate_and_gate)
+{
+    int B = 2, N = 3, D = 4, stride = 6 * D;
+    size_t n = (size_t)B * N * D;
+    mod_ctx c = {rand_tensor(n, 1.0f, 1), rand_tensor((size_t)B * stride, 0.5f, 2), rand_tensor(n, 1.0f, 3), B, N, D,
+                 stride};
+    float *w = rand_tensor(n, 1.0f, 4);
+    /* modulate: out = xhat * (1 + scale) + shift, shift = mod[0:D], scale = mod[D:2D] */
+    float *dxhat = zeros(n), *dmod = zeros((size_t)B * stride), *out = zeros(n);
+    modulate_fd(&c, out);
+    ck_assert_float_eq_tol(out[D + 1], c.xhat[D + 1] * (1 + c.mod[D + 1]) + c.mod[1], 1e-6);
+    adaln_modulate_backward(dxhat, dmod, dmod + D, w, c.xhat, c.mod + D, B, N, D, stride);
+    ck_assert_double_lt(fd_check(modulate_fd, &c, c.xhat, n, dxhat, w, n, 1e-2, n), FD_TOL);
+    ck_assert_double_lt(fd_check(modulate_fd, &c, c.mod, (size_t)B * stride, dmod, w, n, 1e-2, B * stride), FD_TOL);
+    /* gated residual: out = x + gate * y, gate = mod[2D:3D] */
+    float *dy = zeros(n), *dmod2 = zeros((size_t)B * stride);
+    gated_residual_backward(dy, dmod2 + 2 * D, w, c.mod + 2 * D, c.y, B, N, D, stride);
+    ck_assert_double_lt(fd_check(gated_fd, &c, c.y, n, dy, w, n, 1e-2, n), FD_TOL);
+    ck_assert_double_lt(fd_check(gated_fd, &c, c.mod, (size_t)B * stride, dmod2, w, n, 1e-2, B * stride), FD_TOL);
+    free(c.xhat), free(c.mod), free(c.y), free(w), free(dxhat), free(dmod), free(out), free(dy), free(dmod2);
+}
+END_TEST
+
+typedef struct {
+    float *x;
+    size_t n;
+    int which; /* 0 gelu, 1 silu */
+} act_ctx;
+
+static void act_fd(void *p, float *out)
+{
+    act_ctx *c = p;
+    if (c->which)
+        silu_forward(out, c->x, c->n);
+    else
+        gelu_forward(out, c->x, c->n);
+}
+
+START_TEST(test_activations)
+{
+    float one = 1.0f, minus2 = -2.0f, y;
+    /* reference values: torch.nn.functional.gelu(x, approximate='tanh'), silu */
+    gelu_forward(&y, &one, 1);
+    ck_assert_float_eq_tol(y, 0.8411920f, 1e-6);
+    gelu_forward(&y, &minus2, 1);
+    ck_assert_float_eq_tol(y, -0.0454023f, 1e-6);
+    silu_forward(&y, &one, 1);
+    ck_assert_float_eq_tol(y, 0.7310586f, 1e-6);
+    for (int which = 0; which < 2; which++) {
+        act_ctx c = {rand_tensor(50, 2.0f, 1 + which), 50, which};
+        float *w = rand_tensor(50, 1.0f, 3), *dx = zeros(50);
+        if (which)
+            silu_backward(dx, w, c.x, 50);
+        else
+            gelu_backward(dx, w, c.x, 50);
+        ck_assert_double_lt(fd_check(act_fd, &c, c.x, 50, dx, w, 50, 1e-2, 50), FD_TOL);
+        free(c.x), free(w), free(dx);
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * attention
+ * ---------------------------------------------------------------------- */
+
+typedef struct {
+    float *qkv, *lse;
+    attn_shape s;
+} attn_ctx;
+
+static void attn_fd(void *p, float *out)
+{
+    attn_ctx *c = p;
+    attention_forward(out, c->lse, c->qkv, c->s);
+}
+
+static size_t attn_tokens(attn_shape s) { return (size_t)s.nt * s.nh * s.nw; }
+
+START_TEST(test_attention_matches_ref)
+{
+    for (int scope = 0; scope < 3; scope++) {
+        attn_shape s = {2, 3, 2, 3, 16, 4, (attn_scope)scope};
+        size_t N = attn_tokens(s), nq = 2 * N * 48, no = 2 * N * 16;
+        float *qkv = rand_tensor(nq, 1.5f, 10 + scope), *o1 = zeros(no), *o2 = zeros(no), *lse = zeros(2 * 4 * N);
+        attention_forward(o1, lse, qkv, s);
+        attention_forward_ref(o2, qkv, s);
+        ck_assert_double_lt(max_abs_diff(o1, o2, no), 1e-5);
+        free(qkv), free(o1), free(o2), free(lse);
+    }
+}
+END_TEST
+
+START_TEST(test_attention_backward_fd)
+{
+    for (int scope = 0; scope < 3; scope++) {
+        attn_shape s = {2, 2, 2, 3, 8, 2, (attn_scope)scope};
+        size_t N = attn_tokens(s), nq = 2 * N * 24, no = 2 * N * 8;
+        attn_ctx c = {rand_tensor(nq, 1.0f, 20 + scope), zeros(2 * 2 * N), s};
+        float *out = zeros(no), *w = rand_tensor(no, 1.0f, 30), *dqkv = zeros(nq);
+        attention_forward(out, c.lse, c.qkv, s);
+        attention_backward(dqkv, w, c.qkv, out, c.lse, s);
+        ck_assert_double_lt(fd_check(attn_fd, &c, c.qkv, nq, dqkv, w, no, 1e-2, nq), FD_TOL);
+        free(c.qkv), free(c.lse), free(out), free(w), free(dqkv);
+    }
+}
+END_TEST
+
+/* Which outputs change when one token's q, k, v change. */
+static void attention_changed(attn_shape s, int token, int *changed)
+{
+    size_t N = attn_tokens(s), D = s.D, nq = s.B * N * 3 * D, no = s.B * N * D;
+    float *qkv = rand_tensor(nq, 1.0f, 40), *o1 = zeros(no), *o2 = zeros(no), *lse = zeros(s.B * s.NH * N);
+    attention_forward(o1, lse, qkv, s);
+    for (size_t i = 0; i < 3 * D; i++) qkv[token * 3 * D + i] += 1.0f; /* sample 0 */
+    attention_forward(o2, lse, qkv, s);
+    for (size_t n = 0; n < N; n++) changed[n] = max_abs_diff(o1 + n * D, o2 + n * D, D) > 0;
+    free(qkv), free(o1), free(o2), free(lse);
+}
+
+START_TEST(test_attention_scopes)
+{
+    /* grid nt=3, nh=2, nw=3: S = 6 tokens per frame */
+    attn_shape s = {1, 3, 2, 3, 8, 2, ATTN_SPATIAL};
+    int S = 6, changed[18];
+    int tok = 1 * S + 4; /* frame 1, (ih, iw) = (1, 1) */
+    attention_changed(s, tok, changed);
+    for (int n = 0; n < 18; n++) /* spatial: only frame 1 sees it */
+        ck_assert_int_eq(changed[n], n / S == 1);
+    s.scope = ATTN_TEMPORAL;
+    attention_changed(s, tok, changed);
+    for (int n = 0; n < 18; n++) /* temporal: only the tokens at (1, 1) */
+        ck_assert_int_eq(changed[n], n % S == 4);
+    s.scope = ATTN_FULL;
+    attention_changed(s, tok, changed);
+    for (int n = 0; n < 18; n++) ck_assert_int_eq(changed[n], 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * patches, embeddings
+ * ---------------------------------------------------------------------- */
+
+START_TEST(test_patch_order)
+{
+    /* x[B=1][T=4][C=3][H=4][W=6], patch (2,2,3): nt=2, nh=2, nw=2, P=36 */
+    int B = 1, T = 4, C = 3, H = 4, W = 6, pt = 2, ph = 2, pw = 3, P = 36, N = 8;
+    size_t n = (size_t)B * T * C * H * W;
+    float *x = zeros(n), *xp = zeros((size_t)N * P), *v = zeros(n);
+    for (size_t i = 0; i < n; i++) x[i] = (float)i;
+    patchify(xp, x, B, T, C, H, W, pt, ph, pw);
+    /* token (it, ih, iw) = (1, 0, 1) -> n = (1*2 + 0)*2 + 1 = 5; element (c, dt, dy, dx) = (2, 1, 0, 2):
+     * video (t, c, y, x) = (3, 2, 0, 5) */
+    ck_assert_float_eq(xp[5 * P + ((2 * 2 + 1) * 2 + 0) * 3 + 2], x[((3 * C + 2) * H + 0) * W + 5]);
+    /* unpatchify takes (dt, dy, dx, c) order: the same element sits at ((1*2+0)*3+2)*3+2 */
+    float *tok = zeros((size_t)N * P);
+    tok[5 * P + ((1 * 2 + 0) * 3 + 2) * 3 + 2] = 7.0f;
+    unpatchify_forward(v, tok, B, T, C, H, W, pt, ph, pw);
+    ck_assert_float_eq(v[((3 * C + 2) * H + 0) * W + 5], 7.0f);
+    ck_assert_double_eq(max_abs(v, n), 7.0);
+    /* backward passes are the adjoints: <patchify(x), y> = <x, patchify_backward(y)> */
+    float *y = rand_tensor((size_t)N * P, 1.0f, 3), *gx = zeros(n), *gt = zeros((size_t)N * P);
+    float *xr = rand_tensor(n, 1.0f, 4);
+    patchify(xp, xr, B, T, C, H, W, pt, ph, pw);
+    patchify_backward(gx, y, B, T, C, H, W, pt, ph, pw);
+    double a = 0, b = 0;
+    for (size_t i = 0; i < (size_t)N * P; i++) a += (double)xp[i] * y[i];
+    for (size_t i = 0; i < n; i++) b += (double)xr[i] * gx[i];
+    ck_assert_double_lt(fabs(a - b), 1e-3);
+    unpatchify_forward(v, y, B, T, C, H, W, pt, ph, pw);
+    unpatchify_backward(gt, xr, B, T, C, H, W, pt, ph, pw);
+    a = b = 0;
+    for (size_t i = 0; i < n; i++) a += (double)v[i] * xr[i];
+    for (size_t i = 0; i < (size_t)N * P; i++) b += (double)y[i] * gt[i];
+    ck_assert_double_lt(fabs(a - b), 1e-3);
+    free(x), free(xp), free(v), free(tok), free(y), free(gx), free(gt), free(xr);
+}
+END_TEST
+
+typedef struct {
+    float *x, *xp, *w, *b, *pos;
+} pe_ctx;
+#define PE_DIMS 2, 2, 3, 4, 4, 1, 2, 2, 8 /* B T C H W pt ph pw D */
+
+static void pe_fd(void *p, float *out)
+{
+    pe_ctx *c = p;
+    patch_embed_forward(out, c->xp, c->x, c->w, c->b, c->pos, PE_DIMS);
+}
+
+START_TEST(test_patch_embed_fd)
+{
+    size_t nx = 2 * 2 * 3 * 4 * 4, P = 12, N = 8, D = 8, nout = 2 * N * D;
+    pe_ctx c = {rand_tensor(nx, 1.0f, 1), zeros(2 * N * P), rand_tensor(D * P, 0.3f, 2), rand_tensor(D, 1.0f, 3),
+                rand_tensor(N * D, 1.0f, 4)};
+    float *out = zeros(nout), *w = rand_tensor(nout, 1.0f, 5);
+    float *dx = zeros(nx), *dw = zeros(D * P), *db = zeros(D);
+    pe_fd(&c, out);
+    patch_embed_backward(dx, dw, db, w, c.xp, c.w, PE_DIMS);
+    ck_assert_double_lt(fd_check(pe_fd, &c, c.x, nx, dx, w, nout, 1e-2, nx), FD_TOL);
+    ck_assert_double_lt(fd_check(pe_fd, &c, c.w, D * P, dw, w, nout, 1e-2, D * P), FD_TOL);
+    ck_assert_double_lt(fd_check(pe_fd, &c, c.b, D, db, w, nout, 1e-2, D), FD_TOL);
+    free(c.x), free(c.xp), free(c.w), free(c.b), free(c.pos), free(out), free(w), free(dx), free(dw), free(db);
+}
+END_TEST
+
+START_TEST(test_fixed_embeddings)
+{
+    /* sincos1d_8(p): sines then cosines, omega_i = 10000^(-i/4) */
+    float e[8];
+    sincos1d(e, 8, 3.0);
+    for (int i = 0; i < 4; i++) {
+        double om = pow(10000.0, -i / 4.0);
+        ck_assert_double_lt(fabs(e[i] - sin(3.0 * om)), 1e-6);
+        ck_assert_double_lt(fabs(e[4 + i] - cos(3.0 * om)), 1e-6);
+    }
+    /* pos[n] = concat(sincos_{D/2}(iw), sincos_{D/2}(ih)) + sincos_D(it); D = 16, grid 2x3x4 */
+    int D = 16;
+    float *pos = zeros(24 * D), a[16], b[8], c[8];
+    pos_embed_sincos(pos, 2, 3, 4, D);
+    int it = 1, ih = 2, iw = 3, n = (it * 3 + ih) * 4 + iw;
+    sincos1d(a, 16, it);
+    sincos1d(b, 8, iw);
+    sincos1d(c, 8, ih);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_double_lt(fabs(pos[n * D + i] - (b[i] + a[i])), 1e-6);
+        ck_assert_double_lt(fabs(pos[n * D + 8 + i] - (c[i] + a[8 + i])), 1e-6);
+    }
+    free(pos);
+    /* timestep: [cos(t freq), sin(t freq)], freq_i = exp(-ln(10000) i / 128) */
+    float t[2] = {0.0f, 500.0f}, emb[2 * 256];
+    timestep_embedding(emb, t, 2);
+    ck_assert_float_eq(emb[0], 1.0f);
+    ck_assert_float_eq(emb[128], 0.0f);
+    double f5 = exp(-log(10000.0) * 5 / 128.0);
+    ck_assert_double_lt(fabs(emb[256 + 5] - cos(500.0 * f5)), 1e-6);
+    ck_assert_double_lt(fabs(emb[256 + 128 + 5] - sin(500.0 * f5)), 1e-6);
+}
+END_TEST
+
+START_TEST(test_label_embed)
+{
+    float table[3 * 4], c[2 * 4] = {0}, dtable[12] = {0}, dc[8];
+    for (int i = 0; i < 12; i++) table[i] = (float)i;
+    for (int i = 0; i < 8; i++) dc[i] = (float)(i + 1);
+    int y[2] = {2, 0};
+    label_embed_forward(c, table, y, 2, 4);
+    ck_assert_float_eq(c[0], 8.0f);
+    ck_assert_float_eq(c[4 + 3], 3.0f);
+    label_embed_backward(dtable, dc, y, 2, 4);
+    ck_assert_float_eq(dtable[8], 1.0f);  /* row 2 <- sample 0 */
+    ck_assert_float_eq(dtable[3], 8.0f);  /* row 0 <- sample 1 */
+    ck_assert_float_eq(dtable[4], 0.0f);  /* row 1 untouched */
+}
+END_TEST
+
+START_TEST(test_adamw)
+{
+    float p[2] = {1.0f, -2.0f}, g[2] = {0.5f, -1.0f}, m[2] = {0}, v[2] = {0};
+    vdit_adamw_config c = {0.1f, 0.9f, 0.999f, 1e-8f, 0.01f};
+    adamw_step(p, g, m, v, 2, 1, c);
+    /* step 1: mhat = g, vhat = g^2, so the update is lr * (sign(g) + wd p) */
+    ck_assert_float_eq_tol(p[0], 1.0f - 0.1f * (1.0f + 0.01f * 1.0f), 1e-6);
+    ck_assert_float_eq_tol(p[1], -2.0f - 0.1f * (-1.0f + 0.01f * -2.0f), 1e-6);
+    ck_assert_float_eq_tol(m[0], 0.05f, 1e-7);
+    ck_assert_float_eq_tol(v[1], 0.001f, 1e-7);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("kernels");
+    TCase *tc = tcase_create("kernels");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_linear_blas_matches_ref);
+    tcase_add_test(tc, test_linear_backward_fd);
+    tcase_add_test(tc, test_layernorm);
+    tcase_add_test(tc, test_modulate_and_gate);
+    tcase_add_test(tc, test_activations);
+    tcase_add_test(tc, test_attention_matches_ref);
+    tcase_add_test(tc, test_attention_backward_fd);
+    tcase_add_test(tc, test_attention_scopes);
+    tcase_add_test(tc, test_patch_order);
+    tcase_add_test(tc, test_patch_embed_fd);
+    tcase_add_test(tc, test_fixed_embeddings);
+    tcase_add_test(tc, test_label_embed);
+    tcase_add_test(tc, test_adamw);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
