@@ -208,9 +208,13 @@ int vdit_write_file_atomic(const char *path, const void *data, size_t size, vdit
     char *dir = strdup(path);
     if (dir) {
         char *slash = strrchr(dir, '/');
-        const char *d = ".";
-        if (slash == dir) d = "/";
-        else if (slash) *slash = '\0', d = dir;
+        const char *d = "."; /* "name": the current directory */
+        if (slash == dir) {
+            d = "/"; /* "/name" */
+        } else if (slash) {
+            *slash = '\0'; /* "a/b/name" -> "a/b" */
+            d = dir;
+        }
         int dfd = open(d, O_RDONLY);
         if (dfd >= 0) {
             (void)fsync(dfd);
@@ -618,7 +622,8 @@ int vdit_npy_write_f32(const char *path, const float *data, int ndim, const int6
     int64_t numel;
     char sbuf[256];
     if (shape_numel(ndim, a.shape, &numel) != 0 || (uint64_t)numel > SIZE_MAX / sizeof(float))
-        return io_err(err, "%s: shape %s is invalid or too large", path, shape_str(sbuf, sizeof sbuf, ndim, a.shape, 1));
+        return io_err(err, "%s: shape %s is invalid or too large", path,
+                      shape_str(sbuf, sizeof sbuf, ndim, a.shape, 1));
     a.nbytes = (size_t)numel * sizeof(float);
     return vdit_npy_write(path, &a, err);
 }
@@ -707,8 +712,7 @@ static int st_parse_entry(const char *path, const char *name, json_t *v, uint64_
     if (!json_is_object(v)) return io_err(err, "%s: tensor '%.*s': entry is not a JSON object", path, W, name);
     const char *key;
     json_t *field;
-    json_object_foreach(v, key, field)
-    {
+    json_object_foreach(v, key, field) {
         if (strcmp(key, "dtype") != 0 && strcmp(key, "shape") != 0 && strcmp(key, "data_offsets") != 0)
             return io_err(err, "%s: tensor '%.*s': unexpected key '%.*s'", path, W, name, W, key);
     }
@@ -783,8 +787,7 @@ static int st_parse_meta(const char *path, json_t *meta, vdit_st_file *f, vdit_e
     if (!f->meta_keys || !f->meta_values) return io_err(err, "%s: out of memory for metadata", path);
     const char *key;
     json_t *v;
-    json_object_foreach(meta, key, v)
-    {
+    json_object_foreach(meta, key, v) {
         if (!json_is_string(v))
             return io_err(err, "%s: __metadata__ value for '%.*s' is not a string", path, NAME_MAX_SHOWN, key);
         char *k = strdup(key);
@@ -817,8 +820,7 @@ static int st_parse_header(const char *path, json_t *root, uint64_t bufsize, vdi
     int count = 0;
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v)
-    {
+    json_object_foreach(root, key, v) {
         if (strcmp(key, "__metadata__") == 0) continue;
         if (st_parse_entry(path, key, v, bufsize, &entries[count], err) != 0) return -1;
         entries[count].index = count;
@@ -844,7 +846,9 @@ static int st_parse_header(const char *path, json_t *root, uint64_t bufsize, vdi
         at = e->end;
     }
     if (at != bufsize)
-        return io_err(err, "%s: %llu trailing bytes after the last tensor (data ends at byte %llu of a %llu-byte buffer)",
+        return io_err(err,
+                      "%s: %llu trailing bytes after the last tensor "
+                      "(data ends at byte %llu of a %llu-byte buffer)",
                       path, (unsigned long long)(bufsize - at), (unsigned long long)at,
                       (unsigned long long)bufsize);
 

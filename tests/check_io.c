@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------
@@ -181,28 +182,43 @@ START_TEST(test_atomic_write_missing_dir)
 END_TEST
 
 /* A write that fails half way (here: over RLIMIT_FSIZE, standing in for a
- * full disk) must leave the old file as it was and no temporary behind. */
+ * full disk) must leave the old file as it was and no temporary behind.
+ * The limit is set in a child of our own, so it cannot touch Check's own
+ * result files when Check runs without fork (CK_FORK=no). */
 START_TEST(test_atomic_write_failure_keeps_old)
 {
     vdit_err err = {{0}};
     const char *path = tpath("keep.bin");
     ck_assert_int_eq(vdit_write_file_atomic(path, "original", 8, &err), 0);
 
-    char big[4096];
-    memset(big, 'x', sizeof big);
-    struct rlimit old, lim;
-    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
-    lim = old;
-    lim.rlim_cur = 100;
-    void (*oldsig)(int) = signal(SIGXFSZ, SIG_IGN); /* get EFBIG, not a signal */
-    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    int rc = vdit_write_file_atomic(path, big, sizeof big, &err);
-    setrlimit(RLIMIT_FSIZE, &old); /* restore before asserting (CK_FORK=no) */
-    signal(SIGXFSZ, oldsig);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) {
+        char big[4096];
+        memset(big, 'x', sizeof big);
+        struct rlimit lim;
+        getrlimit(RLIMIT_FSIZE, &lim);
+        lim.rlim_cur = 100;
+        signal(SIGXFSZ, SIG_IGN); /* get EFBIG, not a signal */
+        if (setrlimit(RLIMIT_FSIZE, &lim) != 0) _exit(2);
+        int rc = vdit_write_file_atomic(path, big, sizeof big, &err);
+        ssize_t w = write(fds[1], err.msg, strlen(err.msg) + 1);
+        _exit(rc == -1 && w > 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    char msg[sizeof err.msg] = {0};
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof msg - 1 && (r = read(fds[0], msg + got, sizeof msg - 1 - got)) > 0) got += (size_t)r;
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the limited write did not fail: %s", msg);
+    ck_assert_msg(strstr(msg, path) != NULL, "message \"%s\" lacks the path", msg);
+    ck_assert_msg(strstr(msg, "write failed: File too large") != NULL, "message \"%s\"", msg);
 
-    ck_assert_int_eq(rc, -1);
-    ck_assert_msg_has(err, path);
-    ck_assert_msg_has(err, "write failed: File too large");
     size_t n;
     unsigned char *b = slurp(path, &n);
     ck_assert_uint_eq(n, 8);
@@ -519,7 +535,8 @@ static const struct {
     {"bad magic", 1, 1, 0, F4_23, UINT32_MAX, 24, FULL, "offset 0: bad magic"},
     {"version 4.0", 0, 4, 0, F4_23, UINT32_MAX, 24, FULL, "offset 6: unsupported version 4.0"},
     {"version 1.1", 0, 1, 1, F4_23, UINT32_MAX, 24, FULL, "unsupported version 1.1"},
-    {"header length beyond file", 0, 1, 0, F4_23, 5000, 24, FULL, "offset 8: header length 5000 exceeds file size 94"},
+    {"header length beyond file", 0, 1, 0, F4_23, 5000, 24, FULL,
+     "offset 8: header length 5000 exceeds file size 94"},
     {"v2 header length beyond file", 0, 2, 0, F4_23, 0x01000000, 24, FULL, "header length 16777216 exceeds"},
     {"not a dict", 0, 1, 0, "['descr', '<f4']\n", UINT32_MAX, 24, FULL,
      "offset 10: expected dict header starting with '{'"},
@@ -842,8 +859,10 @@ static const struct {
      "tensor 'a': dtype is not a string"},
     {"shape/bytes mismatch", "{" ENTRY("b", "[2,3]", "0", "20") "}", UINT64_MAX, 20, FULL,
      "tensor 'b': shape [2,3] needs 24 bytes but data_offsets give 20"},
-    {"negative dim", "{" ENTRY("a", "[-1]", "0", "8") "}", UINT64_MAX, 8, FULL, "tensor 'a': shape[0] = -1 is negative"},
-    {"float dim", "{" ENTRY("a", "[1,2.0]", "0", "8") "}", UINT64_MAX, 8, FULL, "tensor 'a': shape[1] is not an integer"},
+    {"negative dim", "{" ENTRY("a", "[-1]", "0", "8") "}", UINT64_MAX, 8, FULL,
+     "tensor 'a': shape[0] = -1 is negative"},
+    {"float dim", "{" ENTRY("a", "[1,2.0]", "0", "8") "}", UINT64_MAX, 8, FULL,
+     "tensor 'a': shape[1] is not an integer"},
     {"string dim", "{" ENTRY("a", "[\"2\"]", "0", "8") "}", UINT64_MAX, 8, FULL, "shape[0] is not an integer"},
     {"dim over 2^53", "{" ENTRY("a", "[9007199254740993]", "0", "8") "}", UINT64_MAX, 8, FULL,
      "shape[0] = 9007199254740993 is over 2^53"},
@@ -860,7 +879,8 @@ static const struct {
     {"JSON array", "[1, 2]", UINT64_MAX, 0, FULL, "header is not a JSON object"},
     {"missing data_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", UINT64_MAX, 8, FULL,
      "tensor 'a': missing 'data_offsets'"},
-    {"missing dtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", UINT64_MAX, 8, FULL, "tensor 'a': missing 'dtype'"},
+    {"missing dtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", UINT64_MAX, 8, FULL,
+     "tensor 'a': missing 'dtype'"},
     {"missing shape", "{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", UINT64_MAX, 8, FULL,
      "tensor 'a': missing 'shape'"},
     {"extra key", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"foo\":1}}", UINT64_MAX, 8, FULL,
@@ -868,8 +888,10 @@ static const struct {
     {"entry not an object", "{\"a\":[0,8]}", UINT64_MAX, 8, FULL, "tensor 'a': entry is not a JSON object"},
     {"offsets of one", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8]}}", UINT64_MAX, 8, FULL,
      "tensor 'a': data_offsets is not [begin, end]"},
-    {"negative offset", "{" ENTRY("a", "[2]", "-8", "0") "}", UINT64_MAX, 8, FULL, "data_offsets is not [begin, end]"},
-    {"float offset", "{" ENTRY("a", "[2]", "0", "8.0") "}", UINT64_MAX, 8, FULL, "data_offsets is not [begin, end]"},
+    {"negative offset", "{" ENTRY("a", "[2]", "-8", "0") "}", UINT64_MAX, 8, FULL,
+     "data_offsets is not [begin, end]"},
+    {"float offset", "{" ENTRY("a", "[2]", "0", "8.0") "}", UINT64_MAX, 8, FULL,
+     "data_offsets is not [begin, end]"},
     {"reversed offsets", "{" ENTRY("a", "[0]", "8", "0") "}", UINT64_MAX, 8, FULL,
      "tensor 'a': data_offsets [8, 0] end before they begin"},
     {"duplicate key", "{" ENTRY("a", "[2]", "0", "8") "," ENTRY("a", "[2]", "0", "8") "}", UINT64_MAX, 8, FULL,
@@ -878,7 +900,8 @@ static const struct {
      "duplicate object key"},
     {"metadata non-string", "{\"__metadata__\":{\"k\":\"ok\",\"n\":1}}", UINT64_MAX, 0, FULL,
      "__metadata__ value for 'n' is not a string"},
-    {"metadata null", "{\"__metadata__\":{\"k\":null}}", UINT64_MAX, 0, FULL, "__metadata__ value for 'k' is not a string"},
+    {"metadata null", "{\"__metadata__\":{\"k\":null}}", UINT64_MAX, 0, FULL,
+     "__metadata__ value for 'k' is not a string"},
     {"metadata not an object", "{\"__metadata__\":[\"k\"]}", UINT64_MAX, 0, FULL, "__metadata__ is not a JSON object"},
     {"newline in name", "{\"a\\nb\":{\"dtype\":\"Q7\",\"shape\":[2],\"data_offsets\":[0,8]}}", UINT64_MAX, 8, FULL,
      "tensor 'a?b': unknown dtype"},
