@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "vdit.h"
+#include "npy_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -450,17 +451,20 @@ static int npy_parse_header(npy_parser *p, char *descr, size_t descr_size, int *
     return 0;
 }
 
-int vdit_npy_read(const char *path, vdit_array *out, vdit_err *err)
+/* Reads the preamble and header of an NPY held in any source (a file, a
+ * buffer, a zip member) through rd, whose whole size is `total`; checks the
+ * dtype, the order and that the data size after the header matches the
+ * shape exactly. `what` names the source in messages and `kind` ("file",
+ * "member") says what it is. Leaves the source positioned at the data. */
+int vdit__npy_read_header(vdit__npy_reader rd, void *ctx, uint64_t total, const char *what, const char *kind,
+                          vdit__npy_info *info, vdit_err *err)
 {
-    memset(out, 0, sizeof *out);
-    FILE *fp;
-    uint64_t fsize;
-    if (open_regular(path, &fp, &fsize, err) != 0) return -1;
-
+    memset(info, 0, sizeof *info);
+    const char *path = what;
     char *header = NULL;
     unsigned char pre[12];
-    if (fsize < 10 || read_exact(fp, pre, 10) != 0) {
-        io_err(err, "%s: file too short (%llu bytes) for an NPY preamble", path, (unsigned long long)fsize);
+    if (total < 10 || rd(ctx, pre, 10) != 0) {
+        io_err(err, "%s: %s too short (%llu bytes) for an NPY preamble", path, kind, (unsigned long long)total);
         goto fail;
     }
     if (memcmp(pre, npy_magic, 6) != 0) {
@@ -474,17 +478,17 @@ int vdit_npy_read(const char *path, vdit_array *out, vdit_err *err)
     }
     uint64_t start = 10, hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8;
     if (major >= 2) {
-        if (fsize < 12 || read_exact(fp, pre + 10, 2) != 0) {
-            io_err(err, "%s: file too short (%llu bytes) for an NPY %d.0 preamble", path,
-                   (unsigned long long)fsize, major);
+        if (total < 12 || rd(ctx, pre + 10, 2) != 0) {
+            io_err(err, "%s: %s too short (%llu bytes) for an NPY %d.0 preamble", path, kind,
+                   (unsigned long long)total, major);
             goto fail;
         }
         start = 12;
         hlen |= (uint64_t)pre[10] << 16 | (uint64_t)pre[11] << 24;
     }
-    if (hlen > fsize - start) {
-        io_err(err, "%s: offset 8: header length %llu exceeds file size %llu", path, (unsigned long long)hlen,
-               (unsigned long long)fsize);
+    if (hlen > total - start) {
+        io_err(err, "%s: offset 8: header length %llu exceeds %s size %llu", path, (unsigned long long)hlen, kind,
+               (unsigned long long)total);
         goto fail;
     }
     header = malloc((size_t)hlen + 1);
@@ -492,7 +496,7 @@ int vdit_npy_read(const char *path, vdit_array *out, vdit_err *err)
         io_err(err, "%s: out of memory for a %llu-byte header", path, (unsigned long long)hlen);
         goto fail;
     }
-    if (read_exact(fp, header, (size_t)hlen) != 0) {
+    if (rd(ctx, header, (size_t)hlen) != 0) {
         io_err(err, "%s: offset %llu: cannot read the %llu-byte header", path, (unsigned long long)start,
                (unsigned long long)hlen);
         goto fail;
@@ -525,7 +529,7 @@ int vdit_npy_read(const char *path, vdit_array *out, vdit_err *err)
 
     char sbuf[256];
     int64_t numel;
-    uint64_t have = fsize - start - hlen;
+    uint64_t have = total - start - hlen;
     size_t isize = dtype_info[dtype].size;
     if (shape_numel(ndim, shape, &numel) != 0 || (uint64_t)numel > UINT64_MAX / isize) {
         io_err(err, "%s: shape %s is too large", path, shape_str(sbuf, sizeof sbuf, ndim, shape, 1));
@@ -538,31 +542,105 @@ int vdit_npy_read(const char *path, vdit_array *out, vdit_err *err)
                shape_str(sbuf, sizeof sbuf, ndim, shape, 1), descr, (unsigned long long)need);
         goto fail;
     }
-
-    /* need <= file size, so this allocation is bounded by the file */
-    void *data = malloc(need > 0 ? (size_t)need : 1);
-    if (!data) {
-        io_err(err, "%s: out of memory for %llu bytes of data", path, (unsigned long long)need);
+    if (need > SIZE_MAX) {
+        io_err(err, "%s: %llu bytes of data do not fit in memory", path, (unsigned long long)need);
         goto fail;
     }
-    if (read_exact(fp, data, (size_t)need) != 0) {
-        free(data);
-        io_err(err, "%s: offset %llu: cannot read %llu bytes of data", path, (unsigned long long)(start + hlen),
-               (unsigned long long)need);
-        goto fail;
-    }
-    fclose(fp);
-    out->dtype = (vdit_dtype)dtype;
-    out->ndim = ndim;
-    memcpy(out->shape, shape, sizeof(int64_t) * (size_t)ndim);
-    out->data = data;
-    out->nbytes = (size_t)need;
+    info->dtype = (vdit_dtype)dtype;
+    info->ndim = ndim;
+    memcpy(info->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    info->data_offset = start + hlen;
+    info->nbytes = need;
     return 0;
 
 fail:
     free(header);
-    fclose(fp);
     return -1;
+}
+
+/* Reads the header through rd, then the data into a fresh allocation
+ * (bounded by `total`, which the caller knows from outside the data). */
+int vdit__npy_read_array(vdit__npy_reader rd, void *ctx, uint64_t total, const char *what, const char *kind,
+                         vdit_array *out, vdit_err *err)
+{
+    memset(out, 0, sizeof *out);
+    vdit__npy_info info;
+    if (vdit__npy_read_header(rd, ctx, total, what, kind, &info, err) != 0) return -1;
+    void *data = malloc(info.nbytes > 0 ? (size_t)info.nbytes : 1);
+    if (!data)
+        return io_err(err, "%s: out of memory for %llu bytes of data", what, (unsigned long long)info.nbytes);
+    if (rd(ctx, data, (size_t)info.nbytes) != 0) {
+        free(data);
+        return io_err(err, "%s: offset %llu: cannot read %llu bytes of data", what,
+                      (unsigned long long)info.data_offset, (unsigned long long)info.nbytes);
+    }
+    out->dtype = info.dtype;
+    out->ndim = info.ndim;
+    memcpy(out->shape, info.shape, sizeof(int64_t) * (size_t)info.ndim);
+    out->data = data;
+    out->nbytes = (size_t)info.nbytes;
+    return 0;
+}
+
+static int npy_file_reader(void *ctx, void *buf, size_t n) { return read_exact((FILE *)ctx, buf, n); }
+
+int vdit_npy_read(const char *path, vdit_array *out, vdit_err *err)
+{
+    memset(out, 0, sizeof *out);
+    FILE *fp;
+    uint64_t fsize;
+    if (open_regular(path, &fp, &fsize, err) != 0) return -1;
+    int rc = vdit__npy_read_array(npy_file_reader, fp, fsize, path, "file", out, err);
+    fclose(fp);
+    return rc;
+}
+
+/* A cursor over an NPY held in memory. */
+typedef struct {
+    const unsigned char *p;
+    size_t size, pos;
+} npy_mem;
+
+static int npy_mem_reader(void *ctx, void *buf, size_t n)
+{
+    npy_mem *m = ctx;
+    if (n > m->size - m->pos) return -1;
+    if (n > 0) memcpy(buf, m->p + m->pos, n);
+    m->pos += n;
+    return 0;
+}
+
+int vdit_npy_parse(const void *buf, size_t size, const char *what, vdit_array *out, vdit_err *err)
+{
+    if (!what) what = "(buffer)";
+    if (!out) return io_err(err, "%s: no output array given", what);
+    memset(out, 0, sizeof *out);
+    if (!buf && size > 0) return io_err(err, "%s: no buffer given for %zu bytes", what, size);
+    npy_mem m = {buf, buf ? size : 0, 0};
+    return vdit__npy_read_array(npy_mem_reader, &m, m.size, what, "buffer", out, err);
+}
+
+size_t vdit__npy_header(unsigned char *buf, size_t cap, vdit_dtype dtype, int ndim, const int64_t *shape)
+{
+    if (!dtype_valid(dtype) || ndim < 0 || ndim > VDIT_MAX_DIMS) return 0;
+    /* the dict as numpy writes it (sorted keys, trailing ", "), padded with
+     * spaces and a '\n' so the data starts at a multiple of 64 */
+    char sbuf[256], dict[512];
+    int dlen = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                        dtype_info[dtype].descr, shape_str(sbuf, sizeof sbuf, ndim, shape, 1));
+    if (dlen < 0 || (size_t)dlen >= sizeof dict) return 0;
+    size_t total_header = ((size_t)10 + (size_t)dlen + 1 + 63) / 64 * 64;
+    size_t hlen = total_header - 10; /* < 65536: 8 dims of 20 digits is far less */
+    if (total_header > cap) return 0;
+    memcpy(buf, npy_magic, 6);
+    buf[6] = 1;
+    buf[7] = 0;
+    buf[8] = (unsigned char)(hlen & 0xff);
+    buf[9] = (unsigned char)(hlen >> 8);
+    memcpy(buf + 10, dict, (size_t)dlen);
+    memset(buf + 10 + dlen, ' ', hlen - (size_t)dlen - 1);
+    buf[total_header - 1] = '\n';
+    return total_header;
 }
 
 int vdit_npy_write(const char *path, const vdit_array *a, vdit_err *err)
@@ -585,27 +663,15 @@ int vdit_npy_write(const char *path, const vdit_array *a, vdit_err *err)
                       shape_str(sbuf, sizeof sbuf, a->ndim, a->shape, 1), dtype_info[a->dtype].name, nbytes);
     if (nbytes > 0 && !a->data) return io_err(err, "%s: no data given for %zu bytes", path, nbytes);
 
-    /* the dict as numpy writes it (sorted keys, trailing ", "), padded with
-     * spaces and a '\n' so the data starts at a multiple of 64 */
-    char dict[512];
-    int dlen = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
-                        dtype_info[a->dtype].descr, shape_str(sbuf, sizeof sbuf, a->ndim, a->shape, 1));
-    if (dlen < 0 || (size_t)dlen >= sizeof dict) return io_err(err, "%s: header too long", path);
-    size_t total_header = ((size_t)10 + (size_t)dlen + 1 + 63) / 64 * 64;
-    size_t hlen = total_header - 10; /* < 65536: 8 dims of 20 digits is far less */
+    unsigned char head[1024];
+    size_t total_header = vdit__npy_header(head, sizeof head, a->dtype, a->ndim, a->shape);
+    if (total_header == 0) return io_err(err, "%s: header too long", path);
     if (nbytes > SIZE_MAX - total_header) return io_err(err, "%s: array too large", path);
 
     size_t size = total_header + nbytes;
     unsigned char *buf = malloc(size);
     if (!buf) return io_err(err, "%s: out of memory for %zu bytes", path, size);
-    memcpy(buf, npy_magic, 6);
-    buf[6] = 1;
-    buf[7] = 0;
-    buf[8] = (unsigned char)(hlen & 0xff);
-    buf[9] = (unsigned char)(hlen >> 8);
-    memcpy(buf + 10, dict, (size_t)dlen);
-    memset(buf + 10 + dlen, ' ', hlen - (size_t)dlen - 1);
-    buf[total_header - 1] = '\n';
+    memcpy(buf, head, total_header);
     if (nbytes > 0) memcpy(buf + total_header, a->data, nbytes);
     int rc = vdit_write_file_atomic(path, buf, size, err);
     free(buf);

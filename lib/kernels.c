@@ -218,9 +218,8 @@ void silu_backward(float *dinp, const float *dout, const float *inp, size_t n)
  *
  * The keys a query sees form an arithmetic sequence of token indices
  * base + j*stride, j < count: FULL (0, 1, N), SPATIAL (frame start, 1, S),
- * TEMPORAL ((ih, iw) offset, S, nt) with S = nh*nw. One online-softmax pass
- * per query row (running max and sum, as flash attention does) accumulates
- * straight into the output row, so memory is linear in N.
+ * TEMPORAL ((ih, iw) offset, S, nt) with S = nh*nw. The same sequences
+ * partition the tokens into groups that attend only within themselves.
  * ---------------------------------------------------------------------- */
 
 static void attn_keys(attn_shape s, int n, int *base, int *stride, int *count)
@@ -238,44 +237,6 @@ static float dotf(const float *a, const float *b, int n)
     float acc = 0.0f;
     for (int i = 0; i < n; i++) acc += a[i] * b[i];
     return acc;
-}
-
-void attention_forward(float *out, float *lse, const float *qkv, attn_shape s)
-{
-    int N = s.nt * s.nh * s.nw, D = s.D, NH = s.NH, dh = D / NH, D3 = 3 * D;
-    float scale = 1.0f / sqrtf((float)dh);
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < s.B; b++) {
-        for (int h = 0; h < NH; h++) {
-            const float *qkvb = qkv + (size_t)b * N * D3;
-            for (int i = 0; i < N; i++) {
-                const float *q = qkvb + (size_t)i * D3 + h * dh;
-                float *o = out + ((size_t)b * N + i) * D + h * dh;
-                int base, stride, count;
-                attn_keys(s, i, &base, &stride, &count);
-                float m = -FLT_MAX, l = 0.0f;
-                for (int d = 0; d < dh; d++) o[d] = 0.0f;
-                for (int j = 0; j < count; j++) {
-                    int key = base + j * stride;
-                    const float *k = qkvb + (size_t)key * D3 + D + h * dh;
-                    const float *v = qkvb + (size_t)key * D3 + 2 * D + h * dh;
-                    float sc = dotf(q, k, dh) * scale;
-                    if (sc > m) { /* new running max: rescale what is summed so far */
-                        float r = expf(m - sc);
-                        l *= r;
-                        for (int d = 0; d < dh; d++) o[d] *= r;
-                        m = sc;
-                    }
-                    float p = expf(sc - m);
-                    l += p;
-                    for (int d = 0; d < dh; d++) o[d] += p * v[d];
-                }
-                float inv = 1.0f / l;
-                for (int d = 0; d < dh; d++) o[d] *= inv;
-                lse[((size_t)b * NH + h) * N + i] = m + logf(l);
-            }
-        }
-    }
 }
 
 static int attn_allowed(attn_shape s, int i, int j)
@@ -320,8 +281,8 @@ void attention_forward_ref(float *out, const float *qkv, attn_shape s)
     free(row);
 }
 
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                        const float *lse, attn_shape s)
+void attention_backward_ref(float *dqkv, const float *dout, const float *qkv, const float *out,
+                            const float *lse, attn_shape s)
 {
     /* forward: p_ij = exp(q_i.k_j * scale - lse_i);  o_i = sum_j p_ij v_j
      *   dv_j += p_ij do_i
@@ -360,6 +321,156 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 }
             }
         }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Attention, the fast path: per (sample, head, group) gather the group's
+ * q, k, v into contiguous [G][dh] blocks, then per tile of query rows
+ * S = q k^T (sgemm), softmax rows, O = P v (sgemm). Work items run in
+ * parallel; the sgemm calls inside run single-threaded.
+ * ---------------------------------------------------------------------- */
+
+/* groups: count, size, and the token of member j of group g */
+static void attn_groups(attn_shape s, int *ngroups, int *gsize)
+{
+    int S = s.nh * s.nw;
+    switch (s.scope) {
+    case ATTN_SPATIAL: *ngroups = s.nt, *gsize = S; break;
+    case ATTN_TEMPORAL: *ngroups = S, *gsize = s.nt; break;
+    default: *ngroups = 1, *gsize = s.nt * S; break;
+    }
+}
+
+static inline int group_token(attn_shape s, int g, int j)
+{
+    int S = s.nh * s.nw;
+    return s.scope == ATTN_SPATIAL ? g * S + j : s.scope == ATTN_TEMPORAL ? j * S + g : j;
+}
+
+/* copies column block col..col+dh of the group's rows of src[B][N][ld] to dst[G][dh] */
+static void gather_rows(float *dst, const float *src, attn_shape s, int b, int g, int G, int ld, int col, int dh)
+{
+    size_t N = (size_t)s.nt * s.nh * s.nw;
+    for (int j = 0; j < G; j++)
+        memcpy(dst + (size_t)j * dh, src + ((size_t)b * N + group_token(s, g, j)) * ld + col, dh * sizeof(float));
+}
+
+/* dst[group rows][col..col+dh] += src[G][dh] */
+static void scatter_add_rows(float *dst, const float *src, attn_shape s, int b, int g, int G, int ld, int col, int dh)
+{
+    size_t N = (size_t)s.nt * s.nh * s.nw;
+    for (int j = 0; j < G; j++) {
+        float *d = dst + ((size_t)b * N + group_token(s, g, j)) * ld + col;
+        const float *r = src + (size_t)j * dh;
+        for (int i = 0; i < dh; i++) d[i] += r[i];
+    }
+}
+
+void attention_forward(float *out, float *lse, const float *qkv, attn_shape s)
+{
+    int N = s.nt * s.nh * s.nw, D = s.D, NH = s.NH, dh = D / NH, D3 = 3 * D, ng, G;
+    attn_groups(s, &ng, &G);
+    float scale = 1.0f / sqrtf((float)dh);
+    int items = s.B * NH * ng;
+    size_t per_thread = 4 * (size_t)G * dh + (size_t)VDIT_ATTN_TILE * G;
+#pragma omp parallel
+    {
+        float *q = malloc(per_thread * sizeof(float));
+        float *k = q + (size_t)G * dh, *v = k + (size_t)G * dh, *o = v + (size_t)G * dh, *sc = o + (size_t)G * dh;
+#pragma omp for schedule(static)
+        for (int it = 0; it < items; it++) {
+            int b = it / (NH * ng), h = (it / ng) % NH, g = it % ng;
+            gather_rows(q, qkv, s, b, g, G, D3, h * dh, dh);
+            gather_rows(k, qkv, s, b, g, G, D3, D + h * dh, dh);
+            gather_rows(v, qkv, s, b, g, G, D3, 2 * D + h * dh, dh);
+            for (int i0 = 0; i0 < G; i0 += VDIT_ATTN_TILE) {
+                int bq = G - i0 < VDIT_ATTN_TILE ? G - i0 : VDIT_ATTN_TILE;
+                /* sc[bq][G] = q_tile k^T * scale */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, scale, q + (size_t)i0 * dh, dh, k, dh,
+                            0.0f, sc, G);
+                for (int r = 0; r < bq; r++) { /* softmax of each row, keeping its log-sum-exp */
+                    float *row = sc + (size_t)r * G, m = row[0], l = 0.0f;
+                    for (int j = 1; j < G; j++) m = row[j] > m ? row[j] : m;
+                    for (int j = 0; j < G; j++) {
+                        row[j] = expf(row[j] - m);
+                        l += row[j];
+                    }
+                    float inv = 1.0f / l;
+                    for (int j = 0; j < G; j++) row[j] *= inv;
+                    lse[((size_t)b * NH + h) * N + group_token(s, g, i0 + r)] = m + logf(l);
+                }
+                /* o_tile[bq][dh] = P v */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bq, dh, G, 1.0f, sc, G, v, dh, 0.0f,
+                            o + (size_t)i0 * dh, dh);
+            }
+            for (int j = 0; j < G; j++)
+                memcpy(out + ((size_t)b * N + group_token(s, g, j)) * D + h * dh, o + (size_t)j * dh,
+                       dh * sizeof(float));
+        }
+        free(q);
+    }
+}
+
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+                        attn_shape s)
+{
+    /* forward: P = softmax(q k^T * scale) (row i: exp(s_ij - lse_i)), o = P v
+     *   dv += P^T do;  dP = do v^T;  dS = P (dP - rowsum(do o)) * scale
+     *   dq += dS k;    dk += dS^T q
+     * A group's tokens and a head's columns belong to one work item alone. */
+    int N = s.nt * s.nh * s.nw, D = s.D, NH = s.NH, dh = D / NH, D3 = 3 * D, ng, G;
+    attn_groups(s, &ng, &G);
+    float scale = 1.0f / sqrtf((float)dh);
+    int items = s.B * NH * ng;
+    size_t per_thread = 8 * (size_t)G * dh + 2 * (size_t)VDIT_ATTN_TILE * G + G;
+#pragma omp parallel
+    {
+        float *q = malloc(per_thread * sizeof(float));
+        float *k = q + (size_t)G * dh, *v = k + (size_t)G * dh, *o = v + (size_t)G * dh, *dO = o + (size_t)G * dh;
+        float *dq = dO + (size_t)G * dh, *dk = dq + (size_t)G * dh, *dv = dk + (size_t)G * dh;
+        float *P = dv + (size_t)G * dh, *dP = P + (size_t)VDIT_ATTN_TILE * G, *Di = dP + (size_t)VDIT_ATTN_TILE * G;
+#pragma omp for schedule(static)
+        for (int it = 0; it < items; it++) {
+            int b = it / (NH * ng), h = (it / ng) % NH, g = it % ng;
+            gather_rows(q, qkv, s, b, g, G, D3, h * dh, dh);
+            gather_rows(k, qkv, s, b, g, G, D3, D + h * dh, dh);
+            gather_rows(v, qkv, s, b, g, G, D3, 2 * D + h * dh, dh);
+            gather_rows(o, out, s, b, g, G, D, h * dh, dh);
+            gather_rows(dO, dout, s, b, g, G, D, h * dh, dh);
+            memset(dk, 0, 2 * (size_t)G * dh * sizeof(float)); /* dk and dv */
+            for (int j = 0; j < G; j++) {
+                float acc = 0.0f;
+                for (int d = 0; d < dh; d++) acc += dO[(size_t)j * dh + d] * o[(size_t)j * dh + d];
+                Di[j] = acc;
+            }
+            for (int i0 = 0; i0 < G; i0 += VDIT_ATTN_TILE) {
+                int bq = G - i0 < VDIT_ATTN_TILE ? G - i0 : VDIT_ATTN_TILE;
+                const float *qt = q + (size_t)i0 * dh, *dOt = dO + (size_t)i0 * dh;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, scale, qt, dh, k, dh, 0.0f, P, G);
+                for (int r = 0; r < bq; r++) {
+                    float l = lse[((size_t)b * NH + h) * N + group_token(s, g, i0 + r)];
+                    float *row = P + (size_t)r * G;
+                    for (int j = 0; j < G; j++) row[j] = expf(row[j] - l);
+                }
+                /* dv += P^T do_tile */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, dh, bq, 1.0f, P, G, dOt, dh, 1.0f, dv, dh);
+                /* dP = do_tile v^T, then dS = P (dP - Di) * scale in place */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, 1.0f, dOt, dh, v, dh, 0.0f, dP, G);
+                for (int r = 0; r < bq; r++) {
+                    float *pr = P + (size_t)r * G, *dr = dP + (size_t)r * G, di = Di[i0 + r];
+                    for (int j = 0; j < G; j++) dr[j] = pr[j] * (dr[j] - di) * scale;
+                }
+                /* dq_tile = dS k;  dk += dS^T q_tile */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bq, dh, G, 1.0f, dP, G, k, dh, 0.0f,
+                            dq + (size_t)i0 * dh, dh);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, dh, bq, 1.0f, dP, G, qt, dh, 1.0f, dk, dh);
+            }
+            scatter_add_rows(dqkv, dq, s, b, g, G, D3, h * dh, dh);
+            scatter_add_rows(dqkv, dk, s, b, g, G, D3, D + h * dh, dh);
+            scatter_add_rows(dqkv, dv, s, b, g, G, D3, 2 * D + h * dh, dh);
+        }
+        free(q);
     }
 }
 

@@ -25,6 +25,25 @@ void vdit_shape_string(char *buf, size_t cap, int ndim, const int64_t *shape)
     if (o < cap) snprintf(buf + o, cap - o, "]");
 }
 
+void vdit_video_to_float(float *x, const uint8_t *frames, int T, int H, int W)
+{
+    size_t HW = (size_t)H * W;
+    for (size_t t = 0; t < (size_t)T; t++)
+        for (size_t p = 0; p < HW; p++)
+            for (int c = 0; c < 3; c++) x[(t * 3 + c) * HW + p] = frames[(t * HW + p) * 3 + c] / 127.5f - 1.0f;
+}
+
+void vdit_video_to_u8(uint8_t *frames, const float *x, int T, int H, int W)
+{
+    size_t HW = (size_t)H * W;
+    for (size_t t = 0; t < (size_t)T; t++)
+        for (size_t p = 0; p < HW; p++)
+            for (int c = 0; c < 3; c++) {
+                float v = (x[(t * 3 + c) * HW + p] + 1.0f) * 127.5f;
+                frames[(t * HW + p) * 3 + c] = (uint8_t)(!(v > 0) ? 0 : v >= 255 ? 255 : v + 0.5f) /* NaN -> 0 */;
+            }
+}
+
 /* ------------------------------------------------------------------------
  * RNG: value i of a stream is a strong 64-bit hash of (seed, i) - the
  * splitmix64 finaliser applied twice - so any element can be computed
@@ -57,10 +76,18 @@ float vdit_rng_uniform(vdit_rng *rng)
     return (float)(vdit_rng_u64(rng) >> 40) * (1.0f / 16777216.0f);
 }
 
-float vdit_rng_normal(vdit_rng *rng)
+/* Box-Muller on two uniforms; u1 in (0, 1] so log() is finite. */
+static float box_muller(uint64_t a, uint64_t b)
 {
-    /* Box-Muller on two uniforms; u1 in (0, 1] so log() is finite. */
-    double u1 = ((double)(vdit_rng_u64(rng) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
-    double u2 = (double)(vdit_rng_u64(rng) >> 11) * (1.0 / 9007199254740992.0);
+    double u1 = ((double)(a >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+    double u2 = (double)(b >> 11) * (1.0 / 9007199254740992.0);
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
+
+float vdit_rng_normal(vdit_rng *rng)
+{
+    uint64_t a = vdit_rng_u64(rng);
+    return box_muller(a, vdit_rng_u64(rng));
+}
+
+float vdit_normal_at(uint64_t seed, uint64_t i) { return box_muller(vdit_rng_at(seed, 2 * i), vdit_rng_at(seed, 2 * i + 1)); }

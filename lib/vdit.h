@@ -45,6 +45,12 @@ int vdit_seterr(vdit_err *err, const char *fmt, ...)
 /* Writes a shape as "[2,3,4]" (truncated to cap). */
 void vdit_shape_string(char *buf, size_t cap, int ndim, const int64_t *shape);
 
+/* Pixels <-> model values: a video frames[T][H][W][3] of uint8 becomes
+ * x[T][3][H][W] = v / 127.5 - 1 in [-1, 1] (frame-major, each frame CHW);
+ * the inverse rounds and clamps. */
+void vdit_video_to_float(float *x, const uint8_t *frames, int T, int H, int W);
+void vdit_video_to_u8(uint8_t *frames, const float *x, int T, int H, int W);
+
 /* ------------------------------------------------------------------------
  * Random numbers: one seeded, counter-based generator. Value i of a stream
  * depends only on (seed, i), so results do not depend on how work is split
@@ -61,6 +67,8 @@ uint64_t vdit_rng_at(uint64_t seed, uint64_t counter); /* stateless hash */
 uint64_t vdit_rng_u64(vdit_rng *rng);
 float vdit_rng_uniform(vdit_rng *rng); /* [0, 1) */
 float vdit_rng_normal(vdit_rng *rng);  /* N(0, 1) */
+/* Element i of a stream of N(0, 1) values: depends only on (seed, i). */
+float vdit_normal_at(uint64_t seed, uint64_t i);
 
 /* ------------------------------------------------------------------------
  * Files
@@ -111,6 +119,38 @@ int vdit_npy_write_f32(const char *path, const float *data, int ndim, const int6
 /* Reads an NPY file and converts it to float32 (f32/f64/u8/i32/i64 in). */
 int vdit_npy_read_f32(const char *path, vdit_array *out, vdit_err *err);
 void vdit_array_free(vdit_array *a);
+
+/* ------------------------------------------------------------------------
+ * NPZ archives (numpy's savez / savez_compressed: a zip of NPY files,
+ * member "NAME.npy" for array NAME; read with np.load(path)["NAME"]).
+ * Implemented with zlib's minizip.
+ * ---------------------------------------------------------------------- */
+
+typedef struct vdit_npz_writer vdit_npz_writer;
+/* Starts an archive at a temporary name beside `path`; it appears at `path`
+ * only when vdit_npz_close succeeds. level: 0 stored, 1..9 deflate. */
+int vdit_npz_open(vdit_npz_writer **w, const char *path, int level, vdit_err *err);
+/* Adds a whole array. */
+int vdit_npz_add(vdit_npz_writer *w, const char *name, const vdit_array *a, vdit_err *err);
+/* Streams an array too large to hold: its dtype and full shape first, then
+ * its bytes in order in any number of pieces, then end (which checks that
+ * the byte count matches the shape). */
+int vdit_npz_begin(vdit_npz_writer *w, const char *name, vdit_dtype dtype, int ndim, const int64_t *shape,
+                   vdit_err *err);
+int vdit_npz_write(vdit_npz_writer *w, const void *data, size_t nbytes, vdit_err *err);
+int vdit_npz_end(vdit_npz_writer *w, vdit_err *err);
+/* Finishes the archive, fsyncs and renames it into place; frees w. */
+int vdit_npz_close(vdit_npz_writer *w, vdit_err *err);
+/* Gives up: removes the temporary, leaves any existing `path`; frees w. */
+void vdit_npz_abort(vdit_npz_writer *w);
+/* Reads array `name` from an archive (sizes checked against the archive
+ * before allocating). */
+int vdit_npz_read(const char *path, const char *name, vdit_array *out, vdit_err *err);
+/* Names of the arrays in an archive (malloc'ed; free with vdit_npz_names_free). */
+int vdit_npz_names(const char *path, char ***names, int *n, vdit_err *err);
+void vdit_npz_names_free(char **names, int n);
+/* Parses an NPY file held in memory; `what` names it in errors. */
+int vdit_npy_parse(const void *buf, size_t size, const char *what, vdit_array *out, vdit_err *err);
 
 /* ------------------------------------------------------------------------
  * safetensors (F32 tensors; `__metadata__` as string -> string)
@@ -203,14 +243,21 @@ typedef struct {
 } attn_shape;
 /* out[B][N][D] = concat_h softmax(q k^T / sqrt(dh)) v with q, k, v the three
  * D-column blocks of qkv[B][N][3D]; lse[B][NH][N] keeps each row's
- * log-sum-exp so backward can recompute the probabilities (no N x N
- * matrix is ever stored). */
+ * log-sum-exp so backward can recompute the probabilities. The scope splits
+ * the tokens into groups that attend within themselves (one group of N,
+ * nt frames of nh*nw, or nh*nw columns of nt); each group is done with
+ * sgemm in query tiles of VDIT_ATTN_TILE rows, so memory grows linearly
+ * with the tokens: no N x N matrix is ever held. */
+#define VDIT_ATTN_TILE 64
 void attention_forward(float *out, float *lse, const float *qkv, attn_shape s);
-/* Plain reference: materialises the masked N x N scores. */
-void attention_forward_ref(float *out, const float *qkv, attn_shape s);
 /* dqkv[B][N][3D] += d/dqkv of out = softmax(q k^T * scale) v */
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
                         const float *lse, attn_shape s);
+/* Plain references: the forward materialises the masked N x N scores; the
+ * backward walks query rows and their keys one by one. */
+void attention_forward_ref(float *out, const float *qkv, attn_shape s);
+void attention_backward_ref(float *dqkv, const float *dout, const float *qkv, const float *out,
+                            const float *lse, attn_shape s);
 
 /* Spacetime patches of a video x[B][T][C][H][W] with patch (pt, ph, pw):
  * xp[B][N][P], P = C*pt*ph*pw ordered (c, dt, dy, dx) (the Conv3d's order). */
@@ -402,6 +449,381 @@ typedef struct {
  *   p -= lr * ( mhat / (sqrt(vhat) + eps) + wd * p ) */
 void adamw_step(float *params, const float *grads, float *m, float *v, size_t n, int step,
                 vdit_adamw_config c);
+
+/* ------------------------------------------------------------------------
+ * Diffusion: noising, training targets and samplers (model.md,
+ * "Objectives and samplers").
+ *   eps:  x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, the model predicts
+ *         eps; t an integer step 0..999, fed to the model as is.
+ *   flow: x_t = (1 - t) x0 + t eps, the model predicts v = eps - x0;
+ *         t in [0, 1], fed to the model as 1000 t.
+ * Latent videos are [B][T][C][H][W]; `known` marks the frames given as
+ * context, [B][T] bytes (1 = given).
+ * ---------------------------------------------------------------------- */
+
+#define VDIT_DDPM_STEPS 1000
+
+typedef struct {
+    vdit_objective objective;
+    double abar[VDIT_DDPM_STEPS]; /* eps: alphas_cumprod of the linear beta schedule */
+} vdit_diffusion;
+
+void vdit_diffusion_init(vdit_diffusion *d, vdit_objective objective);
+
+/* Model input x_in[B][T][2C+1][H][W] of the contract: the noisy latent, the
+ * context latent (x0 on known frames, zero elsewhere), the mask. known may
+ * be NULL (nothing known). */
+void vdit_model_input(float *x_in, const float *x_t, const float *x0, const uint8_t *known, int B, int T, int C,
+                      int H, int W);
+
+/* A training batch: from clean x0 and noise eps [B][T][C][H][W] and each
+ * sample's time tt[B] (eps: step 0..999; flow: t in [0,1]) builds the model
+ * input x_in, the regression target (eps or v = eps - x0) and the value
+ * t_model[B] fed to the timestep embedder. */
+void vdit_training_batch(const vdit_diffusion *d, float *x_in, float *target, float *t_model, const float *x0,
+                         const float *eps, const float *tt, const uint8_t *known, int B, int T, int C, int H, int W);
+
+/* The loss of the contract: per sample, the mean squared error over the
+ * elements of its non-context frames; then the mean over the batch
+ * (divided by batch_total, so data-parallel shards add up to it).
+ * Writes dloss/dpred to dout (may be NULL). */
+double vdit_masked_mse(float *dout, const float *pred, const float *target, const uint8_t *known, int B,
+                       int batch_total, int T, int C, int H, int W);
+
+typedef enum { VDIT_SAMPLER_DDPM = 0, VDIT_SAMPLER_DDIM, VDIT_SAMPLER_EULER, VDIT_SAMPLER_HEUN } vdit_sampler;
+const char *vdit_sampler_name(vdit_sampler s);
+
+typedef struct {
+    vdit_sampler sampler;
+    int steps;     /* S */
+    float cfg;     /* guidance weight w; 1 = conditional branch only */
+    uint64_t seed; /* initial noise and DDPM's noise */
+} vdit_sample_config;
+
+/* What a sampler calls: pred[B][T][C][H][W] from the model input
+ * x_in[B][T][2C+1][H][W], t_model[B] and labels y[B]. */
+typedef int (*vdit_denoiser)(void *ctx, const float *x_in, const float *t_model, const int *y, int B, float *pred,
+                             vdit_err *err);
+
+/* The shape and condition of a sampling call. */
+typedef struct {
+    int B, T, C, H, W;
+    const float *context;  /* [B][T][C][H][W] clean latents, read on known frames; may be NULL */
+    const uint8_t *known;  /* [B][T] 1 = given frame; NULL = none */
+    const int *labels;     /* [B] conditional labels */
+    int null_label;        /* the unconditional label for guidance */
+} vdit_sample_job;
+
+/* Generates job.B videos [B][T][C][H][W] into out, from pure noise to data
+ * with the sampler of sc; the known frames of the result are replaced by
+ * the clean context. Deterministic in (seed, inputs). */
+int vdit_sample_with(vdit_denoiser f, void *ctx, const vdit_diffusion *d, const vdit_sample_config *sc,
+                     const vdit_sample_job *job, float *out, vdit_err *err);
+/* The same with a DiT as the denoiser (checks the job fits its config). */
+int vdit_sample_dit(vdit_dit *m, const vdit_sample_config *sc, const vdit_sample_job *job, float *out,
+                    vdit_err *err);
+
+/* ------------------------------------------------------------------------
+ * Training: one struct for the settings, one for the state (weights, EMA,
+ * AdamW moments, step). All randomness of step s (times, noise, context
+ * lengths, label dropout) is drawn from (seed, s, sample index), so a
+ * resumed run repeats an uninterrupted one bit for bit, and data-parallel
+ * shards draw exactly what one process would.
+ * ---------------------------------------------------------------------- */
+
+#define VDIT_MAX_CONTEXT 16
+
+typedef enum { VDIT_TIME_UNIFORM = 0, VDIT_TIME_LOGIT_NORMAL = 1 } vdit_time_sampling;
+
+typedef struct {
+    int batch;             /* global batch (all processes together) */
+    int steps;             /* total optimiser steps */
+    int warmup;            /* linear warm-up steps, then cosine decay to min_lr */
+    float lr, min_lr;
+    float weight_decay, beta1, beta2, adam_eps;
+    float grad_clip;       /* global norm; 0 = off */
+    float ema_decay;
+    float label_dropout;   /* probability of the null label (for guidance) */
+    int context_frames;    /* K_max latent frames of context */
+    float context_probs[VDIT_MAX_CONTEXT + 1]; /* P(K = k), k = 0..K_max */
+    vdit_time_sampling time_sampling; /* flow only */
+    uint64_t seed;
+} vdit_train_config;
+
+/* Fills the defaults (batch 16, 2000 steps, lr 3e-4 with 100 warm-up steps
+ * and cosine to 3e-5, AdamW (0.9, 0.999, 1e-8), weight decay 0, clip 1,
+ * EMA 0.999, label dropout 0.1, 3 context frames with P(K) = 0.1, 0.1, 0.1,
+ * 0.7, uniform times, seed 0). */
+void vdit_train_config_default(vdit_train_config *c);
+int vdit_train_config_check(const vdit_train_config *c, vdit_err *err);
+/* Learning rate at step s (0-based). */
+float vdit_lr_at(const vdit_train_config *c, int step);
+
+typedef struct {
+    vdit_dit model; /* weights and gradients */
+    vdit_diffusion diffusion;
+    vdit_train_config cfg;
+    float *ema, *adam_m, *adam_v; /* [num_params] each, one allocation */
+    int step;                     /* optimiser steps taken */
+    /* batch buffers, sized for the local batch */
+    int local_B;
+    float *eps, *x_in, *target, *pred, *dout, *tt, *t_model;
+    int *labels;
+    uint8_t *known;
+} vdit_trainer;
+
+/* Sums n floats across processes in place (data-parallel); NULL alone. */
+typedef int (*vdit_allreduce)(float *buf, size_t n, void *ctx);
+
+/* A new trainer around a freshly initialised model (seed cfg.seed). local_B
+ * is this process's share of the global batch. */
+int vdit_trainer_create(vdit_trainer *tr, const vdit_dit_config *mc, const vdit_train_config *tc, int local_B,
+                        vdit_err *err);
+void vdit_trainer_free(vdit_trainer *tr);
+/* One optimiser step on this process's clean latents x0[local_B][T][C][H][W]
+ * with labels[local_B], samples first .. first+local_B-1 of the global batch.
+ * Returns the global batch's loss and gradient norm (before clipping). A
+ * non-finite loss or gradient leaves the weights untouched and fails. */
+int vdit_trainer_step(vdit_trainer *tr, const float *x0, const int *labels, int first, vdit_allreduce reduce,
+                      void *reduce_ctx, double *loss, double *grad_norm, vdit_err *err);
+/* The EMA weights as a checkpoint (model.md names) and the full training
+ * state (weights, EMA, moments, step, settings) as a second file. */
+int vdit_trainer_save(const vdit_trainer *tr, const char *model_path, const char *state_path, vdit_err *err);
+/* Restores a state written by vdit_trainer_save into a trainer created with
+ * the same model config; mismatches are errors naming the file. */
+int vdit_trainer_load_state(vdit_trainer *tr, const char *state_path, vdit_err *err);
+
+/* ------------------------------------------------------------------------
+ * The video VAE: kernels (lib/conv.c) and model (lib/vae.c)
+ * ---------------------------------------------------------------------- */
+
+/* conv2d on images inp[N][IC][H][W] with w[OC][IC][KH][KW], b[OC] (NULL: no
+ * bias), zero padding `pad` on every side, the same stride both ways:
+ * out[N][OC][OH][OW], OH = (H + 2 pad - KH) / stride + 1.
+ * im2col + cblas_sgemm, images split over the OpenMP threads. */
+typedef struct {
+    int N, IC, H, W;
+    int OC, KH, KW;
+    int stride, pad;
+} conv2d_shape;
+int conv2d_out_h(conv2d_shape s);
+int conv2d_out_w(conv2d_shape s);
+void conv2d_forward(float *out, const float *inp, const float *w, const float *b, conv2d_shape s);
+void conv2d_forward_ref(float *out, const float *inp, const float *w, const float *b, conv2d_shape s);
+/* dinp[N][IC][H][W] += ..., dw += ..., db += ... (dinp, dw, db may be NULL). */
+void conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                     conv2d_shape s);
+void conv2d_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                         conv2d_shape s);
+
+/* conv3d on frame-major videos inp[B][T][IC][H][W] (the layout of model.md)
+ * with w[OC][IC][KT][KH][KW] (PyTorch's Conv3d), b[OC]:
+ * out[B][OT][OC][OH][OW]. Time: stride st, pt zero frames before the first
+ * and, unless causal, pt after the last. causal = 1 pads only the past; with
+ * pt = KT - st output frame t' sees input frames up to t'*st + st - 1 only. */
+typedef struct {
+    int B, T, IC, H, W;
+    int OC, KT, KH, KW;
+    int st, ss; /* temporal, spatial stride */
+    int pt, ps; /* temporal, spatial zero padding */
+    int causal;
+} conv3d_shape;
+int conv3d_out_t(conv3d_shape s);
+int conv3d_out_h(conv3d_shape s);
+int conv3d_out_w(conv3d_shape s);
+void conv3d_forward(float *out, const float *inp, const float *w, const float *b, conv3d_shape s);
+void conv3d_forward_ref(float *out, const float *inp, const float *w, const float *b, conv3d_shape s);
+void conv3d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                     conv3d_shape s);
+void conv3d_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                         conv3d_shape s);
+
+/* GroupNorm per image with affine: x[N][C][HW] in G groups of C/G channels,
+ * out = (x - mean_g) * rstd_g * gamma[c] + beta[c]; mean, rstd [N][G]. */
+#define VDIT_GN_EPS 1e-6f
+void groupnorm_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
+                       int N, int C, int HW, int G);
+void groupnorm_forward_ref(float *out, float *mean, float *rstd, const float *x, const float *gamma,
+                           const float *beta, int N, int C, int HW, int G);
+/* dx (may be NULL), dgamma[C], dbeta[C] += ... */
+void groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
+                        const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G);
+void groupnorm_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
+                            const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G);
+
+/* Nearest upsampling of inp[B][T][C][H][W] by ft in time, fs in space:
+ * out[B][T*ft][C][H*fs][W*fs]; backward dinp += the sum over each block. */
+void upsample_nearest_forward(float *out, const float *inp, int B, int T, int C, int H, int W, int ft, int fs);
+void upsample_nearest_backward(float *dinp, const float *dout, int B, int T, int C, int H, int W, int ft, int fs);
+
+/* The VAE (Stable Diffusion's autoencoder, small, without attention):
+ *   encoder: conv_in 3x3 -> per level i: res_blocks residual blocks
+ *            (GroupNorm, SiLU, conv 3x3, GroupNorm, SiLU, conv 3x3, + skip)
+ *            to channels[i], then a stride-2 conv (except the last level)
+ *            -> [temporal 2: causal conv3d, stride 2 in time] -> mid blocks
+ *            -> GroupNorm, SiLU, conv_out 3x3 to 2*C_lat (mean, logvar)
+ *   decoder: the mirror image, nearest 2x upsampling + conv 3x3 per level,
+ *            [temporal 2: repeat frames twice + causal conv3d].
+ * With temporal 1 every frame is an image; with temporal 2 the mid blocks
+ * and the temporal layers are causal conv3d (kernel 3 in time, pads only the
+ * past), GroupNorm stays per frame, and latent frame t' encodes frames 2t',
+ * 2t'+1 from those frames and earlier ones only.
+ * Pixels x[B][T][3][H][W] in [-1, 1]; latents z[B][T'][C_lat][H'][W'] with
+ * T' = T / temporal, H' = H / downsample (model.md's latent layout). */
+#define VDIT_VAE_MAX_LEVELS 4 /* downsample 8 */
+#define VDIT_VAE_MAX_BLOCKS 4
+#define VDIT_VAE_MAX_MID 4
+typedef enum { VDIT_RECON_L1 = 0, VDIT_RECON_MSE = 1 } vdit_recon_loss;
+
+typedef struct {
+    int channels[VDIT_VAE_MAX_LEVELS]; /* width of each level; levels = log2(downsample) + 1 */
+    int res_blocks;                    /* residual blocks per level, 1..VDIT_VAE_MAX_BLOCKS */
+    int mid_blocks;                    /* 0..VDIT_VAE_MAX_MID */
+    int downsample;                    /* spatial factor: 2, 4 or 8 */
+    int temporal;                      /* temporal factor: 1, or 2 (causal) */
+    int latent_channels;               /* C_lat */
+    int groups;                        /* GroupNorm groups; divides every width */
+} vdit_vae_config;
+
+/* Defaults: channels 32,64,64, 1 block per level, 1 mid block, downsample
+ * 4, temporal 1, 4 latent channels, 8 groups. */
+void vdit_vae_config_default(vdit_vae_config *c);
+int vdit_vae_levels(const vdit_vae_config *c);
+int vdit_vae_config_check(const vdit_vae_config *c, vdit_err *err);
+char *vdit_vae_config_to_json(const vdit_vae_config *c); /* malloc'ed */
+int vdit_vae_config_from_json(vdit_vae_config *c, const char *json, const char *what, vdit_err *err);
+
+/* One conv layer's or norm's tensors; w NULL where a layer is absent. */
+typedef struct {
+    float *w, *b; /* conv: w [OC][IC][KH][KW] or [OC][IC][KT][KH][KW], b [OC]; norm: gamma [C], beta [C] */
+} vdit_vae_layer;
+typedef struct {
+    vdit_vae_layer norm1, conv1, norm2, conv2;
+    vdit_vae_layer shortcut; /* 1x1 conv where the width changes, else w NULL */
+} vdit_vae_block;
+
+/* Parameters: one allocation, this struct a table of pointers into it.
+ * Gradients reuse the struct. Level i of the decoder is the level of the
+ * same resolution as encoder level i (run in reverse order). */
+typedef struct {
+    vdit_vae_layer enc_conv_in;
+    vdit_vae_block enc_block[VDIT_VAE_MAX_LEVELS][VDIT_VAE_MAX_BLOCKS];
+    vdit_vae_layer enc_down[VDIT_VAE_MAX_LEVELS]; /* stride-2 conv after level i < levels-1 */
+    vdit_vae_layer enc_time_down;                 /* temporal 2 only */
+    vdit_vae_block enc_mid[VDIT_VAE_MAX_MID];
+    vdit_vae_layer enc_norm_out, enc_conv_out;
+    vdit_vae_layer dec_conv_in;
+    vdit_vae_block dec_mid[VDIT_VAE_MAX_MID];
+    vdit_vae_layer dec_time_up; /* temporal 2 only */
+    vdit_vae_block dec_block[VDIT_VAE_MAX_LEVELS][VDIT_VAE_MAX_BLOCKS];
+    vdit_vae_layer dec_up[VDIT_VAE_MAX_LEVELS]; /* upsample + conv before level i-1, i > 0 */
+    vdit_vae_layer dec_norm_out, dec_conv_out;
+} vdit_vae_params;
+
+/* What a residual block's backward needs, for its batch. */
+typedef struct {
+    float *h1, *mean1, *rstd1, *a1; /* norm1 output, its statistics, SiLU of it */
+    float *c1;                      /* conv1 output */
+    float *h2, *mean2, *rstd2, *a2;
+    float *out; /* skip + conv2 output */
+} vdit_vae_block_acts;
+
+/* Activations of one forward pass, for its batch: one allocation, this
+ * struct a table of pointers into it (n frames, n' latent frames). */
+typedef struct {
+    float *x;      /* [n][3][H][W] input */
+    float *enc_in; /* conv_in output */
+    vdit_vae_block_acts enc_block[VDIT_VAE_MAX_LEVELS][VDIT_VAE_MAX_BLOCKS];
+    float *enc_down[VDIT_VAE_MAX_LEVELS];
+    float *enc_tdown;
+    vdit_vae_block_acts enc_mid[VDIT_VAE_MAX_MID];
+    float *enc_hn, *enc_mean_n, *enc_rstd_n, *enc_an; /* norm_out, SiLU */
+    float *moments;                                   /* [n'][2 C_lat][H'][W'] mean, then logvar */
+    float *eps;                                       /* [n'][C_lat][H'][W'] the reparameterisation noise */
+    float *z;                                         /* [n'][C_lat][H'][W'] sample (or mean) */
+    float *dec_in;
+    vdit_vae_block_acts dec_mid[VDIT_VAE_MAX_MID];
+    float *dec_trep, *dec_tup; /* frames repeated, causal conv3d */
+    vdit_vae_block_acts dec_block[VDIT_VAE_MAX_LEVELS][VDIT_VAE_MAX_BLOCKS];
+    float *dec_rep[VDIT_VAE_MAX_LEVELS], *dec_up[VDIT_VAE_MAX_LEVELS]; /* upsampled, conv */
+    float *dec_hn, *dec_mean_n, *dec_rstd_n, *dec_an;
+    float *xrec; /* [n][3][H][W] reconstruction */
+} vdit_vae_acts;
+
+typedef struct {
+    vdit_recon_loss recon;
+    float kl_weight; /* loss = recon + kl_weight * KL, both means per element */
+    int sample;      /* 1: z = mean + exp(logvar/2) * eps (training); 0: z = mean */
+    uint64_t seed;   /* eps element i = normal from (seed, i) (counter-based) */
+} vdit_vae_loss_config;
+/* The default KL weight. Both terms are means per element (recon over the
+ * pixels, KL over the latent elements), so 1e-6 here is SD's weight in
+ * SD's per-sum units scaled to these: small, so the latent is close to an
+ * autoencoder's and the reconstructions sharp; the scale factor then takes
+ * the latent to unit variance for the DiT. */
+#define VDIT_VAE_KL_WEIGHT 1e-6f
+
+typedef struct {
+    double loss, recon, kl; /* recon: mean |x - xrec| or (x - xrec)^2; kl: mean per latent element */
+} vdit_vae_losses;
+
+typedef struct {
+    vdit_vae_config cfg;
+    int levels;
+    float scale_factor; /* latents = mean * scale_factor (1 until computed) */
+    vdit_vae_params params, grads;
+    float *params_mem, *grads_mem;
+    size_t num_params;
+    /* activations for the shape of the last forward, grown on demand */
+    int act_B, act_T, act_H, act_W;
+    size_t acts_cap, scratch_cap; /* floats */
+    vdit_vae_acts acts;
+    float *acts_mem;
+    float *scratch_mem; /* backward's activation gradients: 4 buffers of the largest activation */
+    size_t max_act;     /* floats of the largest activation */
+    vdit_vae_loss_config lcfg; /* of the last forward */
+    int has_acts;
+} vdit_vae;
+
+int vdit_vae_create(vdit_vae *m, const vdit_vae_config *cfg, vdit_err *err);
+void vdit_vae_free(vdit_vae *m);
+/* PyTorch's default conv init (uniform +-1/sqrt(fan_in) for weight and
+ * bias), GroupNorm gamma 1, beta 0, from the seeded generator. */
+void vdit_vae_init_weights(vdit_vae *m, uint64_t seed);
+void vdit_vae_zero_grad(vdit_vae *m);
+/* Fills up to cap entries of the checkpoint's tensors (names "encoder.*",
+ * "decoder.*") and returns how many there are (info NULL to count). */
+int vdit_vae_param_table(const vdit_vae *m, vdit_param_info *info, int cap);
+
+/* Checks that B videos of T frames of H x W fit the model (T divisible by
+ * temporal, H and W by downsample, sizes within bounds). */
+int vdit_vae_check_shape(const vdit_vae *m, int B, int T, int H, int W, vdit_err *err);
+/* Training forward: x[B][T][3][H][W] -> encoder -> z -> decoder -> loss.
+ * Keeps what backward needs; xrec in m->acts.xrec. */
+int vdit_vae_forward(vdit_vae *m, const float *x, int B, int T, int H, int W, vdit_vae_loss_config lc,
+                     vdit_vae_losses *out, vdit_err *err);
+/* Accumulates into m->grads the gradient of the last forward's loss. */
+int vdit_vae_backward(vdit_vae *m, vdit_err *err);
+/* Encoder only: mean and logvar [B][T'][C_lat][H'][W'] (logvar may be NULL). */
+int vdit_vae_encode_moments(vdit_vae *m, const float *x, int B, int T, int H, int W, float *mean, float *logvar,
+                            vdit_err *err);
+/* The DiT's latents: z = mean * scale_factor. */
+int vdit_vae_encode(vdit_vae *m, const float *x, int B, int T, int H, int W, float *z, vdit_err *err);
+/* Decoder: z[B][T'][C_lat][H'][W'] (scaled latents; divided by scale_factor
+ * first) -> x[B][T'*temporal][3][H'*ds][W'*ds]. */
+int vdit_vae_decode(vdit_vae *m, const float *z, int B, int Tl, int Hl, int Wl, float *x, vdit_err *err);
+/* Sets scale_factor = 1 / std of the encoder's means over the frames x
+ * (every element of [B][T'][C_lat][H'][W'] pooled), so the DiT's latents
+ * have unit variance. */
+int vdit_vae_fit_scale(vdit_vae *m, const float *x, int B, int T, int H, int W, vdit_err *err);
+/* Writes the parameters at mem (params_mem or a copy) with the config,
+ * scale factor and `extra_json` (may be NULL; e.g. the training settings)
+ * in __metadata__ ("format" "vdit-vae", "config", "scale_factor", "train"). */
+int vdit_vae_save(const vdit_vae *m, const float *mem, const char *path, const char *extra_json, vdit_err *err);
+/* Loads a checkpoint written by vdit_vae_save; anything else (another
+ * format, a bad config or scale factor, a missing, extra or misshaped
+ * tensor) is rejected with an error naming the file and the mismatch. */
+int vdit_vae_load(vdit_vae *m, const char *path, vdit_err *err);
 
 #ifdef __cplusplus
 }

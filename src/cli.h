@@ -43,5 +43,8 @@ void cli_fail(const char *msg);
 /* Subcommands: each returns the process exit status (0 ok, 1 failure, 2 usage). */
 int cmd_dit(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

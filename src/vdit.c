@@ -15,6 +15,7 @@ typedef struct {
 
 static const command commands[] = {
     {"dit", cmd_dit, "the diffusion transformer: init, forward, grad"},
+    {"bench", cmd_bench, "time training and sampling steps"},
     {"info", cmd_info, "describe a checkpoint (.safetensors) or an array (.npy)"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])

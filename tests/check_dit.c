@@ -1,6 +1,7 @@
 /* check_dit.c - the whole DiT: initialisation, finite-difference gradients
  * of every parameter kind, checkpoints (round trip and rejection of
  * mismatched ones), determinism. */
+#define _POSIX_C_SOURCE 200809L
 #include <unistd.h>
 
 #include "testutil.h"

@@ -198,15 +198,23 @@ static size_t attn_tokens(attn_shape s) { return (size_t)s.nt * s.nh * s.nw; }
 
 START_TEST(test_attention_matches_ref)
 {
-    for (int scope = 0; scope < 3; scope++) {
-        attn_shape s = {2, 3, 2, 3, 16, 4, (attn_scope)scope};
-        size_t N = attn_tokens(s), nq = 2 * N * 48, no = 2 * N * 16;
-        float *qkv = rand_tensor(nq, 1.5f, 10 + scope), *o1 = zeros(no), *o2 = zeros(no), *lse = zeros(2 * 4 * N);
-        attention_forward(o1, lse, qkv, s);
-        attention_forward_ref(o2, qkv, s);
-        ck_assert_double_lt(max_abs_diff(o1, o2, no), 1e-5);
-        free(qkv), free(o1), free(o2), free(lse);
-    }
+    /* grids with groups smaller and larger than a tile of query rows (96 > 64 tokens) */
+    int grids[2][3] = {{3, 2, 3}, {4, 4, 6}};
+    for (int gi = 0; gi < 2; gi++)
+        for (int scope = 0; scope < 3; scope++) {
+            attn_shape s = {2, grids[gi][0], grids[gi][1], grids[gi][2], 16, 4, (attn_scope)scope};
+            size_t N = attn_tokens(s), nq = 2 * N * 48, no = 2 * N * 16;
+            float *qkv = rand_tensor(nq, 1.5f, 10 + scope), *o1 = zeros(no), *o2 = zeros(no), *lse = zeros(2 * 4 * N);
+            attention_forward(o1, lse, qkv, s);
+            attention_forward_ref(o2, qkv, s);
+            ck_assert_double_lt(max_abs_diff(o1, o2, no), 1e-5);
+            /* backward: the sgemm tiles against the plain row loop, from the same non-zero start */
+            float *dout = rand_tensor(no, 1.0f, 20 + scope), *d1 = rand_tensor(nq, 1.0f, 30), *d2 = rand_tensor(nq, 1.0f, 30);
+            attention_backward(d1, dout, qkv, o1, lse, s);
+            attention_backward_ref(d2, dout, qkv, o1, lse, s);
+            ck_assert_double_lt(max_abs_diff(d1, d2, nq), 1e-4);
+            free(qkv), free(o1), free(o2), free(lse), free(dout), free(d1), free(d2);
+        }
 }
 END_TEST
 

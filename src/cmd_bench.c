@@ -1,0 +1,164 @@
+/* cmd_bench.c - `vdit bench train|sample`: time the DiT's training step and
+ * sampler step on random data, with the FLOPs counted analytically. */
+#define _POSIX_C_SOURCE 200809L
+#include "config.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli.h"
+#include "progress.h"
+#include "vdit.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0; /* kilobytes on Linux */
+}
+
+static int bench(int argc, char **argv, int sample)
+{
+    cli_flag flags[] = {
+        {"--hidden", "D", "hidden width (default 128)", NULL},
+        {"--depth", "L", "blocks (default 4)", NULL},
+        {"--heads", "NH", "heads (default 4)", NULL},
+        {"--patch", "PT,PH,PW", "patch (default 1,2,2)", NULL},
+        {"--grid", "T,H,W", "latent grid (default 8,8,8)", NULL},
+        {"--latent-channels", "C", "latent channels (default 4)", NULL},
+        {"--attention", "full|st", "attention (default full)", NULL},
+        {"--objective", "eps|flow", "objective (default eps)", NULL},
+        {"--batch", "B", "batch (default 16; sample: 2 with guidance)", NULL},
+        {"--steps", "N", "timed steps after one warm-up step (default 5)", NULL},
+        {"--threads", "K", "OpenMP/OpenBLAS threads (default: OMP_NUM_THREADS)", NULL},
+        {"--json", NULL, "print one JSON object {ms_per_step, gflops, peak_rss_mb}", NULL},
+    };
+    cli_cmd cmd = {sample ? "vdit bench sample" : "vdit bench train", "[options]",
+                   sample ? "Times one sampler step with classifier-free guidance (two model calls per video)."
+                          : "Times training steps (forward, backward, AdamW) on random data with random context masks.",
+                   flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc) return rc > 0 ? 0 : 2;
+    static const char *const att[] = {"full", "st", NULL}, *const obj[] = {"eps", "flow", NULL};
+    static const int dp[3] = {1, 2, 2}, dg[3] = {8, 8, 8};
+    vdit_dit_config mc = {0};
+    int a, o, B, steps, threads;
+    if (cli_int(&cmd, "--hidden", 128, 4, 16384, &mc.hidden) || cli_int(&cmd, "--depth", 4, 1, 1024, &mc.depth) ||
+        cli_int(&cmd, "--heads", 4, 1, 1024, &mc.heads) || cli_int3(&cmd, "--patch", dp, mc.patch) ||
+        cli_int3(&cmd, "--grid", dg, mc.grid) || cli_int(&cmd, "--latent-channels", 4, 1, 1024, &mc.latent_channels) ||
+        cli_choice(&cmd, "--attention", att, 0, &a) || cli_choice(&cmd, "--objective", obj, 0, &o) ||
+        cli_int(&cmd, "--batch", sample ? 1 : 16, 1, 4096, &B) || cli_int(&cmd, "--steps", 5, 1, 100000, &steps) ||
+        cli_int(&cmd, "--threads", 0, 0, 1024, &threads))
+        return 2;
+    mc.attention = (vdit_attention)a;
+    mc.objective = (vdit_objective)o;
+    mc.num_classes = 5;
+    if (threads) omp_set_num_threads(threads);
+    vdit_err err;
+    if (vdit_dit_config_check(&mc, &err)) {
+        cli_usage_error(&cmd, "%s", err.msg);
+        return 2;
+    }
+    double *ms = malloc((size_t)steps * sizeof(double)), flops;
+    int T = mc.grid[0], C = mc.latent_channels, H = mc.grid[1], W = mc.grid[2];
+    size_t nv = (size_t)T * C * H * W;
+    rc = 1;
+    if (!sample) {
+        vdit_train_config tc;
+        vdit_train_config_default(&tc);
+        tc.batch = B;
+        tc.steps = steps + 1;
+        tc.context_frames = T > 3 ? 3 : T - 1;
+        for (int k = 0; k <= tc.context_frames; k++) tc.context_probs[k] = 1.0f / (tc.context_frames + 1);
+        vdit_trainer tr;
+        if (vdit_trainer_create(&tr, &mc, &tc, B, &err)) {
+            cli_fail(err.msg);
+            free(ms);
+            return 1;
+        }
+        float *x0 = malloc((size_t)B * nv * sizeof(float));
+        int *y = malloc((size_t)B * sizeof(int));
+        for (size_t i = 0; i < (size_t)B * nv; i++) x0[i] = vdit_normal_at(7, i);
+        for (int b = 0; b < B; b++) y[b] = b % 5;
+        double loss, norm;
+        for (int s = 0; s <= steps; s++) {
+            double t0 = progress_now();
+            if (vdit_trainer_step(&tr, x0, y, 0, NULL, NULL, &loss, &norm, &err)) {
+                cli_fail(err.msg);
+                goto train_done;
+            }
+            if (s) ms[s - 1] = 1e3 * (progress_now() - t0);
+        }
+        rc = 0;
+    train_done:
+        flops = 3.0 * vdit_dit_flops_per_sample(&mc) * B; /* backward = 2 x forward */
+        free(x0), free(y);
+        vdit_trainer_free(&tr);
+    } else {
+        vdit_dit m;
+        if (vdit_dit_create(&m, &mc, &err)) {
+            cli_fail(err.msg);
+            free(ms);
+            return 1;
+        }
+        vdit_dit_init_weights(&m, 1);
+        for (size_t i = 0; i < m.num_params; i++) m.params_mem[i] += 0.01f * vdit_normal_at(3, i);
+        float *ctx = malloc((size_t)B * nv * sizeof(float)), *out = malloc((size_t)B * nv * sizeof(float));
+        uint8_t *known = calloc((size_t)B * T, 1);
+        int *y = malloc((size_t)B * sizeof(int));
+        for (size_t i = 0; i < (size_t)B * nv; i++) ctx[i] = vdit_normal_at(5, i);
+        for (int b = 0; b < B; b++) {
+            y[b] = b % 5;
+            for (int t = 0; t < T && t < 3; t++) known[(size_t)b * T + t] = 1;
+        }
+        vdit_sample_job job = {B, T, C, H, W, ctx, known, y, mc.num_classes};
+        vdit_sample_config sc = {o == VDIT_OBJ_EPS ? VDIT_SAMPLER_DDIM : VDIT_SAMPLER_EULER, 1, 1.5f, 1};
+        rc = 0;
+        for (int s = 0; s <= steps && !rc; s++) {
+            double t0 = progress_now();
+            if (vdit_sample_dit(&m, &sc, &job, out, &err)) {
+                cli_fail(err.msg);
+                rc = 1;
+            }
+            if (s) ms[s - 1] = 1e3 * (progress_now() - t0);
+        }
+        flops = 2.0 * vdit_dit_flops_per_sample(&mc) * B; /* guidance: two forwards per video */
+        free(ctx), free(out), free(known), free(y);
+        vdit_dit_free(&m);
+    }
+    if (!rc) {
+        qsort(ms, steps, sizeof *ms, cmp_double);
+        double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+        double gf = flops / (med * 1e-3) / 1e9;
+        if (cli_get(&cmd, "--json"))
+            printf("{\"ms_per_step\": %.3f, \"gflops\": %.3f, \"peak_rss_mb\": %.1f}\n", med, gf, peak_rss_mb());
+        else
+            printf("%s: median %.2f ms per step over %d steps, %.2f GFLOP/s (%.3f GFLOP per step), peak RSS %.1f MB\n",
+                   cmd.cmd, med, steps, gf, flops / 1e9, peak_rss_mb());
+    }
+    free(ms);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    if (argc >= 1 && !strcmp(argv[0], "train")) return bench(argc - 1, argv + 1, 0);
+    if (argc >= 1 && !strcmp(argv[0], "sample")) return bench(argc - 1, argv + 1, 1);
+    if (argc >= 1 && strcmp(argv[0], "--help") && strcmp(argv[0], "-h")) {
+        fprintf(stderr, "vdit bench: unknown subcommand '%s' (see 'vdit bench --help')\n", argv[0]);
+        return 2;
+    }
+    printf("usage: vdit bench train|sample [options]   (each takes --help)\n"
+           "  train   median time of a training step, GFLOP/s, peak memory\n"
+           "  sample  the same for one sampler step with classifier-free guidance\n");
+    return argc >= 1 ? 0 : 2;
+}
