@@ -227,9 +227,12 @@ void gated_residual_forward(float *x, const float *gate, const float *y, int B, 
 void gated_residual_backward(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
                              int B, int N, int D, int mod_stride);
 
-/* GELU, tanh approximation; SiLU. n elements. */
+/* GELU, tanh approximation; SiLU. n elements. The fast GELU computes tanh
+ * from a vectorised exp; the _ref versions call libm's tanhf. */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+void gelu_forward_ref(float *out, const float *inp, size_t n);
+void gelu_backward_ref(float *dinp, const float *dout, const float *inp, size_t n);
 void silu_forward(float *out, const float *inp, size_t n);
 void silu_backward(float *dinp, const float *dout, const float *inp, size_t n);
 
@@ -824,6 +827,26 @@ int vdit_vae_save(const vdit_vae *m, const float *mem, const char *path, const c
  * format, a bad config or scale factor, a missing, extra or misshaped
  * tensor) is rejected with an error naming the file and the mismatch. */
 int vdit_vae_load(vdit_vae *m, const char *path, vdit_err *err);
+
+/* ------------------------------------------------------------------------
+ * Pictures (lib/image.c): PNG (libpng), animated GIF (giflib), contact
+ * sheets. Frames are uint8 RGB, row 0 at the top. Files are written
+ * atomically.
+ * ---------------------------------------------------------------------- */
+
+/* One image rgb[H][W][3]. */
+int vdit_png_write(const char *path, const uint8_t *rgb, int H, int W, vdit_err *err);
+/* An animated GIF of frames[T][H][W][3], delay_cs hundredths of a second
+ * per frame, looping forever; one fixed palette (the 6x6x6 cube plus ramps
+ * from white to red, blue and grey), so red, blue, white and grey 128 are
+ * exact. */
+int vdit_gif_write(const char *path, const uint8_t *frames, int T, int H, int W, int delay_cs, vdit_err *err);
+/* Lays frames[R][T][H][W][3] out as R rows of T frames, each upscaled by
+ * `scale` (nearest neighbour), with `gap` white pixels around and between:
+ * *out is malloc'ed [outH][outW][3], outH = gap + R*(H*scale + gap),
+ * outW = gap + T*(W*scale + gap). Returns -1 on bad sizes or no memory. */
+int vdit_contact_sheet(uint8_t **out, int *outH, int *outW, const uint8_t *frames, int R, int T, int H, int W,
+                       int scale, int gap);
 
 #ifdef __cplusplus
 }

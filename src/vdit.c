@@ -14,9 +14,14 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"data", cmd_data, "physics video datasets (Chipmunk2D): make, show"},
     {"dit", cmd_dit, "the diffusion transformer: init, forward, grad"},
+    {"train", cmd_train, "train the DiT on a dataset (pixels or VAE latents)"},
+    {"sample", cmd_sample, "generate videos with a trained DiT"},
     {"bench", cmd_bench, "time training and sampling steps"},
+    {"vae", cmd_vae, "the video VAE: train, encode, decode, recon"},
     {"info", cmd_info, "describe a checkpoint (.safetensors) or an array (.npy)"},
+    {"eval", cmd_eval, "score videos or a checkpoint on the physics benchmark"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

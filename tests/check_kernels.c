@@ -166,6 +166,19 @@ START_TEST(test_activations)
     ck_assert_float_eq_tol(y, -0.0454023f, 1e-6);
     silu_forward(&y, &one, 1);
     ck_assert_float_eq_tol(y, 0.7310586f, 1e-6);
+    /* the vectorised GELU against libm's tanhf, forward and backward, over a wide range */
+    size_t n = 20000;
+    float *x = rand_tensor(n, 4.0f, 11), *a = zeros(n), *b = zeros(n), *g = rand_tensor(n, 1.0f, 12);
+    x[0] = 30.0f, x[1] = -30.0f, x[2] = 0.0f, x[3] = 1e-8f;
+    gelu_forward(a, x, n);
+    gelu_forward_ref(b, x, n);
+    for (size_t i = 0; i < n; i++) /* relative to the value, 1 beyond */
+        ck_assert_double_lt(fabs(a[i] - b[i]) / (fabs(b[i]) > 1 ? fabs(b[i]) : 1), 3e-6);
+    memset(a, 0, n * sizeof(float)), memset(b, 0, n * sizeof(float));
+    gelu_backward(a, g, x, n);
+    gelu_backward_ref(b, g, x, n);
+    for (size_t i = 0; i < n; i++) ck_assert_double_lt(fabs(a[i] - b[i]) / (fabs(b[i]) > 1 ? fabs(b[i]) : 1), 3e-6);
+    free(x), free(a), free(b), free(g);
     for (int which = 0; which < 2; which++) {
         act_ctx c = {rand_tensor(50, 2.0f, 1 + which), 50, which};
         float *w = rand_tensor(50, 1.0f, 3), *dx = zeros(50);

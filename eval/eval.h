@@ -1,0 +1,362 @@
+/* eval.h - the physics benchmark's metrics and runner (libvditeval).
+ *
+ * Implements shared/design/benchmark.md: object tracking by colour
+ * threshold, phyworld's velocity / position / shape metrics, object
+ * permanence, the Physics-IQ motion-mask metrics and their Verified-style
+ * score, VBench's temporal flicker, and Frechet distances on features; the
+ * references (truth, second take, copy-last, linear); per-split and
+ * per-scenario means with seeded bootstrap intervals; reports.
+ *
+ * Shapes: a video is uint8 [T][S][S][3] (RGB, row 0 = top of the world,
+ * y down); ground-truth states are float32 [T][2][5] (x, y, vx, vy, r in
+ * world units, y up; NaN for an object a scenario does not have); a track
+ * is float [T][2][3] (x, y, r in world units, NaN when the ball is missing).
+ * The world is 10 x 10 units; pixel (row i, column j) of an S x S frame
+ * covers world x in [j, j+1) * 10/S and y in (S-1-i, S-i] * 10/S, so its
+ * centre is x = (j + 0.5) * 10/S, y = 10 - (i + 0.5) * 10/S.
+ *
+ * Every per-video metric is a pure function of arrays. Functions that can
+ * fail on input return 0 / -1 with a vdit_err; nothing here exit()s.
+ */
+#ifndef VDIT_EVAL_H
+#define VDIT_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vdit.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EVAL_WORLD 10.0   /* world units across the frame */
+#define EVAL_FRAME_DT 0.1 /* seconds between frames */
+#define EVAL_NOBJ 2       /* object slots: 0 red ball, 1 blue ball */
+#define EVAL_NPARAMS 8    /* params columns v1 r1 v2 r2 e wall_x wall_w g */
+
+enum { EVAL_P_V1 = 0, EVAL_P_R1, EVAL_P_V2, EVAL_P_R2, EVAL_P_E, EVAL_P_WALL_X, EVAL_P_WALL_W, EVAL_P_G };
+enum { EVAL_UNIFORM = 0, EVAL_PARABOLA, EVAL_COLLISION, EVAL_BOUNCE, EVAL_OCCLUSION, EVAL_NUM_SCENARIOS };
+enum { EVAL_ID = 0, EVAL_OOD_V, EVAL_OOD_R, EVAL_OOD_RV, EVAL_NUM_SPLITS };
+extern const char *const eval_scenario_names[EVAL_NUM_SCENARIOS];
+extern const char *const eval_split_names[EVAL_NUM_SPLITS];
+
+/* ------------------------------------------------------------------------
+ * Object tracking: red R>127 & G<127 & B<127, blue R<127 & G<127 & B>127;
+ * centre = mean of the mask's pixel centres, radius = sqrt(area/pi), in
+ * world units. A ball with an empty mask is missing (NaN).
+ * ---------------------------------------------------------------------- */
+
+/* frame[S][S][3] -> out[2][3] (x, y, r per ball, NaN when missing) */
+void eval_track_frame(const uint8_t *frame, int S, float *out);
+/* video[T][S][S][3] -> trk[T][2][3] */
+void eval_track_video(const uint8_t *video, int T, int S, float *trk);
+
+/* ------------------------------------------------------------------------
+ * Physics-IQ motion masks (their binary_mask_generator.py, in integers as
+ * OpenCV computes them): grey = (4899 R + 9617 G + 1868 B + 8192) >> 14;
+ * 5x5 Gaussian blur (sigma 0 -> the binomial [1 4 6 4 1]/16 kernel,
+ * reflect-101 border, rounded half up); a running background average
+ * avg = 0.7 avg + 0.3 grey in double, initialised with frame 0, rounded to
+ * uint8 (ties to even); mask = |grey - avg| > 10; then a 5x5 opening and a
+ * 5x5 closing (pixels outside the frame never win). Frame 0's mask is
+ * empty. Masks hold 0 / 1.
+ * ---------------------------------------------------------------------- */
+
+void eval_grey(const uint8_t *rgb, int H, int W, uint8_t *grey);           /* rgb[H][W][3] -> grey[H][W] */
+void eval_blur5(const uint8_t *in, int H, int W, uint8_t *out, uint16_t *tmp); /* tmp[H][W] */
+/* 5x5 square erosion / dilation of a 0/1 mask (in and out may not alias) */
+void eval_erode5(const uint8_t *in, int H, int W, uint8_t *out);
+void eval_dilate5(const uint8_t *in, int H, int W, uint8_t *out);
+/* video[T][H][W][3] -> masks[T][H][W] */
+int eval_motion_masks(const uint8_t *video, int T, int H, int W, uint8_t *masks, vdit_err *err);
+
+/* The four Physics-IQ metrics between two videos over frames t0..T-1
+ * (masks[T][H][W], videos[T][H][W][3]):
+ *   out[0] spatial IoU (the masks OR-ed over time; empty union -> 1),
+ *   out[1] spatiotemporal IoU (per-frame IoU, empty union -> 1, averaged),
+ *   out[2] weighted spatial IoU (sum_t mask / frames; sum min / sum max;
+ *          empty -> 1),
+ *   out[3] MSE of the frames on [0,1] pixels (per frame, averaged). */
+enum { EVAL_MASK_SPATIAL = 0, EVAL_MASK_ST, EVAL_MASK_WSPATIAL, EVAL_MASK_MSE };
+void eval_mask_metrics(const uint8_t *mask_a, const uint8_t *mask_b, const uint8_t *video_a, const uint8_t *video_b,
+                       int T, int H, int W, int t0, double out[4]);
+/* The Physics-IQ Verified-style score of one video: the ratios
+ * spatial/var_spatial, st/var_st, wspatial/var_wspatial and
+ * var_mse/mse (each x / y, x / 1e-8 where y = 0 as Physics-IQ's eps, and
+ * 0/0 counting as 1), each clipped to
+ * [0, 1], averaged. NaN when var has a NaN (no second take). */
+double eval_physics_iq_score(const double metrics[4], const double var[4]);
+
+/* VBench temporal flicker over the transitions (t-1, t), t = t0..T-1:
+ * (255 - mean_t MAE(f_t, f_t-1)) / 255, the MAE over the pixels (all three
+ * channels) that are 0 in exclude_a and exclude_b at both t-1 and t
+ * (either may be NULL: the whole frame). Transitions with no such pixel are
+ * skipped; NaN when none is left. video[T][H][W][3], exclude[T][H][W]. */
+double eval_flicker(const uint8_t *video, int T, int H, int W, int t0, const uint8_t *exclude_a,
+                    const uint8_t *exclude_b);
+/* The pixels near a ball (for the flicker's background): the tracker's
+ * colour masks of both balls dilated by the 5x5 square, so the
+ * anti-aliased rim is covered; with tint (used for the truth, whose
+ * background, floor and walls are grey levels R = G = B) also every pixel
+ * with any colour in it. video[T][S][S][3] -> out[T][S][S] 0/1. */
+void eval_ball_support(const uint8_t *video, int T, int S, int tint, uint8_t *out);
+
+/* ------------------------------------------------------------------------
+ * Per-video metrics against the truth (benchmark.md "Metrics")
+ * ---------------------------------------------------------------------- */
+
+enum {
+    EVAL_M_VEL = 0,      /* |mean_t v_x - v0| (collision: mean of pre and post, over the balls) */
+    EVAL_M_VEL_PRE,      /* collision: before the contact frame */
+    EVAL_M_VEL_POST,     /* collision: after the contact frame */
+    EVAL_M_MOMENTUM,     /* collision: mean_t |sum m v_x - p_true|, m = r^2 */
+    EVAL_M_ENERGY,       /* collision: mean_t |sum m v_x^2 / 2 - E_true| */
+    EVAL_M_POS_X,        /* mean |x - x_true| */
+    EVAL_M_POS_Y,        /* mean |y - y_true| */
+    EVAL_M_SHAPE,        /* max r - min r */
+    EVAL_M_MISSING,      /* object permanence: fraction of in-view ball-frames missing */
+    EVAL_M_SPATIAL_IOU,  /* motion masks */
+    EVAL_M_ST_IOU,
+    EVAL_M_WSPATIAL_IOU,
+    EVAL_M_MSE,
+    EVAL_M_PHYSICS_IQ,   /* Verified-style score against the physical variance */
+    EVAL_M_FLICKER_BG,   /* temporal flicker on the background */
+    EVAL_M_FLICKER_ALL,  /* temporal flicker on the whole frame */
+    EVAL_NUM_METRICS
+};
+
+typedef struct {
+    const char *name;  /* "vel_err" */
+    const char *unit;  /* "world/s" */
+    int higher_better; /* 1 when larger is better */
+    const char *what;  /* one line */
+} eval_metric_info;
+extern const eval_metric_info eval_metrics[EVAL_NUM_METRICS];
+
+/* What the truth knows about one video. */
+typedef struct {
+    int T, S, ctx;      /* frames, size, context frames */
+    int scenario;       /* EVAL_UNIFORM ... */
+    int split;          /* EVAL_ID ... */
+    int contact;        /* first frame at or after a contact, -1 if none */
+    const float *params; /* [8] */
+    const float *states; /* [T][2][5] */
+} eval_info;
+
+/* Which frames are scored: generated frames t >= ctx where ball b of the
+ * truth is fully in view (x-r >= 0, x+r <= 10, same in y) and, in
+ * occlusion, clear of the wall by a pixel (|x - wall_x| >= r + wall_w/2 +
+ * 10/S: a ball touching the wall shares anti-aliased pixels with it). */
+int eval_in_view(const eval_info *info, int t, int b);
+
+/* Truth-side data shared by every video scored against one truth video. */
+typedef struct {
+    eval_info info;
+    const uint8_t *truth; /* [T][S][S][3] (not owned) */
+    float *trk;           /* [T][2][3] tracked truth */
+    uint8_t *mask;        /* [T][S][S] motion masks of the truth */
+    uint8_t *support;     /* [T][S][S] ball support of the truth */
+    double var[4];        /* physical variance (truth vs second take); NaN without one */
+} eval_ref;
+
+/* take2 may be NULL. */
+int eval_ref_init(eval_ref *r, const eval_info *info, const uint8_t *truth, const uint8_t *take2, vdit_err *err);
+void eval_ref_free(eval_ref *r);
+
+/* Scores video[T][S][S][3] against the truth: m[EVAL_NUM_METRICS] (NaN
+ * where a metric does not apply), trk[T][2][3] its track (may be NULL). */
+int eval_score(const eval_ref *r, const uint8_t *video, double *m, float *trk, vdit_err *err);
+
+/* The kinematic metrics from tracks alone (used by eval_score): fills
+ * m[EVAL_M_VEL .. EVAL_M_MISSING]. */
+void eval_track_metrics(const eval_info *info, const float *trk, double *m);
+
+/* ------------------------------------------------------------------------
+ * References
+ * ---------------------------------------------------------------------- */
+
+/* copy-last: frames t >= ctx repeat frame ctx-1. video[T][S][S][3] -> out */
+void eval_copy_last(const uint8_t *video, int T, int S, int ctx, uint8_t *out);
+/* linear: each ball tracked in the context frames of video[T][S][S][3] is
+ * moved at constant velocity (the least-squares line through its tracked
+ * context positions), with the mean tracked context radius, and drawn by
+ * the dataset's renderer (vdit_render_frame) over the scene's static
+ * floor and wall (from info: scenario and params). out[T][S][S][3]; frames
+ * before ctx are the video's own. */
+int eval_linear(const eval_info *info, const uint8_t *video, uint8_t *out, vdit_err *err);
+
+/* ------------------------------------------------------------------------
+ * Frechet distance between two Gaussians fitted to feature sets
+ * ---------------------------------------------------------------------- */
+
+/* fd = |mu_a - mu_b|^2 + tr(Sa + Sb - 2 (Sa^1/2 Sb Sa^1/2)^1/2), covariances
+ * with 1/(n-1); eigendecompositions by LAPACK's dsyevd. a[Na][D], b[Nb][D]. */
+int eval_frechet(const double *a, int Na, const double *b, int Nb, int D, double *fd, vdit_err *err);
+/* The same with one side fixed (the truth), for many others: its mean,
+ * trace and Sa^1/2 computed once. */
+typedef struct {
+    int D;
+    double *mu;   /* [D] */
+    double *half; /* [D][D] Sa^1/2 */
+    double trace; /* tr Sa */
+} eval_frechet_ref;
+int eval_frechet_ref_init(eval_frechet_ref *r, const double *a, int Na, int D, vdit_err *err);
+int eval_frechet_to(const eval_frechet_ref *r, const double *b, int Nb, double *fd, vdit_err *err);
+void eval_frechet_ref_free(eval_frechet_ref *r);
+/* Trajectory features of a track: for each generated frame and ball
+ * (x, y, r, present), zeros when missing. D = eval_traj_dim(T, ctx). */
+int eval_traj_dim(int T, int ctx);
+void eval_traj_features(const float *trk, int T, int ctx, double *feat);
+
+/* ------------------------------------------------------------------------
+ * Statistics: mean with a seeded percentile-bootstrap 95% interval
+ * ---------------------------------------------------------------------- */
+
+typedef struct {
+    double mean, lo, hi;
+    int n; /* finite values used */
+} eval_stat;
+
+/* Ignores NaNs. B resamples; the draws depend only on (seed, index). */
+void eval_bootstrap(const double *x, int n, int B, uint64_t seed, eval_stat *out);
+
+/* ------------------------------------------------------------------------
+ * The benchmark runner
+ * ---------------------------------------------------------------------- */
+
+/* A truth set in the dataset format (datasets/FORMAT.md); arrays not owned. */
+typedef struct {
+    int N, T, S, ctx;
+    const uint8_t *videos;   /* [N][T][S][S][3] */
+    const uint8_t *take2;    /* [N][T][S][S][3] or NULL */
+    const float *states;     /* [N][T][2][5] */
+    const float *params;     /* [N][8] */
+    const int32_t *labels;   /* [N] */
+    const int32_t *splits;   /* [N] */
+    const int32_t *contact;  /* [N] */
+} eval_truth_set;
+
+/* Sources scored on the same videos. */
+enum { EVAL_SRC_MODEL = 0, EVAL_SRC_TRUTH, EVAL_SRC_TAKE2, EVAL_SRC_COPY_LAST, EVAL_SRC_LINEAR, EVAL_NUM_SOURCES };
+extern const char *const eval_source_names[EVAL_NUM_SOURCES];
+
+/* A video-to-features map for the second Frechet distance (the VAE
+ * encoder's features). video[T][S][S][3] -> feat[dim]. */
+typedef struct {
+    int dim;
+    int (*fn)(void *ctx, const uint8_t *video, int T, int S, double *feat, vdit_err *err);
+    void *ctx;
+    const char *name;
+} eval_feature_fn;
+
+/* The VAE encoder's features: latent means [T'][C][H'][W'] average-pooled
+ * to 2x2 per latent frame and channel (dim T' * C * 4). Holds vae (not
+ * owned; used from one thread: eval_run calls feature maps serially). */
+int eval_vae_features(eval_feature_fn *f, vdit_vae *vae, int T, int S, vdit_err *err);
+void eval_vae_features_free(eval_feature_fn *f);
+
+/* Groups a report summarises: all, each split, each scenario, each
+ * (split, scenario). */
+#define EVAL_NUM_GROUPS (1 + EVAL_NUM_SPLITS + EVAL_NUM_SCENARIOS + EVAL_NUM_SPLITS * EVAL_NUM_SCENARIOS)
+
+typedef struct {
+    int N, T, S, ctx;
+    int has[EVAL_NUM_SOURCES];  /* which sources were scored */
+    double *m;                  /* [NSRC][N][EVAL_NUM_METRICS] per-video metrics */
+    float *trk;                 /* [NSRC][N][T][2][3] tracks */
+    int32_t *labels, *splits;   /* [N] copies */
+    eval_stat *stats;           /* [NSRC][EVAL_NUM_GROUPS][EVAL_NUM_METRICS] */
+    double *fd_traj;            /* [NSRC][EVAL_NUM_GROUPS] vs the truth; NaN where < 2 videos */
+    double *fd_feat;            /* [NSRC][EVAL_NUM_GROUPS] or NULL without a feature map */
+    int group_n[EVAL_NUM_GROUPS];
+    const char *feat_name;
+    int bootstrap;
+    uint64_t seed;
+} eval_result;
+
+typedef struct {
+    int bootstrap;           /* resamples (default 1000) */
+    uint64_t seed;           /* bootstrap seed (default 0) */
+    int references;          /* also score the references (default 1) */
+    const eval_feature_fn *features; /* may be NULL */
+} eval_options;
+
+void eval_options_default(eval_options *o);
+/* What the truth set knows about video i. */
+void eval_info_of(const eval_truth_set *t, int i, eval_info *in);
+/* Checks a truth set's sizes and labels. */
+int eval_truth_check(const eval_truth_set *t, vdit_err *err);
+/* Scores model[N][T][S][S][3] (NULL: references only) against the truth. */
+int eval_run(const eval_truth_set *truth, const uint8_t *model, const eval_options *opt, eval_result *res,
+             vdit_err *err);
+void eval_result_free(eval_result *res);
+/* Group g's name, e.g. "all", "id", "parabola", "ood-v/parabola" (static). */
+const char *eval_group_name(int g);
+/* Whether video with (split, scenario) belongs to group g. */
+int eval_group_has(int g, int split, int scenario);
+
+/* ------------------------------------------------------------------------
+ * Loading videos and truth sets
+ * ---------------------------------------------------------------------- */
+
+/* A set of videos uint8 [N][T][S][S][3] (owned). */
+typedef struct {
+    int N, T, S;
+    uint8_t *data;
+} eval_videos;
+void eval_videos_free(eval_videos *v);
+
+/* Reads videos from
+ *   FILE.npy  uint8 [N][T][S][S][3], or float32 [N][T][3][S][S] in [-1, 1]
+ *   FILE.npz  the same, array "videos" (or the archive's only array)
+ *   DIR/      DIR/video_0000/frame_000.png ... (RGB or RGBA PNG, S x S)
+ *             or DIR/NAME.gif, one video per GIF, in name order. */
+int eval_load_videos(const char *path, eval_videos *out, vdit_err *err);
+
+/* A truth set read from a dataset directory (meta.json + data.npz) with
+ * the datasets library's vdit_dataset_load (datasets/datasets.h). */
+typedef struct {
+    eval_truth_set set; /* points into impl */
+    char name[256];     /* meta.json "name" */
+    void *impl;         /* the vdit_dataset */
+} eval_dataset;
+int eval_dataset_load(const char *dir, eval_dataset *d, vdit_err *err);
+void eval_dataset_free(eval_dataset *d);
+
+/* ------------------------------------------------------------------------
+ * Reports
+ * ---------------------------------------------------------------------- */
+
+typedef struct {
+    const char *title;             /* e.g. the checkpoint or the videos' path */
+    const char *truth_name;        /* the dataset's name */
+    int figures;                   /* write the gnuplot figures and the frame strip (default 1) */
+    int traj_videos;               /* videos whose trajectories are plotted (default 4) */
+    int strip_videos;              /* videos in the frame strip (default 3) */
+    const eval_truth_set *truth;   /* states and frames for the figures; may be NULL (no such figures) */
+    const uint8_t *model;          /* [N][T][S][S][3] for the strip; NULL: the linear baseline is shown */
+} eval_report_options;
+
+void eval_report_options_default(eval_report_options *o);
+/* Writes into DIR (created if missing): report.json, report.csv (one row
+ * per source, group and metric), videos.csv (every video's metrics),
+ * report.md (Markdown tables), and with figures: fig_errors.gp,
+ * fig_traj.gp and their .dat files, the PNGs gnuplot makes of them when it
+ * runs, and strip.png (truth above sample). *figures_made (may be NULL) is
+ * set to the number of gnuplot figures that were drawn. */
+int eval_write_report(const char *dir, const eval_result *res, const eval_report_options *o, int *figures_made,
+                      vdit_err *err);
+
+/* ------------------------------------------------------------------------
+ * Generating continuations (the checkpoint path of `vdit eval`)
+ * ---------------------------------------------------------------------- */
+
+/* Continues the first ctx frames of each truth video: out[N][T][S][S][3]. */
+typedef int (*eval_generate_fn)(void *ctx, const eval_truth_set *truth, uint8_t *out, vdit_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VDIT_EVAL_H */

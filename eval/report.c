@@ -1,0 +1,542 @@
+/* report.c - writes a benchmark report: JSON, CSV, Markdown, gnuplot
+ * figures (scripts and data beside them) and a strip of frames. */
+#define _POSIX_C_SOURCE 200809L
+#include "eval.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void eval_report_options_default(eval_report_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->figures = 1;
+    o->traj_videos = 4;
+    o->strip_videos = 3;
+}
+
+/* ------------------------------------------------------------------------
+ * a growing string
+ * ---------------------------------------------------------------------- */
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->n;
+        int k = b->s ? vsnprintf(b->s + b->n, room, fmt, ap) : -2;
+        va_end(ap);
+        if (k >= 0 && (size_t)k < room) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = b->cap ? 2 * b->cap : 4096;
+        while (k >= 0 && cap - b->n <= (size_t)k) cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->oom = 1;
+            return;
+        }
+        b->s = s, b->cap = cap;
+    }
+}
+
+static int sb_write(sbuf *b, const char *dir, const char *name, vdit_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int rc = b->oom ? vdit_seterr(err, "%s: out of memory", path) : vdit_write_file_atomic(path, b->s, b->n, err);
+    free(b->s);
+    memset(b, 0, sizeof *b);
+    return rc;
+}
+
+/* a number for CSV / gnuplot data: NaN as "NaN" (gnuplot skips it) */
+static void sb_num(sbuf *b, double x)
+{
+    if (isnan(x))
+        sb_printf(b, "NaN");
+    else
+        sb_printf(b, "%.6g", x);
+}
+
+static const eval_stat *stat_at(const eval_result *r, int src, int g, int k)
+{
+    return r->stats + ((size_t)src * EVAL_NUM_GROUPS + g) * EVAL_NUM_METRICS + k;
+}
+
+static int mkdir_p(const char *dir, vdit_err *err)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *c = p + 1;; c++) {
+        if (*c == '/' || *c == '\0') {
+            char save = *c;
+            *c = '\0';
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) return vdit_seterr(err, "%s: cannot create: %s", p, strerror(errno));
+            *c = save;
+            if (!save) break;
+        }
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return vdit_seterr(err, "%s: not a directory", dir);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * JSON
+ * ---------------------------------------------------------------------- */
+
+static json_t *jnum(double x) { return isnan(x) ? json_null() : json_real(x); }
+
+static int write_json(const char *dir, const eval_result *r, const eval_report_options *o, vdit_err *err)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "format", json_string("vdit-eval-report"));
+    json_object_set_new(root, "version", json_integer(1));
+    json_object_set_new(root, "title", json_string(o->title ? o->title : ""));
+    json_object_set_new(root, "truth", json_string(o->truth_name ? o->truth_name : ""));
+    json_object_set_new(root, "videos", json_integer(r->N));
+    json_object_set_new(root, "frames", json_integer(r->T));
+    json_object_set_new(root, "size", json_integer(r->S));
+    json_object_set_new(root, "context_frames", json_integer(r->ctx));
+    json_object_set_new(root, "bootstrap", json_integer(r->bootstrap));
+    json_object_set_new(root, "bootstrap_seed", json_integer((json_int_t)r->seed));
+    json_object_set_new(root, "interval", json_string("95% percentile bootstrap of the mean"));
+    json_t *ms = json_array();
+    for (int k = 0; k < EVAL_NUM_METRICS; k++) {
+        json_t *m = json_object();
+        json_object_set_new(m, "name", json_string(eval_metrics[k].name));
+        json_object_set_new(m, "unit", json_string(eval_metrics[k].unit));
+        json_object_set_new(m, "higher_is_better", json_boolean(eval_metrics[k].higher_better));
+        json_object_set_new(m, "description", json_string(eval_metrics[k].what));
+        json_array_append_new(ms, m);
+    }
+    json_object_set_new(root, "metrics", ms);
+    json_t *srcs = json_array();
+    for (int s = 0; s < EVAL_NUM_SOURCES; s++)
+        if (r->has[s]) json_array_append_new(srcs, json_string(eval_source_names[s]));
+    json_object_set_new(root, "sources", srcs);
+    json_object_set_new(root, "frechet_trajectory",
+                        json_string("Frechet distance to the truth on trajectory features (x, y, r, present per "
+                                    "generated frame and ball); ours, not comparable to published FVD"));
+    if (r->fd_feat)
+        json_object_set_new(root, "frechet_features", json_string(r->feat_name ? r->feat_name : "features"));
+    json_t *groups = json_array();
+    for (int g = 0; g < EVAL_NUM_GROUPS; g++) {
+        json_t *gj = json_object();
+        json_object_set_new(gj, "name", json_string(eval_group_name(g)));
+        json_object_set_new(gj, "count", json_integer(r->group_n[g]));
+        json_t *sj = json_object();
+        for (int s = 0; s < EVAL_NUM_SOURCES; s++) {
+            if (!r->has[s]) continue;
+            json_t *one = json_object();
+            for (int k = 0; k < EVAL_NUM_METRICS; k++) {
+                const eval_stat *st = stat_at(r, s, g, k);
+                json_t *v = json_object();
+                json_object_set_new(v, "mean", jnum(st->mean));
+                json_object_set_new(v, "lo", jnum(st->lo));
+                json_object_set_new(v, "hi", jnum(st->hi));
+                json_object_set_new(v, "n", json_integer(st->n));
+                json_object_set_new(one, eval_metrics[k].name, v);
+            }
+            json_object_set_new(one, "frechet_trajectory", jnum(r->fd_traj[s * EVAL_NUM_GROUPS + g]));
+            if (r->fd_feat) json_object_set_new(one, "frechet_features", jnum(r->fd_feat[s * EVAL_NUM_GROUPS + g]));
+            json_object_set_new(sj, eval_source_names[s], one);
+        }
+        json_object_set_new(gj, "sources", sj);
+        json_array_append_new(groups, gj);
+    }
+    json_object_set_new(root, "groups", groups);
+    char *text = json_dumps(root, JSON_INDENT(1) | JSON_REAL_PRECISION(8));
+    json_decref(root);
+    if (!text) return vdit_seterr(err, "%s/report.json: out of memory", dir);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/report.json", dir);
+    size_t len = strlen(text);
+    text[len] = '\0';
+    int rc = vdit_write_file_atomic(path, text, len, err);
+    free(text);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * CSV and Markdown
+ * ---------------------------------------------------------------------- */
+
+static int write_csv(const char *dir, const eval_result *r, vdit_err *err)
+{
+    sbuf b = {0};
+    sb_printf(&b, "source,group,metric,mean,lo,hi,n\n");
+    for (int s = 0; s < EVAL_NUM_SOURCES; s++) {
+        if (!r->has[s]) continue;
+        for (int g = 0; g < EVAL_NUM_GROUPS; g++) {
+            for (int k = 0; k < EVAL_NUM_METRICS; k++) {
+                const eval_stat *st = stat_at(r, s, g, k);
+                sb_printf(&b, "%s,%s,%s,", eval_source_names[s], eval_group_name(g), eval_metrics[k].name);
+                sb_num(&b, st->mean), sb_printf(&b, ","), sb_num(&b, st->lo), sb_printf(&b, ",");
+                sb_num(&b, st->hi), sb_printf(&b, ",%d\n", st->n);
+            }
+            sb_printf(&b, "%s,%s,frechet_trajectory,", eval_source_names[s], eval_group_name(g));
+            sb_num(&b, r->fd_traj[s * EVAL_NUM_GROUPS + g]);
+            sb_printf(&b, ",,,%d\n", r->group_n[g]);
+            if (r->fd_feat) {
+                sb_printf(&b, "%s,%s,frechet_features,", eval_source_names[s], eval_group_name(g));
+                sb_num(&b, r->fd_feat[s * EVAL_NUM_GROUPS + g]);
+                sb_printf(&b, ",,,%d\n", r->group_n[g]);
+            }
+        }
+    }
+    if (sb_write(&b, dir, "report.csv", err)) return -1;
+
+    sb_printf(&b, "video,split,scenario,source");
+    for (int k = 0; k < EVAL_NUM_METRICS; k++) sb_printf(&b, ",%s", eval_metrics[k].name);
+    sb_printf(&b, "\n");
+    for (int i = 0; i < r->N; i++)
+        for (int s = 0; s < EVAL_NUM_SOURCES; s++) {
+            if (!r->has[s]) continue;
+            sb_printf(&b, "%d,%s,%s,%s", i, eval_split_names[r->splits[i]], eval_scenario_names[r->labels[i]],
+                      eval_source_names[s]);
+            for (int k = 0; k < EVAL_NUM_METRICS; k++) {
+                sb_printf(&b, ",");
+                sb_num(&b, r->m[((size_t)s * r->N + i) * EVAL_NUM_METRICS + k]);
+            }
+            sb_printf(&b, "\n");
+        }
+    return sb_write(&b, dir, "videos.csv", err);
+}
+
+static void md_cell(sbuf *b, const eval_stat *st)
+{
+    if (isnan(st->mean))
+        sb_printf(b, " - |");
+    else
+        sb_printf(b, " %.4g [%.4g, %.4g] |", st->mean, st->lo, st->hi);
+}
+
+static void md_table(sbuf *b, const eval_result *r, int g)
+{
+    sb_printf(b, "| metric |");
+    for (int s = 0; s < EVAL_NUM_SOURCES; s++)
+        if (r->has[s]) sb_printf(b, " %s |", eval_source_names[s]);
+    sb_printf(b, "\n| --- |");
+    for (int s = 0; s < EVAL_NUM_SOURCES; s++)
+        if (r->has[s]) sb_printf(b, " --- |");
+    sb_printf(b, "\n");
+    for (int k = 0; k < EVAL_NUM_METRICS; k++) {
+        int any = 0;
+        for (int s = 0; s < EVAL_NUM_SOURCES; s++)
+            if (r->has[s] && stat_at(r, s, g, k)->n) any = 1;
+        if (!any) continue;
+        sb_printf(b, "| %s %s |", eval_metrics[k].name, eval_metrics[k].higher_better ? "(up)" : "(down)");
+        for (int s = 0; s < EVAL_NUM_SOURCES; s++)
+            if (r->has[s]) md_cell(b, stat_at(r, s, g, k));
+        sb_printf(b, "\n");
+    }
+    sb_printf(b, "| frechet_trajectory (down) |");
+    for (int s = 0; s < EVAL_NUM_SOURCES; s++)
+        if (r->has[s]) {
+            double v = r->fd_traj[s * EVAL_NUM_GROUPS + g];
+            if (isnan(v))
+                sb_printf(b, " - |");
+            else
+                sb_printf(b, " %.4g |", v);
+        }
+    sb_printf(b, "\n");
+    if (r->fd_feat) {
+        sb_printf(b, "| frechet_%s (down) |", r->feat_name ? r->feat_name : "features");
+        for (int s = 0; s < EVAL_NUM_SOURCES; s++)
+            if (r->has[s]) {
+                double v = r->fd_feat[s * EVAL_NUM_GROUPS + g];
+                if (isnan(v))
+                    sb_printf(b, " - |");
+                else
+                    sb_printf(b, " %.4g |", v);
+            }
+        sb_printf(b, "\n");
+    }
+}
+
+static int write_md(const char *dir, const eval_result *r, const eval_report_options *o, int figs, vdit_err *err)
+{
+    sbuf b = {0};
+    sb_printf(&b, "# Physics benchmark report\n\n");
+    if (o->title && *o->title) sb_printf(&b, "Scored: `%s`  \n", o->title);
+    if (o->truth_name && *o->truth_name) sb_printf(&b, "Truth: `%s`  \n", o->truth_name);
+    sb_printf(&b,
+              "%d videos of %d frames at %dx%d, the first %d given as context. Each cell: the mean over the videos, "
+              "and a 95%% percentile-bootstrap interval (%d resamples, seed %llu). (up): higher is better, (down): "
+              "lower is better. `truth` is the ground truth scored as a sample (the floor of the tracker's error), "
+              "`take2` the second take (the physical variance), `copy-last` and `linear` the baselines to beat. "
+              "Frechet distances are ours (trajectory features), not comparable to published FVD.\n\n",
+              r->N, r->T, r->S, r->S, r->ctx, r->bootstrap, (unsigned long long)r->seed);
+    sb_printf(&b, "## Counts\n\n| group | videos |\n| --- | --- |\n");
+    for (int g = 0; g < 1 + EVAL_NUM_SPLITS + EVAL_NUM_SCENARIOS; g++)
+        sb_printf(&b, "| %s | %d |\n", eval_group_name(g), r->group_n[g]);
+    sb_printf(&b, "\n## All videos\n\n");
+    md_table(&b, r, 0);
+    for (int s = 0; s < EVAL_NUM_SPLITS; s++) {
+        if (!r->group_n[1 + s]) continue;
+        sb_printf(&b, "\n## Split %s (%d videos)\n\n", eval_split_names[s], r->group_n[1 + s]);
+        md_table(&b, r, 1 + s);
+    }
+    for (int c = 0; c < EVAL_NUM_SCENARIOS; c++) {
+        int g = 1 + EVAL_NUM_SPLITS + c;
+        if (!r->group_n[g]) continue;
+        sb_printf(&b, "\n## Scenario %s (%d videos)\n\n", eval_scenario_names[c], r->group_n[g]);
+        md_table(&b, r, g);
+    }
+    sb_printf(&b, "\nEvery (split, scenario) cell is in `report.csv` and `report.json`; every video's metrics in "
+                  "`videos.csv`.\n");
+    if (figs) {
+        sb_printf(&b, "\n## Figures\n\n");
+        if (figs & 1) sb_printf(&b, "![errors per split](fig_errors.png)\n\n");
+        if (figs & 2) sb_printf(&b, "![trajectories](fig_traj.png)\n\n");
+        if (figs & 4) sb_printf(&b, "![truth above sample](strip.png)\n\n");
+    }
+    return sb_write(&b, dir, "report.md", err);
+}
+
+/* ------------------------------------------------------------------------
+ * Figures
+ * ---------------------------------------------------------------------- */
+
+static const char *GP_TERMINAL =
+    "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
+    "    set terminal pngcairo size %d,%d font ',10'\n"
+    "} else {\n"
+    "    set terminal png size %d,%d\n"
+    "}\n"
+    "set termoption noenhanced\n";
+
+/* runs `gnuplot SCRIPT` in dir; 0 when it succeeded */
+static int run_gnuplot(const char *dir, const char *script)
+{
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        if (chdir(dir) != 0) _exit(127);
+        /* gnuplot's messages go to gnuplot.log beside the figures */
+        FILE *o1 = freopen("/dev/null", "w", stdout), *o2 = freopen("gnuplot.log", "a", stderr);
+        (void)o1, (void)o2;
+        execlp("gnuplot", "gnuplot", script, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static const int FIG_METRICS[] = {EVAL_M_VEL, EVAL_M_POS_X, EVAL_M_MISSING, EVAL_M_PHYSICS_IQ, EVAL_M_ST_IOU,
+                                  EVAL_M_FLICKER_BG};
+#define NFIG_METRICS (int)(sizeof FIG_METRICS / sizeof FIG_METRICS[0])
+
+static int write_fig_errors(const char *dir, const eval_result *r, vdit_err *err)
+{
+    int src[EVAL_NUM_SOURCES], ns = 0;
+    for (int s = 0; s < EVAL_NUM_SOURCES; s++)
+        if (r->has[s]) src[ns++] = s;
+    sbuf d = {0};
+    sb_printf(&d, "# error per split: one block per metric; columns: split");
+    for (int j = 0; j < ns; j++) sb_printf(&d, " %s_mean %s_lo %s_hi", eval_source_names[src[j]],
+                                           eval_source_names[src[j]], eval_source_names[src[j]]);
+    sb_printf(&d, "\n");
+    for (int f = 0; f < NFIG_METRICS; f++) {
+        sb_printf(&d, "# %s\n", eval_metrics[FIG_METRICS[f]].name);
+        for (int s = 0; s < EVAL_NUM_SPLITS; s++) {
+            sb_printf(&d, "%d", s);
+            for (int j = 0; j < ns; j++) {
+                const eval_stat *st = stat_at(r, src[j], 1 + s, FIG_METRICS[f]);
+                sb_printf(&d, " "), sb_num(&d, st->mean), sb_printf(&d, " "), sb_num(&d, st->lo);
+                sb_printf(&d, " "), sb_num(&d, st->hi);
+            }
+            sb_printf(&d, "\n");
+        }
+        sb_printf(&d, "\n\n");
+    }
+    if (sb_write(&d, dir, "fig_errors.dat", err)) return -1;
+    sbuf g = {0};
+    sb_printf(&g, "# fig_errors.gp - mean and 95%% bootstrap interval per split (gnuplot fig_errors.gp)\n");
+    sb_printf(&g, GP_TERMINAL, 1200, 800, 1200, 800);
+    sb_printf(&g, "set output 'fig_errors.png'\nset datafile missing 'NaN'\nset multiplot layout 2,3\n");
+    sb_printf(&g, "set xtics (");
+    for (int s = 0; s < EVAL_NUM_SPLITS; s++) sb_printf(&g, "%s'%s' %d", s ? ", " : "", eval_split_names[s], s);
+    sb_printf(&g, ")\nset xrange [-0.5:%d.5]\nset key outside top center horizontal font ',8'\nset grid ytics\nnames = '", EVAL_NUM_SPLITS - 1);
+    for (int j = 0; j < ns; j++) sb_printf(&g, "%s%s", j ? " " : "", eval_source_names[src[j]]);
+    sb_printf(&g, "'\n");
+    for (int f = 0; f < NFIG_METRICS; f++) {
+        const eval_metric_info *m = &eval_metrics[FIG_METRICS[f]];
+        sb_printf(&g, "set title '%s%s%s%s'\n", m->name, *m->unit ? " (" : "", m->unit, *m->unit ? ")" : "");
+        sb_printf(&g,
+                  "plot for [j=0:%d] 'fig_errors.dat' index %d using ($1 + (j - %d/2.0)*0.12):(column(2+3*j)):"
+                  "(column(3+3*j)):(column(4+3*j)) with yerrorbars pt 7 ps 0.6 title word(names, j+1)\n",
+                  ns - 1, f, ns - 1);
+    }
+    sb_printf(&g, "unset multiplot\n");
+    return sb_write(&g, dir, "fig_errors.gp", err);
+}
+
+/* the first video of each scenario in turn, up to n */
+static int pick_videos(const eval_result *r, int n, int *out)
+{
+    int k = 0;
+    for (int c = 0; c < EVAL_NUM_SCENARIOS && k < n; c++)
+        for (int i = 0; i < r->N; i++)
+            if (r->labels[i] == c) {
+                out[k++] = i;
+                break;
+            }
+    for (int i = 0; i < r->N && k < n; i++) { /* fewer scenarios than asked: fill in order */
+        int dup = 0;
+        for (int j = 0; j < k; j++) dup |= out[j] == i;
+        if (!dup) out[k++] = i;
+    }
+    return k;
+}
+
+static int write_fig_traj(const char *dir, const eval_result *r, const eval_report_options *o, vdit_err *err)
+{
+    int vids[16], nv = pick_videos(r, o->traj_videos < 16 ? o->traj_videos : 16, vids);
+    if (!nv || !o->truth) return 0;
+    int gen = r->has[EVAL_SRC_MODEL] ? EVAL_SRC_MODEL : EVAL_SRC_LINEAR;
+    sbuf d = {0};
+    sb_printf(&d, "# trajectories: one block per video; columns: t true_x0 true_y0 true_x1 true_y1 %s_x0 %s_y0 "
+                  "%s_x1 %s_y1 (world units, NaN = missing)\n",
+              eval_source_names[gen], eval_source_names[gen], eval_source_names[gen], eval_source_names[gen]);
+    for (int v = 0; v < nv; v++) {
+        int i = vids[v];
+        sb_printf(&d, "# video %d (%s, %s)\n", i, eval_scenario_names[r->labels[i]], eval_split_names[r->splits[i]]);
+        for (int t = 0; t < r->T; t++) {
+            const float *st = o->truth->states + ((size_t)i * r->T + t) * 10;
+            const float *tk = r->trk + (((size_t)gen * r->N + i) * r->T + t) * 6;
+            sb_printf(&d, "%d", t);
+            for (int b = 0; b < 2; b++) sb_printf(&d, " "), sb_num(&d, st[5 * b]), sb_printf(&d, " "), sb_num(&d, st[5 * b + 1]);
+            for (int b = 0; b < 2; b++) sb_printf(&d, " "), sb_num(&d, tk[3 * b]), sb_printf(&d, " "), sb_num(&d, tk[3 * b + 1]);
+            sb_printf(&d, "\n");
+        }
+        sb_printf(&d, "\n\n");
+    }
+    if (sb_write(&d, dir, "fig_traj.dat", err)) return -1;
+    sbuf g = {0};
+    int cols = nv < 2 ? 1 : 2, rows = (nv + cols - 1) / cols;
+    sb_printf(&g, "# fig_traj.gp - true (lines) against %s (points) trajectories in the world plane\n",
+              eval_source_names[gen]);
+    sb_printf(&g, GP_TERMINAL, 520 * cols, 480 * rows, 520 * cols, 480 * rows);
+    sb_printf(&g, "set output 'fig_traj.png'\nset datafile missing 'NaN'\nset size ratio -1\n"
+                  "set xrange [0:10]\nset yrange [0:10]\nset key bottom right font ',8'\nset grid\n");
+    sb_printf(&g, "set multiplot layout %d,%d\n", rows, cols);
+    for (int v = 0; v < nv; v++) {
+        int i = vids[v];
+        sb_printf(&g, "set title 'video %d: %s, %s'\n", i, eval_scenario_names[r->labels[i]],
+                  eval_split_names[r->splits[i]]);
+        sb_printf(&g,
+                  "plot 'fig_traj.dat' index %d using 2:3 with lines lc rgb 'red' title 'true red', \\\n"
+                  "     '' index %d using 6:7 with points pt 6 lc rgb 'dark-red' title '%s red'",
+                  v, v, eval_source_names[gen]);
+        if (!isnan(o->truth->states[(size_t)i * r->T * 10 + 5])) /* a blue ball */
+            sb_printf(&g,
+                      ", \\\n     '' index %d using 4:5 with lines lc rgb 'blue' title 'true blue', \\\n"
+                      "     '' index %d using 8:9 with points pt 6 lc rgb 'dark-blue' title '%s blue'",
+                      v, v, eval_source_names[gen]);
+        sb_printf(&g, "\n");
+    }
+    sb_printf(&g, "unset multiplot\n");
+    return sb_write(&g, dir, "fig_traj.gp", err);
+}
+
+/* strip.png: for each picked video a row of truth frames above a row of the
+ * sample's (the model's, else the linear baseline's), from the last context
+ * frame on (at most 8 columns); lib/image.c's contact sheet and PNG writer */
+static int write_strip(const char *dir, const eval_result *r, const eval_report_options *o, vdit_err *err)
+{
+    if (!o->truth || o->strip_videos < 1) return 0;
+    int vids[16], nv = pick_videos(r, o->strip_videos < 16 ? o->strip_videos : 16, vids);
+    int T = r->T, S = r->S, ctx = r->ctx;
+    int ncol = T - ctx + 1 < 8 ? T - ctx + 1 : 8;
+    int cols[8];
+    for (int c = 0; c < ncol; c++) cols[c] = ctx - 1 + (int)((double)c * (T - ctx) / (ncol > 1 ? ncol - 1 : 1) + 0.5);
+    size_t fs = (size_t)S * S * 3, vs = (size_t)T * fs;
+    uint8_t *frames = malloc((size_t)2 * nv * ncol * fs), *lin = o->model ? NULL : malloc(vs);
+    if (!frames || (!o->model && !lin)) {
+        free(frames), free(lin);
+        return vdit_seterr(err, "%s/strip.png: out of memory", dir);
+    }
+    for (int v = 0; v < nv; v++) {
+        int i = vids[v];
+        const uint8_t *tv = o->truth->videos + (size_t)i * vs, *sv = o->model ? o->model + (size_t)i * vs : lin;
+        if (!o->model) {
+            eval_info in;
+            eval_info_of(o->truth, i, &in);
+            if (eval_linear(&in, tv, lin, err)) {
+                free(frames), free(lin);
+                return -1;
+            }
+        }
+        for (int c = 0; c < ncol; c++) {
+            memcpy(frames + ((size_t)(2 * v) * ncol + c) * fs, tv + (size_t)cols[c] * fs, fs);
+            memcpy(frames + ((size_t)(2 * v + 1) * ncol + c) * fs, sv + (size_t)cols[c] * fs, fs);
+        }
+    }
+    free(lin);
+    uint8_t *sheet = NULL;
+    int H, W, scale = S >= 64 ? 1 : (64 + S - 1) / S;
+    int rc = vdit_contact_sheet(&sheet, &H, &W, frames, 2 * nv, ncol, S, S, scale, 2);
+    free(frames);
+    if (rc) return vdit_seterr(err, "%s/strip.png: cannot lay out %d x %d frames", dir, 2 * nv, ncol);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/strip.png", dir);
+    rc = vdit_png_write(path, sheet, H, W, err);
+    free(sheet);
+    return rc;
+}
+
+int eval_write_report(const char *dir, const eval_result *r, const eval_report_options *opt, int *figures_made,
+                      vdit_err *err)
+{
+    eval_report_options o;
+    if (opt)
+        o = *opt;
+    else
+        eval_report_options_default(&o);
+    if (figures_made) *figures_made = 0;
+    if (mkdir_p(dir, err)) return -1;
+    (void)eval_group_name(0); /* builds the name table before anything else runs */
+    if (write_json(dir, r, &o, err) || write_csv(dir, r, err)) return -1;
+    int figs = 0, made = 0;
+    if (o.figures) {
+        if (write_fig_errors(dir, r, err)) return -1;
+        if (run_gnuplot(dir, "fig_errors.gp") == 0) figs |= 1, made++;
+        if (o.truth && o.traj_videos > 0) {
+            if (write_fig_traj(dir, r, &o, err)) return -1;
+            if (run_gnuplot(dir, "fig_traj.gp") == 0) figs |= 2, made++;
+        }
+        if (o.truth && o.strip_videos > 0) {
+            if (write_strip(dir, r, &o, err)) return -1;
+            figs |= 4;
+        }
+    }
+    if (figures_made) *figures_made = made;
+    return write_md(dir, r, &o, figs, err);
+}

@@ -1,0 +1,314 @@
+#define _POSIX_C_SOURCE 200809L
+/* run.c - the benchmark runner: scores a model's videos and the references
+ * on every truth video, then summarises per split and scenario with
+ * bootstrap intervals and Frechet distances. */
+#include "eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double eval_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+#define TICK(what) do { if (getenv("VDIT_EVAL_TIMING")) fprintf(stderr, "eval_run: %-10s %.3f s\n", what, eval_now() - t_phase); t_phase = eval_now(); } while (0)
+
+const char *const eval_source_names[EVAL_NUM_SOURCES] = {"model", "truth", "take2", "copy-last", "linear"};
+
+void eval_options_default(eval_options *o)
+{
+    o->bootstrap = 1000;
+    o->seed = 0;
+    o->references = 1;
+    o->features = NULL;
+}
+
+const char *eval_group_name(int g)
+{
+    static char names[EVAL_NUM_GROUPS][40];
+    static int init = 0;
+    if (g < 0 || g >= EVAL_NUM_GROUPS) return "?";
+    if (!init) { /* filled once; the table is constant afterwards */
+        snprintf(names[0], sizeof names[0], "all");
+        for (int s = 0; s < EVAL_NUM_SPLITS; s++) snprintf(names[1 + s], sizeof names[0], "%s", eval_split_names[s]);
+        for (int c = 0; c < EVAL_NUM_SCENARIOS; c++)
+            snprintf(names[1 + EVAL_NUM_SPLITS + c], sizeof names[0], "%s", eval_scenario_names[c]);
+        for (int s = 0; s < EVAL_NUM_SPLITS; s++)
+            for (int c = 0; c < EVAL_NUM_SCENARIOS; c++)
+                snprintf(names[1 + EVAL_NUM_SPLITS + EVAL_NUM_SCENARIOS + s * EVAL_NUM_SCENARIOS + c],
+                         sizeof names[0], "%s/%s", eval_split_names[s], eval_scenario_names[c]);
+        init = 1;
+    }
+    return names[g];
+}
+
+int eval_group_has(int g, int split, int scenario)
+{
+    if (g == 0) return 1;
+    g -= 1;
+    if (g < EVAL_NUM_SPLITS) return split == g;
+    g -= EVAL_NUM_SPLITS;
+    if (g < EVAL_NUM_SCENARIOS) return scenario == g;
+    g -= EVAL_NUM_SCENARIOS;
+    return g < EVAL_NUM_SPLITS * EVAL_NUM_SCENARIOS && split == g / EVAL_NUM_SCENARIOS &&
+           scenario == g % EVAL_NUM_SCENARIOS;
+}
+
+int eval_truth_check(const eval_truth_set *t, vdit_err *err)
+{
+    if (t->N < 1 || t->T < 2 || t->S < 6 || t->S > 4096 || t->ctx < 1 || t->ctx >= t->T)
+        return vdit_seterr(err, "truth: %d videos of %d frames at %dx%d with %d context frames: expected N >= 1, "
+                                "T >= 2, 6 <= S <= 4096, 1 <= ctx < T",
+                           t->N, t->T, t->S, t->S, t->ctx);
+    if (!t->videos || !t->states || !t->labels || !t->splits)
+        return vdit_seterr(err, "truth: videos, states, labels and splits are required");
+    for (int i = 0; i < t->N; i++) {
+        if (t->labels[i] < 0 || t->labels[i] >= EVAL_NUM_SCENARIOS)
+            return vdit_seterr(err, "truth: labels[%d] = %d: expected a scenario 0..%d", i, t->labels[i],
+                               EVAL_NUM_SCENARIOS - 1);
+        if (t->splits[i] < 0 || t->splits[i] >= EVAL_NUM_SPLITS)
+            return vdit_seterr(err, "truth: splits[%d] = %d: expected a split 0..%d", i, t->splits[i],
+                               EVAL_NUM_SPLITS - 1);
+    }
+    return 0;
+}
+
+void eval_info_of(const eval_truth_set *t, int i, eval_info *in)
+{
+    in->T = t->T;
+    in->S = t->S;
+    in->ctx = t->ctx;
+    in->scenario = t->labels[i];
+    in->split = t->splits[i];
+    in->contact = t->contact ? t->contact[i] : -1;
+    in->params = t->params ? t->params + (size_t)i * EVAL_NPARAMS : NULL;
+    in->states = t->states + (size_t)i * t->T * EVAL_NOBJ * 5;
+}
+
+void eval_result_free(eval_result *r)
+{
+    free(r->m);
+    free(r->trk);
+    free(r->labels);
+    free(r->splits);
+    free(r->stats);
+    free(r->fd_traj);
+    free(r->fd_feat);
+    memset(r, 0, sizeof *r);
+}
+
+/* the video of source src for truth video i, into buf when it is made here */
+static int source_video(const eval_truth_set *t, const uint8_t *model, int src, int i, uint8_t *buf,
+                        const uint8_t **out, vdit_err *err)
+{
+    size_t vs = (size_t)t->T * t->S * t->S * 3;
+    const uint8_t *truth = t->videos + (size_t)i * vs;
+    switch (src) {
+    case EVAL_SRC_MODEL: *out = model + (size_t)i * vs; return 0;
+    case EVAL_SRC_TRUTH: *out = truth; return 0;
+    case EVAL_SRC_TAKE2: *out = t->take2 + (size_t)i * vs; return 0;
+    case EVAL_SRC_COPY_LAST: eval_copy_last(truth, t->T, t->S, t->ctx, buf); *out = buf; return 0;
+    case EVAL_SRC_LINEAR: {
+        eval_info in;
+        eval_info_of(t, i, &in);
+        *out = buf;
+        return eval_linear(&in, truth, buf, err);
+    }
+    }
+    return vdit_seterr(err, "eval: unknown source %d", src);
+}
+
+static size_t midx(const eval_result *r, int src, int i) { return ((size_t)src * r->N + i) * EVAL_NUM_METRICS; }
+
+/* Frechet distances between every scored source and the truth over the
+ * videos of each group, on features feat[NSRC][N][D], into fd[NSRC][G];
+ * NaN where a group has fewer than 2 videos. The truth's side is set up
+ * once per group. */
+static void gather(const eval_result *r, const double *feat, int D, int src, int g, double *x)
+{
+    int k = 0;
+    for (int i = 0; i < r->N; i++)
+        if (eval_group_has(g, r->splits[i], r->labels[i]))
+            memcpy(x + (size_t)k++ * D, feat + ((size_t)src * r->N + i) * D, D * sizeof(double));
+}
+
+/* Groups run in parallel: OpenBLAS called inside an OpenMP region runs on
+ * its calling thread, which for these small matrices beats waking a pool
+ * for every LAPACK step. Each group's result does not depend on the split. */
+static void group_fds(const eval_result *r, const double *feat, int D, double *fd)
+{
+    for (int k = 0; k < EVAL_NUM_SOURCES * EVAL_NUM_GROUPS; k++) fd[k] = NAN;
+#pragma omp parallel
+    {
+        double *x = malloc((size_t)r->N * D * sizeof(double));
+#pragma omp for schedule(dynamic, 1)
+        for (int g = 0; g < EVAL_NUM_GROUPS; g++) {
+            int n = r->group_n[g];
+            if (n < 2 || !x) continue;
+            eval_frechet_ref ref;
+            gather(r, feat, D, EVAL_SRC_TRUTH, g, x);
+            if (eval_frechet_ref_init(&ref, x, n, D, NULL)) continue;
+            for (int src = 0; src < EVAL_NUM_SOURCES; src++) {
+                if (!r->has[src]) continue;
+                gather(r, feat, D, src, g, x);
+                eval_frechet_to(&ref, x, n, &fd[src * EVAL_NUM_GROUPS + g], NULL);
+            }
+            eval_frechet_ref_free(&ref);
+        }
+        free(x);
+    }
+}
+
+int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *opt_in, eval_result *r,
+             vdit_err *err)
+{
+    eval_options opt;
+    if (opt_in)
+        opt = *opt_in;
+    else
+        eval_options_default(&opt);
+    memset(r, 0, sizeof *r);
+    if (eval_truth_check(t, err)) return -1;
+    int N = t->N, T = t->T, S = t->S;
+    r->N = N, r->T = T, r->S = S, r->ctx = t->ctx;
+    r->bootstrap = opt.bootstrap;
+    r->seed = opt.seed;
+    r->has[EVAL_SRC_MODEL] = model != NULL;
+    r->has[EVAL_SRC_TRUTH] = 1;
+    r->has[EVAL_SRC_TAKE2] = opt.references && t->take2 != NULL;
+    r->has[EVAL_SRC_COPY_LAST] = r->has[EVAL_SRC_LINEAR] = opt.references;
+    r->m = malloc((size_t)EVAL_NUM_SOURCES * N * EVAL_NUM_METRICS * sizeof(double));
+    r->trk = malloc((size_t)EVAL_NUM_SOURCES * N * T * 6 * sizeof(float));
+    r->labels = malloc((size_t)N * sizeof(int32_t));
+    r->splits = malloc((size_t)N * sizeof(int32_t));
+    r->stats = malloc((size_t)EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * EVAL_NUM_METRICS * sizeof(eval_stat));
+    r->fd_traj = malloc((size_t)EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * sizeof(double));
+    if (!r->m || !r->trk || !r->labels || !r->splits || !r->stats || !r->fd_traj) {
+        eval_result_free(r);
+        return vdit_seterr(err, "eval: out of memory for %d videos", N);
+    }
+    for (size_t k = 0; k < (size_t)EVAL_NUM_SOURCES * N * EVAL_NUM_METRICS; k++) r->m[k] = NAN;
+    for (size_t k = 0; k < (size_t)EVAL_NUM_SOURCES * N * T * 6; k++) r->trk[k] = NAN;
+    memcpy(r->labels, t->labels, (size_t)N * sizeof(int32_t));
+    memcpy(r->splits, t->splits, (size_t)N * sizeof(int32_t));
+    for (int g = 0; g < EVAL_NUM_GROUPS; g++)
+        for (int i = 0; i < N; i++) r->group_n[g] += eval_group_has(g, r->splits[i], r->labels[i]);
+
+    double t_phase = eval_now();
+    /* ---- per-video scores: independent, so any thread split gives the same numbers */
+    size_t vs = (size_t)T * S * S * 3;
+    int failed = 0;
+    vdit_err first;
+    first.msg[0] = 0;
+#pragma omp parallel
+    {
+        uint8_t *buf = malloc(vs);
+        vdit_err e;
+#pragma omp for schedule(dynamic, 4)
+        for (int i = 0; i < N; i++) {
+            int bad = !buf;
+            if (bad) vdit_seterr(&e, "eval: out of memory");
+            eval_info in;
+            eval_info_of(t, i, &in);
+            eval_ref ref;
+            int ref_ok = 0;
+            if (!bad) {
+                if (eval_ref_init(&ref, &in, t->videos + (size_t)i * vs, t->take2 ? t->take2 + (size_t)i * vs : NULL,
+                                  &e))
+                    bad = 1;
+                else
+                    ref_ok = 1;
+            }
+            for (int src = 0; src < EVAL_NUM_SOURCES && !bad; src++) {
+                if (!r->has[src]) continue;
+                const uint8_t *v;
+                if (source_video(t, model, src, i, buf, &v, &e) ||
+                    eval_score(&ref, v, r->m + midx(r, src, i), r->trk + ((size_t)src * N + i) * T * 6, &e))
+                    bad = 1;
+            }
+            if (ref_ok) eval_ref_free(&ref);
+            if (bad) {
+#pragma omp critical(eval_fail)
+                if (!failed) {
+                    failed = 1;
+                    snprintf(first.msg, sizeof first.msg, "video %d: %.900s", i, e.msg);
+                }
+            }
+        }
+        free(buf);
+    }
+    if (failed) {
+        eval_result_free(r);
+        return vdit_seterr(err, "eval: %s", first.msg);
+    }
+
+    TICK("scores");
+    /* ---- means and bootstrap intervals per source, group and metric */
+    int ncell = EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * EVAL_NUM_METRICS;
+#pragma omp parallel
+    {
+        double *x = malloc((size_t)N * sizeof(double));
+#pragma omp for schedule(dynamic, 8)
+        for (int c = 0; c < ncell; c++) {
+            int src = c / (EVAL_NUM_GROUPS * EVAL_NUM_METRICS), g = (c / EVAL_NUM_METRICS) % EVAL_NUM_GROUPS,
+                k = c % EVAL_NUM_METRICS;
+            eval_stat *st = r->stats + c;
+            st->mean = st->lo = st->hi = NAN;
+            st->n = 0;
+            if (!r->has[src] || !x) continue;
+            int n = 0;
+            for (int i = 0; i < N; i++)
+                if (eval_group_has(g, r->splits[i], r->labels[i])) x[n++] = r->m[midx(r, src, i) + k];
+            /* the same draws for every source (paired resampling): a seed per group and metric */
+            eval_bootstrap(x, n, opt.bootstrap, vdit_rng_at(opt.seed, (uint64_t)(g * EVAL_NUM_METRICS + k)), st);
+        }
+        free(x);
+    }
+
+    TICK("bootstrap");
+    /* ---- Frechet distances to the truth on trajectory features */
+    int D = eval_traj_dim(T, t->ctx);
+    double *feat = malloc((size_t)EVAL_NUM_SOURCES * N * D * sizeof(double));
+    if (!feat) {
+        eval_result_free(r);
+        return vdit_seterr(err, "eval: out of memory for trajectory features");
+    }
+    for (int src = 0; src < EVAL_NUM_SOURCES; src++)
+        if (r->has[src])
+            for (int i = 0; i < N; i++)
+                eval_traj_features(r->trk + ((size_t)src * N + i) * T * 6, T, t->ctx, feat + ((size_t)src * N + i) * D);
+    group_fds(r, feat, D, r->fd_traj);
+    free(feat);
+    TICK("frechet");
+
+    /* ---- Frechet distances on a feature map (the VAE encoder's), if given */
+    if (opt.features && opt.features->fn && opt.features->dim > 0) {
+        int FD = opt.features->dim;
+        r->feat_name = opt.features->name;
+        r->fd_feat = malloc((size_t)EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * sizeof(double));
+        double *ff = malloc((size_t)EVAL_NUM_SOURCES * N * FD * sizeof(double));
+        uint8_t *buf = malloc(vs);
+        int rc = (!r->fd_feat || !ff || !buf) ? vdit_seterr(err, "eval: out of memory for features") : 0;
+        /* serial: the feature map may use threads of its own */
+        for (int src = 0; src < EVAL_NUM_SOURCES && !rc; src++) {
+            if (!r->has[src]) continue;
+            for (int i = 0; i < N && !rc; i++) {
+                const uint8_t *v;
+                rc = source_video(t, model, src, i, buf, &v, err) ||
+                     opt.features->fn(opt.features->ctx, v, T, S, ff + ((size_t)src * N + i) * FD, err);
+            }
+        }
+        if (!rc) group_fds(r, ff, FD, r->fd_feat);
+        free(ff), free(buf);
+        if (rc) {
+            eval_result_free(r);
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,228 @@
+/* cmd_data.c - `vdit data`: physics video datasets (datasets/), and
+ * `vdit data show` to look at one video. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "datasets.h"
+#include "progress.h"
+#include "vdit.h"
+
+static void on_progress(void *ctx, long done, long total)
+{
+    (void)total;
+    progress_update(ctx, done, NULL);
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+/* ------------------------------------------------------------------------
+ * vdit data show DIR --index I --out FILE
+ * ---------------------------------------------------------------------- */
+
+static int data_show(int argc, char **argv)
+{
+    cli_flag flags[] = {
+        {"--index", "I", "which video (default 0)", NULL},
+        {"--out", "FILE", "FILE.gif: the video, animated; FILE.png: a contact sheet of its frames", NULL},
+        {"--take2", NULL, "show the second take instead (benchmark sets)", NULL},
+        {"--scale", "K", "upscale by K, nearest neighbour (default: to at least 128 pixels)", NULL},
+        {"--per-row", "N", "PNG: frames per row of the sheet (default 8)", NULL},
+    };
+    cli_cmd cmd = {"vdit data show", "DIR --out FILE.gif|FILE.png [--index I]",
+                   "Writes one video of a dataset as an animated GIF or a PNG contact sheet and prints its "
+                   "caption and parameters.",
+                   flags, (int)(sizeof flags / sizeof flags[0]), {0}, 1};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc) return rc > 0 ? 0 : 2;
+    const char *dir = cmd.positional[0];
+    const char *out = cli_required(&cmd, "--out");
+    int index, scale, per_row;
+    if (!dir) {
+        cli_usage_error(&cmd, "missing the dataset directory DIR");
+        return 2;
+    }
+    if (!out || cli_int(&cmd, "--index", 0, 0, 1 << 30, &index) || cli_int(&cmd, "--scale", 0, 0, 64, &scale) ||
+        cli_int(&cmd, "--per-row", 8, 1, 1024, &per_row))
+        return 2;
+    int gif = ends_with(out, ".gif"), png = ends_with(out, ".png");
+    if (!gif && !png) {
+        cli_usage_error(&cmd, "--out '%s' must end in .gif or .png", out);
+        return 2;
+    }
+    vdit_dataset ds;
+    vdit_err err;
+    if (vdit_dataset_load(dir, &ds, &err)) {
+        cli_fail(err.msg);
+        return 1;
+    }
+    int take2 = cli_get(&cmd, "--take2") != NULL;
+    if (index >= ds.count) {
+        fprintf(stderr, "vdit data show: --index %d: %s holds %d videos (0..%d)\n", index, dir, ds.count, ds.count - 1);
+        vdit_dataset_free(&ds);
+        return 1;
+    }
+    if (take2 && !ds.videos_take2.data) {
+        fprintf(stderr, "vdit data show: --take2: %s has no second take\n", dir);
+        vdit_dataset_free(&ds);
+        return 1;
+    }
+    int T = ds.frames, S = ds.size;
+    if (!scale) scale = S >= 128 ? 1 : (128 + S - 1) / S;
+    const uint8_t *v = (const uint8_t *)(take2 ? ds.videos_take2.data : ds.videos.data) + (size_t)index * T * S * S * 3;
+    if (gif) {
+        /* upscale each frame, then one GIF */
+        int Sz = S * scale;
+        uint8_t *big = malloc((size_t)T * Sz * Sz * 3);
+        if (!big) {
+            cli_fail("out of memory");
+            vdit_dataset_free(&ds);
+            return 1;
+        }
+        for (int t = 0; t < T; t++)
+            for (int y = 0; y < Sz; y++)
+                for (int x = 0; x < Sz; x++)
+                    memcpy(big + (((size_t)t * Sz + y) * Sz + x) * 3,
+                           v + (((size_t)t * S + y / scale) * S + x / scale) * 3, 3);
+        rc = vdit_gif_write(out, big, T, Sz, Sz, 10, &err); /* 0.1 s a frame: real time */
+        free(big);
+    } else {
+        int R = (T + per_row - 1) / per_row, C = T < per_row ? T : per_row;
+        size_t F = (size_t)S * S * 3;
+        uint8_t *grid = malloc((size_t)R * C * F);
+        uint8_t *sheet = NULL;
+        int sh, sw;
+        rc = -1;
+        if (grid) {
+            memset(grid, 255, (size_t)R * C * F);
+            memcpy(grid, v, (size_t)T * F);
+            if (vdit_contact_sheet(&sheet, &sh, &sw, grid, R, C, S, S, scale > 4 ? 4 : scale, 2) == 0)
+                rc = vdit_png_write(out, sheet, sh, sw, &err);
+            else
+                snprintf(err.msg, sizeof err.msg, "%s: cannot lay out the contact sheet", out);
+        } else {
+            snprintf(err.msg, sizeof err.msg, "out of memory");
+        }
+        free(grid);
+        free(sheet);
+    }
+    if (rc) {
+        cli_fail(err.msg);
+        vdit_dataset_free(&ds);
+        return 1;
+    }
+    const int32_t *lab = ds.labels.data, *spl = ds.splits.data, *con = ds.contact.data;
+    const float *p = (const float *)ds.params.data + (size_t)index * VDIT_NPARAMS;
+    printf("%s: video %d of %s (%s, %s%s): %s\n", out, index, ds.name, vdit_scenario_name(lab[index]),
+           vdit_split_name(spl[index]), take2 ? ", second take" : "", ds.captions[index]);
+    printf("  params v1 %g r1 %g v2 %g r2 %g e %g wall_x %g wall_w %g g %g; contact frame %d; seed %lld\n", p[0], p[1],
+           p[2], p[3], p[4], p[5], p[6], p[7], con[index], (long long)((const int64_t *)ds.seeds.data)[index]);
+    vdit_dataset_free(&ds);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * vdit data --scenario S --split SPLIT ... | --benchmark NAME ...
+ * ---------------------------------------------------------------------- */
+
+static const char *const SCENARIOS[] = {"uniform", "parabola", "collision", "bounce", "occlusion", "all", NULL};
+static const char *const SPLITS[] = {"train", "id", "ood-v", "ood-r", "ood-rv", NULL};
+
+int cmd_data(int argc, char **argv)
+{
+    if (argc > 0 && !strcmp(argv[0], "show")) return data_show(argc - 1, argv + 1);
+    cli_flag flags[] = {
+        {"--scenario", "S", "uniform|parabola|collision|bounce|occlusion|all (all: the five in turn, labelled)", NULL},
+        {"--split", "SPLIT", "train|id|ood-v|ood-r|ood-rv (train and id: the ID ranges, other seeds)", NULL},
+        {"--count", "N", "number of videos (1..100000000)", NULL},
+        {"--frames", "T", "frames per video (default 32; 4..256)", NULL},
+        {"--size", "S", "frame size in pixels, square (default 32; 8..512)", NULL},
+        {"--seed", "K", "the set's seed (default 0; 0..2^63-1)", NULL},
+        {"--take2", NULL, "also write the second take (perturbed re-simulation)", NULL},
+        {"--benchmark", "NAME", "a fixed benchmark set instead: phys-v1", NULL},
+        {"--level", "L", "deflate level of data.npz, 0 stored .. 9 (default 1; benchmarks 0)", NULL},
+        {"--force", NULL, "replace an existing dataset directory", NULL},
+        {"--out", "DIR", "the dataset directory to write (meta.json, data.npz)", NULL},
+    };
+    cli_cmd cmd = {"vdit data",
+                   "--scenario S --split SPLIT --count N --out DIR [options]\n"
+                   "       vdit data --benchmark phys-v1 --size S --out DIR\n"
+                   "       vdit data show DIR --index I --out FILE.gif|FILE.png",
+                   "Simulates physics videos with Chipmunk2D (datasets/FORMAT.md), renders them anti-aliased and "
+                   "writes them with their ground truth (states, parameters, captions) as DIR/data.npz and "
+                   "DIR/meta.json, complete or not at all.",
+                   flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc) return rc > 0 ? 0 : 2;
+    const char *out = cli_required(&cmd, "--out");
+    if (!out) return 2;
+    int size, frames, level, count = 0;
+    uint64_t seed;
+    if (cli_int(&cmd, "--size", 32, VDIT_MIN_SIZE, VDIT_MAX_SIZE, &size) ||
+        cli_int(&cmd, "--frames", 32, VDIT_MIN_FRAMES, VDIT_MAX_FRAMES, &frames) ||
+        cli_int(&cmd, "--level", -1, 0, 9, &level) || cli_u64(&cmd, "--seed", 0, &seed))
+        return 2;
+    if (seed > (uint64_t)INT64_MAX) {
+        cli_usage_error(&cmd, "--seed %llu must be at most 2^63-1", (unsigned long long)seed);
+        return 2;
+    }
+    const char *bench = cli_get(&cmd, "--benchmark");
+    vdit_data_spec spec;
+    vdit_err err;
+    if (bench) {
+        const char *clash[] = {"--scenario", "--split", "--count", "--frames", "--seed", "--take2"};
+        for (int i = 0; i < 6; i++)
+            if (cli_get(&cmd, clash[i])) {
+                cli_usage_error(&cmd, "%s cannot be given with --benchmark (its videos are fixed)", clash[i]);
+                return 2;
+            }
+        if (vdit_benchmark_spec(bench, size, &spec, &err)) {
+            cli_usage_error(&cmd, "--benchmark: %s", err.msg);
+            return 2;
+        }
+    } else {
+        int sc, sp;
+        const char *s_sc = cli_required(&cmd, "--scenario");
+        if (!s_sc || cli_choice(&cmd, "--scenario", SCENARIOS, 0, &sc)) return 2;
+        const char *s_sp = cli_required(&cmd, "--split");
+        if (!s_sp || cli_choice(&cmd, "--split", SPLITS, 0, &sp)) return 2;
+        if (!cli_required(&cmd, "--count") || cli_int(&cmd, "--count", 0, 1, 100000000, &count)) return 2;
+        int is_train;
+        int split = vdit_split_parse(SPLITS[sp], &is_train);
+        if (vdit_data_spec_make(&spec, sc == VDIT_NSCENARIOS ? -1 : sc, split, is_train, count, frames, size, seed,
+                                &err)) {
+            cli_fail(err.msg);
+            return 1;
+        }
+        spec.take2 = cli_get(&cmd, "--take2") != NULL;
+    }
+    if (level >= 0) spec.level = level;
+
+    progress pr;
+    char label[96];
+    snprintf(label, sizeof label, "data %s", spec.name);
+    progress_start(&pr, label, (long)spec.count * (spec.take2 ? 2 : 1));
+    double t0 = progress_now();
+    rc = vdit_data_write(out, &spec, cli_get(&cmd, "--force") != NULL, on_progress, &pr, &err);
+    double dt = progress_now() - t0;
+    if (rc) {
+        if (pr.tty) fprintf(stderr, "\r\033[K");
+        cli_fail(err.msg);
+        vdit_data_spec_free(&spec);
+        return 1;
+    }
+    char extra[96];
+    snprintf(extra, sizeof extra, "%.1f videos/s", spec.count / (dt > 0 ? dt : 1e-9));
+    progress_end(&pr, extra);
+    printf("%s: %d videos of %d frames at %dx%d (%s)%s\n", out, spec.count, spec.frames, spec.size, spec.size,
+           spec.name, spec.take2 ? " with the second take" : "");
+    vdit_data_spec_free(&spec);
+    return 0;
+}
