@@ -10,6 +10,13 @@
  * chord's overlap with the pixel's width), so the error is in the vertical
  * direction only and at most 1/32 of a pixel row's share; a rectangle's
  * coverage is exact. Pixels wholly inside an object get exactly its colour.
+ *
+ * A ball's coverage counts only the part of it not behind the wall or the
+ * floor (the chord minus the wall's columns; sub-rows inside the floor
+ * skipped). Blending the ball's whole coverage and then the wall's over it
+ * would let a ball wholly behind the wall tint the pixels the wall's edge
+ * crosses (the "conflation" artifact of coverage compositing), so a hidden
+ * ball would still show red pixels.
  */
 #include "datasets.h"
 
@@ -31,8 +38,11 @@ static void blend(uint8_t *px, const uint8_t *col, double a)
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* A disc of radius rp pixels centred at (cu, cw) pixels. */
-static void draw_disc(uint8_t *img, int S, double cu, double cw, double rp, const uint8_t *col)
+/* A disc of radius rp pixels centred at (cu, cw) pixels, except where it
+ * is behind the columns [hu0, hu1] (a wall; empty when hu1 <= hu0) or the
+ * rows below hw (the floor; S or more for none). */
+static void draw_disc(uint8_t *img, int S, double cu, double cw, double rp, const uint8_t *col, double hu0,
+                      double hu1, double hw)
 {
     if (!(rp > 0) || cu + rp <= 0 || cu - rp >= S || cw + rp <= 0 || cw - rp >= S) return;
     int i0 = clampi((int)floor(cw - rp), 0, S - 1), i1 = clampi((int)floor(cw + rp), 0, S - 1);
@@ -40,8 +50,8 @@ static void draw_disc(uint8_t *img, int S, double cu, double cw, double rp, cons
     double half[SUBROWS];
     for (int i = i0; i <= i1; i++) {
         for (int s = 0; s < SUBROWS; s++) {
-            double d = i + (s + 0.5) / SUBROWS - cw, h2 = rp * rp - d * d;
-            half[s] = h2 > 0 ? sqrt(h2) : -1.0;
+            double w = i + (s + 0.5) / SUBROWS, d = w - cw, h2 = rp * rp - d * d;
+            half[s] = h2 > 0 && w < hw ? sqrt(h2) : -1.0;
         }
         for (int j = j0; j <= j1; j++) {
             double cov = 0;
@@ -49,7 +59,11 @@ static void draw_disc(uint8_t *img, int S, double cu, double cw, double rp, cons
                 if (half[s] < 0) continue;
                 double lo = cu - half[s] > j ? cu - half[s] : j;
                 double hi = cu + half[s] < j + 1 ? cu + half[s] : j + 1;
-                if (hi > lo) cov += hi - lo;
+                if (hi > lo) {
+                    cov += hi - lo;
+                    double a = lo > hu0 ? lo : hu0, b = hi < hu1 ? hi : hu1;
+                    if (b > a) cov -= b - a; /* behind the wall */
+                }
             }
             if (cov > 0) blend(img + ((size_t)i * S + j) * 3, col, cov / SUBROWS);
         }
@@ -76,10 +90,14 @@ void vdit_render_frame(uint8_t *rgb, int S, const vdit_scene *sc, const float *s
 {
     memset(rgb, 255, (size_t)S * S * 3);
     double k = S / VDIT_WORLD; /* pixels per world unit */
+    double hu0 = 0, hu1 = 0, hw = 2.0 * S; /* what hides the balls */
+    if (sc->wall_w > 0) hu0 = (sc->wall_x - sc->wall_w / 2) * k, hu1 = (sc->wall_x + sc->wall_w / 2) * k;
+    if (sc->floor) hw = (VDIT_WORLD - VDIT_FLOOR_Y) * k;
     for (int b = 0; b < sc->nballs && b < 2; b++) {
         const float *s = state + b * VDIT_NSTATE;
         if (!isfinite(s[VDIT_S_X]) || !isfinite(s[VDIT_S_Y])) continue;
-        draw_disc(rgb, S, s[VDIT_S_X] * k, (VDIT_WORLD - s[VDIT_S_Y]) * k, s[VDIT_S_R] * k, b == 0 ? RED : BLUE);
+        draw_disc(rgb, S, s[VDIT_S_X] * k, (VDIT_WORLD - s[VDIT_S_Y]) * k, s[VDIT_S_R] * k, b == 0 ? RED : BLUE, hu0,
+                  hu1, hw);
     }
     if (sc->floor) draw_rect(rgb, S, 0, S, (VDIT_WORLD - VDIT_FLOOR_Y) * k, S, GREY);
     if (sc->wall_w > 0)

@@ -57,8 +57,9 @@ void eval_track_video(const uint8_t *video, int T, int S, float *trk);
  * OpenCV computes them): grey = (4899 R + 9617 G + 1868 B + 8192) >> 14;
  * 5x5 Gaussian blur (sigma 0 -> the binomial [1 4 6 4 1]/16 kernel,
  * reflect-101 border, rounded half up); a running background average
- * avg = 0.7 avg + 0.3 grey in double, initialised with frame 0, rounded to
- * uint8 (ties to even); mask = |grey - avg| > 10; then a 5x5 opening and a
+ * avg = 0.3 grey + 0.7 avg in double, initialised with frame 0, made uint8
+ * as convertScaleAbs does (through float, to nearest, ties to even);
+ * mask = |grey - avg| > 10; then a 5x5 opening and a
  * 5x5 closing (pixels outside the frame never win). Frame 0's mask is
  * empty. Masks hold 0 / 1.
  * ---------------------------------------------------------------------- */
@@ -104,6 +105,28 @@ void eval_ball_support(const uint8_t *video, int T, int S, int tint, uint8_t *ou
 
 /* ------------------------------------------------------------------------
  * Per-video metrics against the truth (benchmark.md "Metrics")
+ *
+ * Scored frames are the generated ones, t >= ctx; a ball counts only in the
+ * frames where it is in view in the truth (eval_in_view), and only where
+ * the truth has it.
+ *   velocity: forward differences v_t = (x_t - x_t-1) / 0.1 s for t >= ctx
+ *     (so the first spans the last context frame), both frames in view and
+ *     the ball tracked in both; vel_err = |mean_t v_t - mean_t v_true,t|
+ *     over those pairs, v_true from the true positions (= v0 in uniform,
+ *     parabola, bounce, occlusion), averaged over the balls. Collision:
+ *     pairs wholly before the contact frame (t < contact) and wholly after
+ *     it (t-1 >= contact) each, vel_err their mean; momentum and kinetic
+ *     energy along x per pair with both balls (m = r^2) against the truth's
+ *     initial (conserved) values.
+ *   position, shape: over the in-view frames where the ball is tracked (a
+ *     missing ball counts in `missing` only); shape drift is the largest
+ *     over the balls.
+ *   missing: in-view ball-frames with an empty mask / in-view ball-frames.
+ *   motion masks: the pipeline runs over the whole video (its background
+ *     starts at frame 0), the metrics over t >= ctx; physics_iq needs the
+ *     second take's physical variance (NaN without one).
+ *   flicker: transitions into frames t >= ctx; the background is what is
+ *     in neither the truth's ball support (tinted) nor the video's.
  * ---------------------------------------------------------------------- */
 
 enum {
@@ -339,6 +362,8 @@ typedef struct {
 } eval_report_options;
 
 void eval_report_options_default(eval_report_options *o);
+/* mkdir -p */
+int eval_mkdir_p(const char *dir, vdit_err *err);
 /* Writes into DIR (created if missing): report.json, report.csv (one row
  * per source, group and metric), videos.csv (every video's metrics),
  * report.md (Markdown tables), and with figures: fig_errors.gp,

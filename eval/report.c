@@ -86,7 +86,7 @@ static const eval_stat *stat_at(const eval_result *r, int src, int g, int k)
     return r->stats + ((size_t)src * EVAL_NUM_GROUPS + g) * EVAL_NUM_METRICS + k;
 }
 
-static int mkdir_p(const char *dir, vdit_err *err)
+int eval_mkdir_p(const char *dir, vdit_err *err)
 {
     char p[4096];
     snprintf(p, sizeof p, "%s", dir);
@@ -521,7 +521,7 @@ int eval_write_report(const char *dir, const eval_result *r, const eval_report_o
     else
         eval_report_options_default(&o);
     if (figures_made) *figures_made = 0;
-    if (mkdir_p(dir, err)) return -1;
+    if (eval_mkdir_p(dir, err)) return -1;
     (void)eval_group_name(0); /* builds the name table before anything else runs */
     if (write_json(dir, r, &o, err) || write_csv(dir, r, err)) return -1;
     int figs = 0, made = 0;

@@ -1,4 +1,3 @@
-#define _POSIX_C_SOURCE 200809L
 /* run.c - the benchmark runner: scores a model's videos and the references
  * on every truth video, then summarises per split and scenario with
  * bootstrap intervals and Frechet distances. */
@@ -8,15 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double eval_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-#define TICK(what) do { if (getenv("VDIT_EVAL_TIMING")) fprintf(stderr, "eval_run: %-10s %.3f s\n", what, eval_now() - t_phase); t_phase = eval_now(); } while (0)
 
 const char *const eval_source_names[EVAL_NUM_SOURCES] = {"model", "truth", "take2", "copy-last", "linear"};
 
@@ -199,7 +189,6 @@ int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *
     for (int g = 0; g < EVAL_NUM_GROUPS; g++)
         for (int i = 0; i < N; i++) r->group_n[g] += eval_group_has(g, r->splits[i], r->labels[i]);
 
-    double t_phase = eval_now();
     /* ---- per-video scores: independent, so any thread split gives the same numbers */
     size_t vs = (size_t)T * S * S * 3;
     int failed = 0;
@@ -247,7 +236,6 @@ int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *
         return vdit_seterr(err, "eval: %s", first.msg);
     }
 
-    TICK("scores");
     /* ---- means and bootstrap intervals per source, group and metric */
     int ncell = EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * EVAL_NUM_METRICS;
 #pragma omp parallel
@@ -270,7 +258,6 @@ int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *
         free(x);
     }
 
-    TICK("bootstrap");
     /* ---- Frechet distances to the truth on trajectory features */
     int D = eval_traj_dim(T, t->ctx);
     double *feat = malloc((size_t)EVAL_NUM_SOURCES * N * D * sizeof(double));
@@ -284,7 +271,6 @@ int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *
                 eval_traj_features(r->trk + ((size_t)src * N + i) * T * 6, T, t->ctx, feat + ((size_t)src * N + i) * D);
     group_fds(r, feat, D, r->fd_traj);
     free(feat);
-    TICK("frechet");
 
     /* ---- Frechet distances on a feature map (the VAE encoder's), if given */
     if (opt.features && opt.features->fn && opt.features->dim > 0) {

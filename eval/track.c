@@ -21,12 +21,12 @@ const eval_metric_info eval_metrics[EVAL_NUM_METRICS] = {
     {"pos_err_y", "world", 0, "mean |y - y_true| over generated frames"},
     {"shape_drift", "world", 0, "max r - min r over generated frames"},
     {"missing", "fraction", 0, "object permanence: fraction of generated frames where a ball in view in the truth is missing"},
-    {"mask_spatial_iou", "", 1, "Physics-IQ spatial IoU of the motion masks"},
-    {"mask_st_iou", "", 1, "Physics-IQ spatiotemporal IoU of the motion masks"},
-    {"mask_wspatial_iou", "", 1, "Physics-IQ weighted spatial IoU of the motion masks"},
+    {"mask_spatial_iou", "", 1, "Physics-IQ spatial IoU of the motion masks over the generated frames"},
+    {"mask_st_iou", "", 1, "Physics-IQ spatiotemporal IoU of the motion masks, per generated frame, averaged"},
+    {"mask_wspatial_iou", "", 1, "Physics-IQ weighted spatial IoU of the motion masks over the generated frames"},
     {"mask_mse", "", 0, "MSE of the generated frames on [0,1] pixels"},
     {"physics_iq", "", 1, "Physics-IQ Verified-style score: the four ratios to the physical variance, clipped, averaged"},
-    {"flicker_bg", "", 1, "VBench temporal flicker (255 - mean MAE)/255 on background pixels"},
+    {"flicker_bg", "", 1, "VBench temporal flicker (255 - mean MAE)/255 on background pixels (no ball in truth or sample)"},
     {"flicker_all", "", 1, "VBench temporal flicker (255 - mean MAE)/255 on the whole frame"},
 };
 

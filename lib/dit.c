@@ -141,6 +141,37 @@ done:
     return rc;
 }
 
+static const struct {
+    const char *name;
+    int depth, hidden, heads;
+} PRESETS[] = {{"VDiT-XS", 4, 128, 4}, {"VDiT-S", 6, 192, 6}, {"VDiT-M", 8, 256, 8}, {"VDiT-L", 12, 384, 6}};
+#define NPRESETS (int)(sizeof PRESETS / sizeof PRESETS[0])
+
+const char *vdit_dit_preset_size(int i, int *depth, int *hidden, int *heads)
+{
+    if (i < 0 || i >= NPRESETS) return NULL;
+    *depth = PRESETS[i].depth, *hidden = PRESETS[i].hidden, *heads = PRESETS[i].heads;
+    return PRESETS[i].name;
+}
+
+int vdit_dit_preset(const char *name, vdit_dit_config *cfg, vdit_err *err)
+{
+    const char *slash = strchr(name, '/');
+    size_t len = slash ? (size_t)(slash - name) : strlen(name);
+    for (int i = 0; i < NPRESETS; i++) {
+        if (strlen(PRESETS[i].name) != len || strncmp(name, PRESETS[i].name, len)) continue;
+        int p = 2, pt = 1;
+        char tail;
+        if (slash && sscanf(slash + 1, "%dt%d%c", &p, &pt, &tail) != 2 && sscanf(slash + 1, "%d%c", &p, &tail) != 1)
+            return vdit_seterr(err, "model '%s': the patch suffix must be /P or /PtT (e.g. /2, /2t2)", name);
+        if (p < 1 || p > 64 || pt < 1 || pt > 64) return vdit_seterr(err, "model '%s': patch out of range", name);
+        cfg->depth = PRESETS[i].depth, cfg->hidden = PRESETS[i].hidden, cfg->heads = PRESETS[i].heads;
+        cfg->patch[0] = pt, cfg->patch[1] = cfg->patch[2] = p;
+        return 0;
+    }
+    return vdit_seterr(err, "unknown model '%s' (VDiT-XS, VDiT-S, VDiT-M or VDiT-L, with a patch suffix like /2)", name);
+}
+
 /* ------------------------------------------------------------------------
  * Parameters: sizes of each kind, and the checkpoint's names and shapes
  * ---------------------------------------------------------------------- */

@@ -183,7 +183,13 @@ void gated_residual_backward(float *dy, float *dgate, const float *dx, const flo
 static inline float exp_simd(float x)
 {
     x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+    /* n = floor(z) without libm's floorf (SSE2 has no vector floor, and the
+     * call keeps the loop scalar): truncate, then step down where that went
+     * up (z < 0); integer arithmetic, so that the loop if-converts */
+    float z = x * 1.44269504088896341f + 0.5f;
+    int32_t k = (int32_t)z;
+    k -= (float)k > z;
+    float n = (float)k;
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -192,7 +198,7 @@ static inline float exp_simd(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t e = ((int32_t)n + 127) << 23;
+    int32_t e = (k + 127) << 23;
     float scale;
     memcpy(&scale, &e, sizeof scale);
     return p * scale;

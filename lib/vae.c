@@ -1036,6 +1036,59 @@ int vdit_vae_fit_scale(vdit_vae *m, const float *x, int B, int T, int H, int W, 
 }
 
 /* ------------------------------------------------------------------------
+ * FLOPs: 2 x the multiply-adds of every conv, mirroring the forward pass
+ * ---------------------------------------------------------------------- */
+
+static double conv_flops(double frames, double ohw, int oc, int ic, int k, int kt)
+{
+    return 2.0 * frames * ohw * oc * ic * k * k * (kt ? kt : 1);
+}
+
+static double block_flops(double frames, double hw, int cin, int cout, int kt)
+{
+    double f = conv_flops(frames, hw, cout, cin, 3, kt) + conv_flops(frames, hw, cout, cout, 3, kt);
+    if (cin != cout) f += conv_flops(frames, hw, cout, cin, 1, 0);
+    return f;
+}
+
+double vdit_vae_flops(const vdit_vae_config *c, int T, int H, int W, double *encoder, double *decoder)
+{
+    int L = vdit_vae_levels(c), top = c->channels[L - 1], kt3 = c->temporal == 2 ? 3 : 0;
+    double enc = 0.0, dec = 0.0, t = T, hw = (double)H * W;
+    enc += conv_flops(t, hw, c->channels[0], 3, 3, 0);
+    for (int i = 0; i < L; i++) {
+        for (int j = 0; j < c->res_blocks; j++) enc += block_flops(t, hw, enc_block_in(c, i, j), c->channels[i], 0);
+        if (i < L - 1) {
+            hw /= 4;
+            enc += conv_flops(t, hw, c->channels[i], c->channels[i], 3, 0);
+        }
+    }
+    if (kt3) {
+        t /= 2;
+        enc += conv_flops(t, hw, top, top, 3, 3);
+    }
+    for (int k = 0; k < c->mid_blocks; k++) enc += block_flops(t, hw, top, top, kt3);
+    enc += conv_flops(t, hw, 2 * c->latent_channels, top, 3, 0);
+    dec += conv_flops(t, hw, top, c->latent_channels, 3, 0);
+    for (int k = 0; k < c->mid_blocks; k++) dec += block_flops(t, hw, top, top, kt3);
+    if (kt3) {
+        t *= 2;
+        dec += conv_flops(t, hw, top, top, 3, 3);
+    }
+    for (int i = L - 1; i >= 0; i--) {
+        for (int j = 0; j < c->res_blocks; j++) dec += block_flops(t, hw, dec_block_in(c, L, i, j), c->channels[i], 0);
+        if (i > 0) {
+            hw *= 4;
+            dec += conv_flops(t, hw, c->channels[i], c->channels[i], 3, 0);
+        }
+    }
+    dec += conv_flops(t, hw, 3, c->channels[0], 3, 0);
+    if (encoder) *encoder = enc;
+    if (decoder) *decoder = dec;
+    return enc + dec;
+}
+
+/* ------------------------------------------------------------------------
  * Checkpoints
  * ---------------------------------------------------------------------- */
 

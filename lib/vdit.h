@@ -324,6 +324,15 @@ char *vdit_dit_config_to_json(const vdit_dit_config *cfg);
 /* Parses and checks a config JSON string; `what` names its source in errors. */
 int vdit_dit_config_from_json(vdit_dit_config *cfg, const char *json, const char *what, vdit_err *err);
 const char *vdit_attention_name(vdit_attention a);
+
+/* The model-size registry, as DiT's (DiT-S/2 ...), scaled for a CPU:
+ * VDiT-XS (depth 4, hidden 128, 4 heads), VDiT-S (6, 192, 6), VDiT-M (8,
+ * 256, 8), VDiT-L (12, 384, 6); the suffix is the patch: "/2" is (1,2,2),
+ * "/2t2" is (2,2,2), "/4" is (1,4,4). Sets depth, hidden, heads and patch
+ * of cfg; leaves the rest. */
+int vdit_dit_preset(const char *name, vdit_dit_config *cfg, vdit_err *err);
+/* The registry's sizes, for listing: name i (NULL past the end). */
+const char *vdit_dit_preset_size(int i, int *depth, int *hidden, int *heads);
 const char *vdit_objective_name(vdit_objective o);
 
 /* Parameters, one allocation with a pointer table. Per-block tensors are
@@ -819,6 +828,11 @@ int vdit_vae_decode(vdit_vae *m, const float *z, int B, int Tl, int Hl, int Wl, 
  * (every element of [B][T'][C_lat][H'][W'] pooled), so the DiT's latents
  * have unit variance. */
 int vdit_vae_fit_scale(vdit_vae *m, const float *x, int B, int T, int H, int W, vdit_err *err);
+/* FLOPs of one forward pass (encoder + decoder) over a video of T frames of
+ * H x W: 2 x the multiply-adds of every conv (GroupNorm, SiLU and the
+ * resampling are not counted); encoder / decoder shares (may be NULL). A
+ * training step costs about 3 x this. */
+double vdit_vae_flops(const vdit_vae_config *c, int T, int H, int W, double *encoder, double *decoder);
 /* Writes the parameters at mem (params_mem or a copy) with the config,
  * scale factor and `extra_json` (may be NULL; e.g. the training settings)
  * in __metadata__ ("format" "vdit-vae", "config", "scale_factor", "train"). */

@@ -153,12 +153,16 @@ int cmd_bench(int argc, char **argv)
 {
     if (argc >= 1 && !strcmp(argv[0], "train")) return bench(argc - 1, argv + 1, 0);
     if (argc >= 1 && !strcmp(argv[0], "sample")) return bench(argc - 1, argv + 1, 1);
+    if (argc >= 1 && !strcmp(argv[0], "vae")) return cmd_bench_vae(argc - 1, argv + 1);
+    if (argc >= 1 && !strcmp(argv[0], "sgemm")) return cmd_bench_sgemm(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "--help") && strcmp(argv[0], "-h")) {
         fprintf(stderr, "vdit bench: unknown subcommand '%s' (see 'vdit bench --help')\n", argv[0]);
         return 2;
     }
-    printf("usage: vdit bench train|sample [options]   (each takes --help)\n"
+    printf("usage: vdit bench train|sample|vae|sgemm [options]   (each takes --help)\n"
            "  train   median time of a training step, GFLOP/s, peak memory\n"
-           "  sample  the same for one sampler step with classifier-free guidance\n");
+           "  sample  the same for one sampler step with classifier-free guidance\n"
+           "  vae     the VAE's training step, encoder and decoder (src/cmd_vae.c)\n"
+           "  sgemm   OpenBLAS sgemm GFLOP/s on a DiT block's shapes (the ceiling)\n");
     return argc >= 1 ? 0 : 2;
 }

@@ -19,6 +19,7 @@ static const char *const OBJECTIVE_CHOICES[] = {"eps", "flow", NULL};
 static int dit_init(int argc, char **argv)
 {
     cli_flag flags[] = {
+        {"--model", "NAME", "a registry size, e.g. VDiT-S/2 (vdit info --models); the flags below override it", NULL},
         {"--hidden", "D", "hidden width (default 128; a multiple of 4 and of the heads)", NULL},
         {"--depth", "L", "number of DiT blocks (default 4)", NULL},
         {"--heads", "NH", "attention heads (default 4)", NULL},
@@ -36,13 +37,20 @@ static int dit_init(int argc, char **argv)
                    flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc > 0 ? 0 : 2;
-    vdit_dit_config cfg;
+    vdit_dit_config cfg = {.hidden = 128, .depth = 4, .heads = 4, .patch = {1, 2, 2}};
     int att, obj;
     uint64_t seed;
-    static const int def_patch[3] = {1, 2, 2}, def_grid[3] = {8, 8, 8};
-    const char *out = cli_required(&cmd, "--out");
-    if (!out || cli_int(&cmd, "--hidden", 128, 1, 1 << 20, &cfg.hidden) ||
-        cli_int(&cmd, "--depth", 4, 1, 1 << 20, &cfg.depth) || cli_int(&cmd, "--heads", 4, 1, 1 << 20, &cfg.heads) ||
+    vdit_err err;
+    static const int def_grid[3] = {8, 8, 8};
+    const char *out = cli_required(&cmd, "--out"), *model = cli_get(&cmd, "--model");
+    if (model && vdit_dit_preset(model, &cfg, &err)) {
+        cli_usage_error(&cmd, "%s", err.msg);
+        return 2;
+    }
+    int def_patch[3] = {cfg.patch[0], cfg.patch[1], cfg.patch[2]};
+    if (!out || cli_int(&cmd, "--hidden", cfg.hidden, 1, 1 << 20, &cfg.hidden) ||
+        cli_int(&cmd, "--depth", cfg.depth, 1, 1 << 20, &cfg.depth) ||
+        cli_int(&cmd, "--heads", cfg.heads, 1, 1 << 20, &cfg.heads) ||
         cli_int3(&cmd, "--patch", def_patch, cfg.patch) || cli_int3(&cmd, "--grid", def_grid, cfg.grid) ||
         cli_int(&cmd, "--latent-channels", 4, 1, 1 << 20, &cfg.latent_channels) ||
         cli_int(&cmd, "--classes", 0, 0, 1 << 30, &cfg.num_classes) ||
@@ -51,7 +59,6 @@ static int dit_init(int argc, char **argv)
         return 2;
     cfg.attention = (vdit_attention)att;
     cfg.objective = (vdit_objective)obj;
-    vdit_err err;
     if (vdit_dit_config_check(&cfg, &err)) {
         cli_usage_error(&cmd, "%s", err.msg);
         return 2;

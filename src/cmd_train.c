@@ -38,9 +38,10 @@ typedef struct {
     int use_labels; /* condition on the scenario label */
     int count;      /* use the first `count` videos (0: all) */
     char context_probs_text[256];
+    char size[64]; /* a registry name (VDiT-S/2), or "" */
 } train_settings;
 
-typedef enum { K_INT, K_INT3, K_FLOAT, K_U64, K_BOOL, K_CHOICE, K_PROBS } key_kind;
+typedef enum { K_INT, K_INT3, K_FLOAT, K_U64, K_BOOL, K_CHOICE, K_PROBS, K_PRESET } key_kind;
 
 typedef struct {
     const char *section, *name;
@@ -56,6 +57,7 @@ static const char *const TIME_SAMPLING[] = {"uniform", "logit-normal", NULL};
 
 #define OFF(f) offsetof(train_settings, f)
 static const ini_key KEYS[] = {
+    {"model", "size", K_PRESET, OFF(size), NULL, 0, 0}, /* first: the keys below override it */
     {"model", "hidden", K_INT, OFF(model.hidden), NULL, 4, 16384},
     {"model", "depth", K_INT, OFF(model.depth), NULL, 1, 1024},
     {"model", "heads", K_INT, OFF(model.heads), NULL, 1, 1024},
@@ -100,7 +102,7 @@ static void settings_default(train_settings *s)
 
 typedef struct {
     train_settings *s;
-    char msg[512];
+    char msg[1200];
 } ini_ctx;
 
 static int settings_handler(void *user, const char *section, const char *name, const char *value)
@@ -159,6 +161,15 @@ static int settings_handler(void *user, const char *section, const char *name, c
         case K_PROBS:
             snprintf((char *)dst, sizeof c->s->context_probs_text, "%s", value);
             return 1;
+        case K_PRESET: {
+            vdit_err e;
+            if (vdit_dit_preset(value, &c->s->model, &e)) {
+                snprintf(c->msg, sizeof c->msg, "[%s] %s: %s", section, name, e.msg);
+                return 0;
+            }
+            snprintf((char *)dst, sizeof c->s->size, "%s", value);
+            return 1;
+        }
         }
         snprintf(c->msg, sizeof c->msg, "[%s] %s = '%s' is not a valid value", section, name, value);
         return 0;
@@ -243,7 +254,8 @@ static char *settings_text(const train_settings *s, const char *data, const char
         case K_U64: o += snprintf(buf + o, cap - o, "%llu\n", (unsigned long long)*(const uint64_t *)p); break;
         case K_BOOL: o += snprintf(buf + o, cap - o, "%s\n", *(const int *)p ? "true" : "false"); break;
         case K_CHOICE: o += snprintf(buf + o, cap - o, "%s\n", k->choices[*(const int *)p]); break;
-        case K_PROBS: o += snprintf(buf + o, cap - o, "%s\n", p); break;
+        case K_PROBS:
+        case K_PRESET: o += snprintf(buf + o, cap - o, "%s\n", p); break;
         }
     }
     return buf;

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <png.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifdef _OPENMP
@@ -336,6 +337,7 @@ static int is_blue(const uint8_t *p) { return p[0] < 127 && p[1] < 127 && p[2] >
 static int mask_stats(const uint8_t *f, int Sz, int (*is)(const uint8_t *), double *cu, double *cw)
 {
     double su = 0, sw = 0;
+    *cu = *cw = NAN;
     int n = 0;
     for (int i = 0; i < Sz; i++)
         for (int j = 0; j < Sz; j++)
@@ -346,17 +348,36 @@ static int mask_stats(const uint8_t *f, int Sz, int (*is)(const uint8_t *), doub
     return n;
 }
 
-/* The colour-threshold centroid of every fully visible ball with r >= 0.7
- * in the stored 64x64 videos is within 0.25 px of the true position; the
- * mask's area gives the radius within 0.5 px. */
+/* The colour-threshold centroid of a ball (64x64, r >= 0.7) against its
+ * true position.
+ *
+ * The bound of 0.25 px cannot hold for every position: a threshold mask is
+ * the set of pixels more than half covered, i.e. (up to curvature) the
+ * pixels whose centre is inside the disc, whatever the anti-aliasing, and
+ * at r = 0.7 (4.5 px) that lattice set's centroid is off by up to 0.29 px
+ * for unlucky sub-pixel positions (0.4% of them; at r >= 1, 6.4 px, at most
+ * 0.24 px). So: every ball within 0.30 px, 99% within 0.25 px, every ball
+ * of r >= 1 within 0.25 px - and test_render_random_balls checks that our
+ * mask is that ideal one, i.e. the renderer adds no error of its own. */
+static void centroid_bounds(const double *err, const double *rad, int n)
+{
+    int over = 0;
+    for (int q = 0; q < n; q++) {
+        ck_assert_msg(err[q] < 0.30, "ball %d (r %.3f): centroid off by %.3f px", q, rad[q], err[q]);
+        if (rad[q] >= 1.0) ck_assert_msg(err[q] < 0.25, "ball %d (r %.3f): off by %.3f px", q, rad[q], err[q]);
+        over += err[q] >= 0.25;
+    }
+    ck_assert_msg(over <= n / 100, "%d of %d balls off by 0.25 px or more", over, n);
+}
+
 START_TEST(test_render_centroid)
 {
     vdit_dataset ds;
     load_split(_i, &ds);
     const int Sz = ds.size;
     const double k = Sz / 10.0;
-    int checked = 0;
-    double worst = 0;
+    int checked = 0, cap = ds.count * ds.frames * 2;
+    double *errs = malloc(cap * sizeof(double)), *rads = malloc(cap * sizeof(double));
     for (int i = 0; i < ds.count; i++) {
         int L = LABEL(&ds, i);
         for (int t = 0; t < ds.frames; t++) {
@@ -372,57 +393,64 @@ START_TEST(test_render_centroid)
                 double cu, cw;
                 int n = mask_stats(f, Sz, b ? is_blue : is_red, &cu, &cw);
                 ck_assert_int_gt(n, 0);
-                double e = hypot(cu - x * k, cw - (10 - y) * k);
-                worst = fmax(worst, e);
-                ck_assert_msg(e < 0.25, "video %d frame %d ball %d: centroid off by %.3f px", i, t, b, e);
-                ck_assert_double_eq_tol(sqrt(n / M_PI), r * k, 0.5);
+                errs[checked] = hypot(cu - x * k, cw - (10 - y) * k);
+                rads[checked] = r;
+                ck_assert_double_eq_tol(sqrt(n / M_PI), r * k, 0.5); /* radius from the area */
                 checked++;
             }
         }
     }
     ck_assert_int_gt(checked, 100);
+    centroid_bounds(errs, rads, checked);
+    free(errs);
+    free(rads);
     vdit_dataset_free(&ds);
 }
 END_TEST
 
-/* The same on 500 balls rendered alone at random sub-pixel positions and
- * radii (0.7..2), and anti-aliasing: interior pixels are exactly red, the
- * background exactly white, and the edge has intermediate shades. */
+/* 2000 balls rendered alone at random sub-pixel positions and radii
+ * (0.7..2): the centroid bounds above; the red mask is the ideal one (the
+ * pixels whose centre is inside the disc) except within 0.1 px of the rim;
+ * anti-aliasing: interior pixels exactly red, the background exactly
+ * white, intermediate shades on the rim. */
 START_TEST(test_render_random_balls)
 {
-    const int Sz = 64;
+    const int Sz = 64, NB = 2000;
     const double k = Sz / 10.0;
     uint8_t *f = malloc((size_t)Sz * Sz * 3);
+    double *errs = malloc(NB * sizeof(double)), *rads = malloc(NB * sizeof(double));
     vdit_rng rng;
     vdit_rng_init(&rng, 42);
-    double worst = 0;
-    for (int n = 0; n < 500; n++) {
+    for (int n = 0; n < NB; n++) {
         vdit_scene sc;
         memset(&sc, 0, sizeof sc);
         sc.nballs = 1;
         float st[10];
-        double r = 0.7 + 1.3 * vdit_rng_uniform(&rng);
+        double r = n < NB / 2 ? 0.7 + 0.3 * vdit_rng_uniform(&rng) : 0.7 + 1.3 * vdit_rng_uniform(&rng);
         double x = r + (10 - 2 * r) * vdit_rng_uniform(&rng), y = r + (10 - 2 * r) * vdit_rng_uniform(&rng);
         st[0] = (float)x, st[1] = (float)y, st[2] = st[3] = 0, st[4] = (float)r;
         for (int q = 5; q < 10; q++) st[q] = NAN;
         vdit_render_frame(f, Sz, &sc, st);
-        double cu, cw;
+        double cu, cw, cu0 = st[0] * k, cw0 = (10 - st[1]) * k, rp = st[4] * k;
         int area = mask_stats(f, Sz, is_red, &cu, &cw);
-        double e = hypot(cu - st[0] * k, cw - (10 - st[1]) * k);
-        worst = fmax(worst, e);
-        ck_assert_double_eq_tol(sqrt(area / M_PI), st[4] * k, 0.5);
+        errs[n] = hypot(cu - cu0, cw - cw0);
+        rads[n] = st[4];
+        ck_assert_double_eq_tol(sqrt(area / M_PI), rp, 0.5);
         int partial = 0;
         for (int i = 0; i < Sz; i++)
             for (int j = 0; j < Sz; j++) {
                 const uint8_t *p = f + ((size_t)i * Sz + j) * 3;
-                double d = hypot(j + 0.5 - st[0] * k, i + 0.5 - (10 - st[1]) * k);
-                if (d < st[4] * k - 0.75) ck_assert(p[0] == 255 && p[1] == 0 && p[2] == 0);
-                if (d > st[4] * k + 0.75) ck_assert(p[0] == 255 && p[1] == 255 && p[2] == 255);
+                double d = hypot(j + 0.5 - cu0, i + 0.5 - cw0);
+                if (d < rp - 0.75) ck_assert(p[0] == 255 && p[1] == 0 && p[2] == 0);
+                if (d > rp + 0.75) ck_assert(p[0] == 255 && p[1] == 255 && p[2] == 255);
+                if (is_red(p) != (d < rp)) ck_assert_msg(fabs(d - rp) < 0.1, "pixel %d,%d: %.3f px from the rim", i, j, d - rp);
                 partial += p[0] == 255 && p[1] > 0 && p[1] < 255 && p[1] == p[2];
             }
         ck_assert_int_gt(partial, 8);
     }
-    ck_assert_msg(worst < 0.25, "centroid off by %.3f px", worst);
+    centroid_bounds(errs, rads, NB);
+    free(errs);
+    free(rads);
     free(f);
 }
 END_TEST
@@ -461,7 +489,7 @@ START_TEST(test_render_occlusion)
         }
     }
     ck_assert_int_gt(clear, 0);
-    if (_i == VDIT_SPLIT_ID || _i == VDIT_SPLIT_OOD_V) ck_assert_int_gt(hidden, 0);
+    if (_i == VDIT_SPLIT_ID || _i == VDIT_SPLIT_OOD_R) ck_assert_int_gt(hidden, 0); /* walls wide enough */
     vdit_dataset_free(&ds);
 }
 END_TEST
@@ -969,17 +997,27 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    /* one set per split: the five scenarios in turn, 64x64, with the second take */
-    for (int sp = 0; sp < VDIT_NSPLITS; sp++) {
-        vdit_data_spec spec;
-        vdit_err err;
-        if (vdit_data_spec_make(&spec, -1, sp, 0, NSET, 32, 64, 2024, &err) != 0 ||
-            (spec.take2 = 1, vdit_data_write(tpath(SET_SPLITS[sp]), &spec, 0, NULL, NULL, &err)) != 0) {
-            fprintf(stderr, "check_data: cannot make the %s set: %s\n", SET_SPLITS[sp], err.msg);
-            remove_tree(tmpdir);
-            return 1;
+    /* one set per split: the five scenarios in turn, 64x64, with the second
+     * take. Made in a child process: libgomp's threads do not survive a
+     * fork, so the parent, which forks every test, must not start them. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int sp = 0; sp < VDIT_NSPLITS; sp++) {
+            vdit_data_spec spec;
+            vdit_err err;
+            if (vdit_data_spec_make(&spec, -1, sp, 0, NSET, 32, 64, 2024, &err) != 0 ||
+                (spec.take2 = 1, vdit_data_write(tpath(SET_SPLITS[sp]), &spec, 0, NULL, NULL, &err)) != 0) {
+                fprintf(stderr, "check_data: cannot make the %s set: %s\n", SET_SPLITS[sp], err.msg);
+                _exit(1);
+            }
+            vdit_data_spec_free(&spec);
         }
-        vdit_data_spec_free(&spec);
+        _exit(0);
+    }
+    int status = 1;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        remove_tree(tmpdir);
+        return 1;
     }
     SRunner *sr = srunner_create(data_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -25,12 +25,14 @@ check 2 "neither --videos nor --checkpoint" "$VDIT" eval --truth d --out o
 check 2 "unknown benchmark" "$VDIT" eval --videos x.npy --truth d --out o --benchmark phys-v9
 check 2 "--steps without --checkpoint" "$VDIT" eval --videos x.npy --truth d --out o --steps 4
 check 2 "unknown flag" "$VDIT" eval --videos x.npy --truth d --out o --frobnicate
-check 1 "missing truth" "$VDIT" eval --videos x.npy --truth "$tmp/none" --out "$tmp/rep"
-grep -q "meta.json" "$tmp/err" || { echo "FAIL: the error does not name meta.json"; cat "$tmp/err"; fail=1; }
+check 1 "missing videos" "$VDIT" eval --videos "$tmp/none.npy" --truth "$tmp/none" --out "$tmp/rep"
+grep -q "none.npy" "$tmp/err" || { echo "FAIL: the error does not name the videos"; cat "$tmp/err"; fail=1; }
 
 # a tiny truth set: 10 videos of 8 frames at 16x16, the five scenarios, with the second take
 "$VDIT" data --scenario all --split id --count 10 --frames 8 --size 16 --take2 --out "$tmp/data" >/dev/null 2>&1 ||
     { echo "FAIL: vdit data"; exit 1; }
+check 1 "missing truth" "$VDIT" eval --videos "$tmp/data/data.npz" --truth "$tmp/none" --out "$tmp/rep"
+grep -q "meta.json" "$tmp/err" || { echo "FAIL: the error does not name meta.json"; cat "$tmp/err"; fail=1; }
 check 0 "score the truth's own videos (npz)" "$VDIT" eval --videos "$tmp/data/data.npz" --truth "$tmp/data" \
     --out "$tmp/rep" --bootstrap 50
 for f in report.json report.csv report.md videos.csv fig_errors.gp fig_errors.dat fig_traj.gp fig_traj.dat strip.png; do
@@ -65,4 +67,12 @@ check 0 "generate with a checkpoint and score" "$VDIT" eval --checkpoint "$tmp/d
 check 1 "a checkpoint whose grid does not fit" "$VDIT" eval --checkpoint "$tmp/dit32.safetensors" --truth "$tmp/data" \
     --out "$tmp/rep6"
 grep -q "grid" "$tmp/err" || { echo "FAIL: the grid mismatch is not explained"; cat "$tmp/err"; fail=1; }
+check 2 "neither --truth nor --benchmark" "$VDIT" eval --checkpoint "$tmp/dit.safetensors" --out "$tmp/rep7"
+# --benchmark alone: phys-v1 is made in OUT at the checkpoint's size (16), then scored
+"$VDIT" dit init --hidden 16 --depth 1 --heads 2 --patch 2,4,4 --grid 32,16,16 --latent-channels 3 --classes 5 \
+    --out "$tmp/dit_b.safetensors" >/dev/null || { echo "FAIL: dit init"; fail=1; }
+check 0 "--benchmark phys-v1 made in OUT" "$VDIT" eval --checkpoint "$tmp/dit_b.safetensors" --benchmark phys-v1 \
+    --out "$tmp/rep8" --steps 1 --bootstrap 10 --no-figures --no-references
+[ -s "$tmp/rep8/phys-v1-16/data.npz" ] || { echo "FAIL: the benchmark set was not made in OUT"; fail=1; }
+grep -q "400 videos scored" "$tmp/out" || { echo "FAIL: phys-v1 is not 400 videos"; cat "$tmp/out"; fail=1; }
 exit $fail
