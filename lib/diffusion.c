@@ -229,7 +229,7 @@ done:
 static int dit_denoiser(void *ctx, const float *x_in, const float *t_model, const int *y, int B, float *pred,
                         vdit_err *err)
 {
-    return vdit_dit_forward((vdit_dit *)ctx, x_in, t_model, y, B, pred, err);
+    return vdit_dit_forward_nograd((vdit_dit *)ctx, x_in, t_model, y, B, pred, err); /* sampling: no backward */
 }
 
 int vdit_sample_dit(vdit_dit *m, const vdit_sample_config *sc, const vdit_sample_job *job, float *out, vdit_err *err)

@@ -400,9 +400,12 @@ typedef struct {
 #define DIT_NUM_SCRATCH 16
 _Static_assert(sizeof(dit_scratch) == DIT_NUM_SCRATCH * sizeof(float *), "scratch table");
 
-static void act_sizes(const vdit_dit *m, int B, size_t sz[VDIT_DIT_NUM_ACTS])
+/* for a batch of B with the activations of `layers` blocks (depth, or 1 for
+ * a forward without backward: the residual stream then alternates between
+ * two slices of x) */
+static void act_sizes(const vdit_dit *m, int B, int layers, size_t sz[VDIT_DIT_NUM_ACTS])
 {
-    size_t D = m->cfg.hidden, L = m->cfg.depth, M = (size_t)B * m->N, NH = m->cfg.heads;
+    size_t D = m->cfg.hidden, L = layers, M = (size_t)B * m->N, NH = m->cfg.heads;
     size_t i = 0;
     sz[i++] = M * m->P_in;       /* xp */
     sz[i++] = B * VDIT_TFREQ;    /* tfreq */
@@ -411,7 +414,7 @@ static void act_sizes(const vdit_dit *m, int B, size_t sz[VDIT_DIT_NUM_ACTS])
     sz[i++] = B * D;             /* c */
     sz[i++] = B * D;             /* c_silu */
     sz[i++] = L * B * 6 * D;     /* mod */
-    sz[i++] = (L + 1) * M * D;   /* x */
+    sz[i++] = (L == (size_t)m->cfg.depth ? L + 1 : 2) * M * D; /* x */
     sz[i++] = L * M * D;         /* xhat1 */
     sz[i++] = L * M;             /* rstd1 */
     sz[i++] = L * M * D;         /* h1 */
@@ -440,24 +443,27 @@ static void scratch_sizes(const vdit_dit *m, int B, size_t sz[DIT_NUM_SCRATCH])
     memcpy(sz, s, sizeof s);
 }
 
-static int ensure_acts(vdit_dit *m, int B, vdit_err *err)
+static int ensure_acts(vdit_dit *m, int B, int layers, vdit_err *err)
 {
-    if (B <= m->act_B) return 0;
+    if (B <= m->act_B && layers <= m->act_layers) return 0;
+    if (B < m->act_B) B = m->act_B; /* grow one way without shrinking the other */
+    if (layers < m->act_layers) layers = m->act_layers;
     free(m->acts_mem);
     free(m->scratch_mem);
     free(m->labels);
     free(m->out_tok);
     m->acts_mem = m->scratch_mem = m->out_tok = NULL;
     m->labels = NULL;
-    m->act_B = 0;
+    m->act_B = m->act_layers = 0;
     size_t asz[VDIT_DIT_NUM_ACTS];
-    act_sizes(m, B, asz);
+    act_sizes(m, B, layers, asz);
     m->acts_mem = alloc_table((float **)&m->acts, asz, VDIT_DIT_NUM_ACTS);
     m->labels = malloc((size_t)B * sizeof(int));
     m->out_tok = malloc((size_t)B * m->N * m->P_out * sizeof(float));
     if (!m->acts_mem || !m->labels || !m->out_tok)
         return vdit_seterr(err, "out of memory for the activations of a batch of %d", B);
     m->act_B = B;
+    m->act_layers = layers;
     return 0;
 }
 
@@ -472,7 +478,10 @@ static attn_shape block_attn_shape(const vdit_dit *m, int B, int l)
     return s;
 }
 
-int vdit_dit_forward(vdit_dit *m, const float *x, const float *t, const int *y, int B, float *out, vdit_err *err)
+/* keep: hold every block's activations for backward; otherwise block l
+ * works in block 0's memory and the stream alternates x[0], x[1] */
+static int dit_forward(vdit_dit *m, const float *x, const float *t, const int *y, int B, float *out, int keep,
+                       vdit_err *err)
 {
     const vdit_dit_config *c = &m->cfg;
     if (B < 1) return vdit_seterr(err, "batch size %d must be positive", B);
@@ -482,7 +491,7 @@ int vdit_dit_forward(vdit_dit *m, const float *x, const float *t, const int *y, 
                                c->num_classes, c->num_classes);
         if (!isfinite(t[b])) return vdit_seterr(err, "timestep of sample %d is not finite", b);
     }
-    if (ensure_acts(m, B, err)) return -1;
+    if (ensure_acts(m, B, keep ? c->depth : 1, err)) return -1;
     m->has_acts = 0;
     vdit_dit_params *p = &m->params;
     vdit_dit_acts *a = &m->acts;
@@ -503,15 +512,15 @@ int vdit_dit_forward(vdit_dit *m, const float *x, const float *t, const int *y, 
     silu_forward(a->c_silu, a->c, (size_t)B * D);
 
     for (int l = 0; l < L; l++) {
-        size_t D2 = (size_t)D * D;
-        float *xl = a->x + l * MD, *xnext = a->x + (l + 1) * MD;
-        float *mod = a->mod + (size_t)l * B * 6 * D; /* [B][6D] */
-        float *xhat1 = a->xhat1 + l * MD, *h1 = a->h1 + l * MD, *qkv = a->qkv + l * MD * 3;
-        float *att = a->att + l * MD, *po = a->po + l * MD, *xmid = a->xmid + l * MD;
-        float *xhat2 = a->xhat2 + l * MD, *h2 = a->h2 + l * MD, *f2 = a->f2 + l * MD;
-        float *f1 = a->f1 + l * MD * 4, *g = a->g + l * MD * 4;
-        float *rstd1 = a->rstd1 + (size_t)l * M, *rstd2 = a->rstd2 + (size_t)l * M;
-        float *lse = a->lse + (size_t)l * B * c->heads * N;
+        size_t D2 = (size_t)D * D, k = keep ? (size_t)l : 0; /* k: where block l's activations live */
+        float *xl = a->x + (keep ? k : (size_t)l % 2) * MD, *xnext = a->x + (keep ? k + 1 : (size_t)(l + 1) % 2) * MD;
+        float *mod = a->mod + k * B * 6 * D; /* [B][6D] */
+        float *xhat1 = a->xhat1 + k * MD, *h1 = a->h1 + k * MD, *qkv = a->qkv + k * MD * 3;
+        float *att = a->att + k * MD, *po = a->po + k * MD, *xmid = a->xmid + k * MD;
+        float *xhat2 = a->xhat2 + k * MD, *h2 = a->h2 + k * MD, *f2 = a->f2 + k * MD;
+        float *f1 = a->f1 + k * MD * 4, *g = a->g + k * MD * 4;
+        float *rstd1 = a->rstd1 + k * M, *rstd2 = a->rstd2 + k * M;
+        float *lse = a->lse + k * B * c->heads * N;
 
         /* mod = adaLN_modulation.1(SiLU(c))                                [B][6D] */
         linear_forward(mod, a->c_silu, p->ada_w + l * 6 * D2, p->ada_b + (size_t)l * 6 * D, B, D, 6 * D);
@@ -519,40 +528,56 @@ int vdit_dit_forward(vdit_dit *m, const float *x, const float *t, const int *y, 
         float *shift_mlp = mod + 3 * D, *scale_mlp = mod + 4 * D, *gate_mlp = mod + 5 * D;
 
         /* x = x + gate_msa * Attn(LN(x) * (1 + scale_msa) + shift_msa)     [M][D] */
-        layernorm_forward(xhat1, rstd1, xl, M, D);
-        adaln_modulate_forward(h1, xhat1, shift_msa, scale_msa, B, N, D, 6 * D);
+        layernorm_modulate_forward(h1, xhat1, rstd1, xl, shift_msa, scale_msa, B, N, D, 6 * D);
         linear_forward(qkv, h1, p->qkv_w + l * 3 * D2, p->qkv_b + (size_t)l * 3 * D, M, D, 3 * D);
         attention_forward(att, lse, qkv, block_attn_shape(m, B, l));
         linear_forward(po, att, p->proj_w + l * D2, p->proj_b + (size_t)l * D, M, D, D);
-        memcpy(xmid, xl, MD * sizeof(float));
-        gated_residual_forward(xmid, gate_msa, po, B, N, D, 6 * D);
+        gated_residual_forward(xmid, xl, gate_msa, po, B, N, D, 6 * D);
 
         /* x = x + gate_mlp * MLP(LN(x) * (1 + scale_mlp) + shift_mlp)      [M][D] */
-        layernorm_forward(xhat2, rstd2, xmid, M, D);
-        adaln_modulate_forward(h2, xhat2, shift_mlp, scale_mlp, B, N, D, 6 * D);
+        layernorm_modulate_forward(h2, xhat2, rstd2, xmid, shift_mlp, scale_mlp, B, N, D, 6 * D);
         linear_forward(f1, h2, p->fc1_w + l * 4 * D2, p->fc1_b + (size_t)l * 4 * D, M, D, 4 * D);
         gelu_forward(g, f1, MD * 4);
         linear_forward(f2, g, p->fc2_w + l * 4 * D2, p->fc2_b + (size_t)l * D, M, 4 * D, D);
-        memcpy(xnext, xmid, MD * sizeof(float));
-        gated_residual_forward(xnext, gate_mlp, f2, B, N, D, 6 * D);
+        gated_residual_forward(xnext, xmid, gate_mlp, f2, B, N, D, 6 * D);
     }
 
     /* final layer: linear(LN(x) * (1 + scale) + shift)                   [M][P_out] */
     linear_forward(a->fmod, a->c_silu, p->final_ada_w, p->final_ada_b, B, D, 2 * D);
-    layernorm_forward(a->xhatf, a->rstdf, a->x + (size_t)L * MD, M, D);
-    adaln_modulate_forward(a->hf, a->xhatf, a->fmod, a->fmod + D, B, N, D, 2 * D);
+    float *xL = a->x + (keep ? (size_t)L : (size_t)L % 2) * MD;
+    layernorm_modulate_forward(a->hf, a->xhatf, a->rstdf, xL, a->fmod, a->fmod + D, B, N, D, 2 * D);
     linear_forward(m->out_tok, a->hf, p->final_w, p->final_b, M, D, m->P_out);
 
     /* unpatchify (dt, dy, dx, c) -> [B][T'][C_lat][H'][W'] */
     unpatchify_forward(out, m->out_tok, B, c->grid[0], c->latent_channels, c->grid[1], c->grid[2], c->patch[0],
                        c->patch[1], c->patch[2]);
-    m->has_acts = B;
+    m->has_acts = keep ? B : 0;
     return 0;
+}
+
+int vdit_dit_forward(vdit_dit *m, const float *x, const float *t, const int *y, int B, float *out, vdit_err *err)
+{
+    return dit_forward(m, x, t, y, B, out, 1, err);
+}
+
+int vdit_dit_forward_nograd(vdit_dit *m, const float *x, const float *t, const int *y, int B, float *out,
+                            vdit_err *err)
+{
+    return dit_forward(m, x, t, y, B, out, 0, err);
 }
 
 /* ------------------------------------------------------------------------
  * Backward
  * ---------------------------------------------------------------------- */
+
+/* p[0..n) = 0, in parallel when large (the backward clears megabytes per block) */
+static void zero_floats(float *p, size_t n)
+{
+    size_t chunk = 1 << 16, nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (nchunks > 1)
+    for (size_t c = 0; c < nchunks; c++)
+        memset(p + c * chunk, 0, (c + 1 < nchunks ? chunk : n - c * chunk) * sizeof(float));
+}
 
 int vdit_dit_backward(vdit_dit *m, const float *dout, vdit_err *err)
 {
@@ -571,7 +596,7 @@ int vdit_dit_backward(vdit_dit *m, const float *dout, vdit_err *err)
     }
     vdit_dit_params *p = &m->params, *gp = &m->grads;
     vdit_dit_acts *a = &m->acts;
-#define ZERO(ptr, n) memset((ptr), 0, (size_t)(n) * sizeof(float))
+#define ZERO(ptr, n) zero_floats((ptr), (size_t)(n))
 
     /* out = unpatchify(out_tok) */
     ZERO(s.dtok, (size_t)M * m->P_out);

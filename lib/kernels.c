@@ -10,8 +10,12 @@
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Loops shorter than this many elements stay on one thread. */
+#define PAR_MIN 16384
 
 /* ------------------------------------------------------------------------
  * Linear (PyTorch layout: w[OC][IC])
@@ -22,6 +26,7 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
     /* out = b (broadcast), then out += inp @ w^T in one sgemm */
     float beta = 0.0f;
     if (b) {
+#pragma omp parallel for schedule(static) if ((size_t)M * OC >= PAR_MIN)
         for (int m = 0; m < M; m++) memcpy(out + (size_t)m * OC, b, (size_t)OC * sizeof(float));
         beta = 1.0f;
     }
@@ -47,9 +52,18 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout, const
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
     if (dw) /* dw += dout^T @ inp */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, M, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
-    if (db) /* db += sum over rows of dout */
-        for (int m = 0; m < M; m++)
-            for (int o = 0; o < OC; o++) db[o] += dout[(size_t)m * OC + o];
+    if (db) { /* db += sum over rows of dout: the threads split the columns, each sums its rows in order */
+        int nblk = (OC + 63) / 64;
+#pragma omp parallel for schedule(static) if ((size_t)M * OC >= PAR_MIN)
+        for (int blk = 0; blk < nblk; blk++) {
+            int o0 = blk * 64, o1 = o0 + 64 < OC ? o0 + 64 : OC;
+            for (int m = 0; m < M; m++) {
+                const float *dm = dout + (size_t)m * OC;
+#pragma omp simd
+                for (int o = o0; o < o1; o++) db[o] += dm[o];
+            }
+        }
+    }
 }
 
 void linear_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp,
@@ -69,11 +83,73 @@ void linear_backward_ref(float *dinp, float *dw, float *db, const float *dout, c
 
 /* ------------------------------------------------------------------------
  * LayerNorm without affine parameters
+ *
+ * The sums run in double, each row's in index order, as in the plain
+ * versions; the fast versions take LN_ROWS rows at a time so that their
+ * sums, each still in order, overlap in the pipeline instead of waiting on
+ * one another's additions. Same operations, same order: the same bits.
  * ---------------------------------------------------------------------- */
+
+#define LN_ROWS 4
+
+/* xhat, rstd of rows [m0, m0 + R), R <= LN_ROWS; then, when h is given,
+ * h = xhat * (1 + scale[b]) + shift[b] (adaLN) with b = m / N. Inlined
+ * with a constant R, so that the R sums live in registers. */
+static inline __attribute__((always_inline)) void ln_rows(float *xhat, float *rstd, float *h, const float *x,
+                                                          const float *shift, const float *scale, int m0, int R,
+                                                          int N, int D, int mod_stride)
+{
+    double mean[LN_ROWS] = {0}, var[LN_ROWS] = {0};
+    const float *xm[LN_ROWS];
+    for (int r = 0; r < R; r++) xm[r] = x + (size_t)(m0 + r) * D;
+    for (int i = 0; i < D; i++)
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) mean[r] += xm[r][i];
+    for (int r = 0; r < R; r++) mean[r] /= D;
+    for (int i = 0; i < D; i++)
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) var[r] += (xm[r][i] - mean[r]) * (xm[r][i] - mean[r]);
+    for (int r = 0; r < R; r++) {
+        int m = m0 + r;
+        double v = var[r] / D, mu = mean[r];
+        float rs = (float)(1.0 / sqrt(v + VDIT_LN_EPS));
+        const float *xr = xm[r];
+        float *om = xhat + (size_t)m * D;
+#pragma omp simd
+        for (int i = 0; i < D; i++) om[i] = (float)((xr[i] - mu) * rs);
+        rstd[m] = rs;
+        if (h) {
+            const float *sh = shift + (size_t)(m / N) * mod_stride, *sc = scale + (size_t)(m / N) * mod_stride;
+            float *hm = h + (size_t)m * D;
+#pragma omp simd
+            for (int i = 0; i < D; i++) hm[i] = om[i] * (1.0f + sc[i]) + sh[i];
+        }
+    }
+}
+
+/* rows [0, M): groups of LN_ROWS in parallel, then the last M % LN_ROWS one by one */
+static void ln_all_rows(float *xhat, float *rstd, float *h, const float *x, const float *shift, const float *scale,
+                        int M, int N, int D, int mod_stride)
+{
+    int full = M / LN_ROWS * LN_ROWS;
+#pragma omp parallel for schedule(static) if ((size_t)M * D >= PAR_MIN)
+    for (int m = 0; m < full; m += LN_ROWS) ln_rows(xhat, rstd, h, x, shift, scale, m, LN_ROWS, N, D, mod_stride);
+    for (int m = full; m < M; m++) ln_rows(xhat, rstd, h, x, shift, scale, m, 1, N, D, mod_stride);
+}
 
 void layernorm_forward(float *xhat, float *rstd, const float *x, int M, int D)
 {
-#pragma omp parallel for schedule(static)
+    ln_all_rows(xhat, rstd, NULL, x, NULL, NULL, M, 1, D, 0);
+}
+
+void layernorm_modulate_forward(float *h, float *xhat, float *rstd, const float *x, const float *shift,
+                                const float *scale, int B, int N, int D, int mod_stride)
+{
+    ln_all_rows(xhat, rstd, h, x, shift, scale, B * N, N, D, mod_stride);
+}
+
+void layernorm_forward_ref(float *xhat, float *rstd, const float *x, int M, int D)
+{
     for (int m = 0; m < M; m++) {
         const float *xm = x + (size_t)m * D;
         /* two passes in double: the variance of a near-constant row stays exact */
@@ -89,10 +165,39 @@ void layernorm_forward(float *xhat, float *rstd, const float *x, int M, int D)
     }
 }
 
+/* dx of rows [m0, m0 + R), R <= LN_ROWS (inlined with a constant R) */
+static inline __attribute__((always_inline)) void ln_backward_rows(float *dx, const float *dxhat, const float *xhat,
+                                                                   const float *rstd, int m0, int R, int D)
+{
+    double mg[LN_ROWS] = {0}, mgx[LN_ROWS] = {0};
+    const float *g[LN_ROWS], *xh[LN_ROWS];
+    for (int r = 0; r < R; r++) g[r] = dxhat + (size_t)(m0 + r) * D, xh[r] = xhat + (size_t)(m0 + r) * D;
+    for (int i = 0; i < D; i++)
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            mg[r] += g[r][i];
+            mgx[r] += (double)g[r][i] * xh[r][i];
+        }
+    for (int r = 0; r < R; r++) {
+        double a = mg[r] / D, c = mgx[r] / D;
+        float rs = rstd[m0 + r], *dxm = dx + (size_t)(m0 + r) * D;
+        const float *gr = g[r], *xr = xh[r];
+#pragma omp simd
+        for (int i = 0; i < D; i++) dxm[i] += rs * (float)(gr[i] - a - xr[i] * c);
+    }
+}
+
 void layernorm_backward(float *dx, const float *dxhat, const float *xhat, const float *rstd, int M, int D)
 {
     /* forward: xhat = (x - mean(x)) * rstd, rstd = 1/sqrt(var(x) + eps) */
-#pragma omp parallel for schedule(static)
+    int full = M / LN_ROWS * LN_ROWS;
+#pragma omp parallel for schedule(static) if ((size_t)M * D >= PAR_MIN)
+    for (int m = 0; m < full; m += LN_ROWS) ln_backward_rows(dx, dxhat, xhat, rstd, m, LN_ROWS, D);
+    for (int m = full; m < M; m++) ln_backward_rows(dx, dxhat, xhat, rstd, m, 1, D);
+}
+
+void layernorm_backward_ref(float *dx, const float *dxhat, const float *xhat, const float *rstd, int M, int D)
+{
     for (int m = 0; m < M; m++) {
         const float *g = dxhat + (size_t)m * D, *xh = xhat + (size_t)m * D;
         double mg = 0.0, mgx = 0.0;
@@ -109,10 +214,30 @@ void layernorm_backward(float *dx, const float *dxhat, const float *xhat, const 
 
 /* ------------------------------------------------------------------------
  * adaLN modulation and gated residual
+ *
+ * The fast versions run the rows in parallel; the backward sums over tokens
+ * (dshift, dscale, dgate) split the work by (sample, block of 64 columns),
+ * each summing its tokens in order, as the plain versions do.
  * ---------------------------------------------------------------------- */
+
+#define COL_BLOCK 64
 
 void adaln_modulate_forward(float *out, const float *xhat, const float *shift, const float *scale,
                             int B, int N, int D, int mod_stride)
+{
+    int M = B * N;
+#pragma omp parallel for schedule(static) if ((size_t)M * D >= PAR_MIN)
+    for (int m = 0; m < M; m++) {
+        const float *sh = shift + (size_t)(m / N) * mod_stride, *sc = scale + (size_t)(m / N) * mod_stride;
+        const float *xr = xhat + (size_t)m * D;
+        float *o = out + (size_t)m * D;
+#pragma omp simd
+        for (int i = 0; i < D; i++) o[i] = xr[i] * (1.0f + sc[i]) + sh[i];
+    }
+}
+
+void adaln_modulate_forward_ref(float *out, const float *xhat, const float *shift, const float *scale,
+                                int B, int N, int D, int mod_stride)
 {
     for (int b = 0; b < B; b++) {
         const float *sh = shift + (size_t)b * mod_stride, *sc = scale + (size_t)b * mod_stride;
@@ -127,6 +252,30 @@ void adaln_modulate_backward(float *dxhat, float *dshift, float *dscale, const f
                              const float *xhat, const float *scale, int B, int N, int D, int mod_stride)
 {
     /* forward: out = xhat * (1 + scale) + shift */
+    int nblk = (D + COL_BLOCK - 1) / COL_BLOCK;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * N * D >= PAR_MIN)
+    for (int b = 0; b < B; b++)
+        for (int blk = 0; blk < nblk; blk++) {
+            int i0 = blk * COL_BLOCK, i1 = i0 + COL_BLOCK < D ? i0 + COL_BLOCK : D;
+            const float *sc = scale + (size_t)b * mod_stride;
+            float *dsh = dshift + (size_t)b * mod_stride, *dsc = dscale + (size_t)b * mod_stride;
+            for (int n = 0; n < N; n++) {
+                size_t row = ((size_t)b * N + n) * D;
+                const float *g = dout + row, *xr = xhat + row;
+                float *dxr = dxhat + row;
+#pragma omp simd
+                for (int i = i0; i < i1; i++) {
+                    dxr[i] += g[i] * (1.0f + sc[i]);
+                    dsh[i] += g[i];
+                    dsc[i] += g[i] * xr[i];
+                }
+            }
+        }
+}
+
+void adaln_modulate_backward_ref(float *dxhat, float *dshift, float *dscale, const float *dout,
+                                 const float *xhat, const float *scale, int B, int N, int D, int mod_stride)
+{
     for (int b = 0; b < B; b++) {
         const float *sc = scale + (size_t)b * mod_stride;
         float *dsh = dshift + (size_t)b * mod_stride, *dsc = dscale + (size_t)b * mod_stride;
@@ -142,13 +291,27 @@ void adaln_modulate_backward(float *dxhat, float *dshift, float *dscale, const f
     }
 }
 
-void gated_residual_forward(float *x, const float *gate, const float *y, int B, int N, int D, int mod_stride)
+void gated_residual_forward(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
+                            int mod_stride)
+{
+    int M = B * N;
+#pragma omp parallel for schedule(static) if ((size_t)M * D >= PAR_MIN)
+    for (int m = 0; m < M; m++) {
+        const float *g = gate + (size_t)(m / N) * mod_stride, *xr = x + (size_t)m * D, *yr = y + (size_t)m * D;
+        float *o = out + (size_t)m * D;
+#pragma omp simd
+        for (int i = 0; i < D; i++) o[i] = xr[i] + g[i] * yr[i];
+    }
+}
+
+void gated_residual_forward_ref(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
+                                int mod_stride)
 {
     for (int b = 0; b < B; b++) {
         const float *g = gate + (size_t)b * mod_stride;
         for (int n = 0; n < N; n++) {
             size_t row = ((size_t)b * N + n) * D;
-            for (int i = 0; i < D; i++) x[row + i] += g[i] * y[row + i];
+            for (int i = 0; i < D; i++) out[row + i] = x[row + i] + g[i] * y[row + i];
         }
     }
 }
@@ -156,7 +319,30 @@ void gated_residual_forward(float *x, const float *gate, const float *y, int B, 
 void gated_residual_backward(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
                              int B, int N, int D, int mod_stride)
 {
-    /* forward: x = x + gate * y */
+    /* forward: out = x + gate * y */
+    int nblk = (D + COL_BLOCK - 1) / COL_BLOCK;
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * N * D >= PAR_MIN)
+    for (int b = 0; b < B; b++)
+        for (int blk = 0; blk < nblk; blk++) {
+            int i0 = blk * COL_BLOCK, i1 = i0 + COL_BLOCK < D ? i0 + COL_BLOCK : D;
+            const float *g = gate + (size_t)b * mod_stride;
+            float *dg = dgate + (size_t)b * mod_stride;
+            for (int n = 0; n < N; n++) {
+                size_t row = ((size_t)b * N + n) * D;
+                const float *dxr = dx + row, *yr = y + row;
+                float *dyr = dy + row;
+#pragma omp simd
+                for (int i = i0; i < i1; i++) {
+                    dyr[i] += dxr[i] * g[i];
+                    dg[i] += dxr[i] * yr[i];
+                }
+            }
+        }
+}
+
+void gated_residual_backward_ref(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
+                                 int B, int N, int D, int mod_stride)
+{
     for (int b = 0; b < B; b++) {
         const float *g = gate + (size_t)b * mod_stride;
         float *dg = dgate + (size_t)b * mod_stride;
@@ -207,12 +393,136 @@ static inline float exp_simd(float x)
 /* tanh(u) = 1 - 2 / (exp(2u) + 1): exact limits +-1 for large |u| */
 static inline float tanh_simd(float u) { return 1.0f - 2.0f / (exp_simd(2.0f * u) + 1.0f); }
 
-void gelu_forward(float *out, const float *inp, size_t n)
+/* ------------------------------------------------------------------------
+ * Eight lanes at a time
+ *
+ * The exp-heavy loops (GELU, the softmax rows of attention) run on GCC's
+ * vector extensions, 8 floats at a time, through exactly the operations of
+ * exp_simd in the same order (ISO C mode: no FMA contraction), so every
+ * element gets the bits of the scalar formula, which handles the tails;
+ * sums add 8 lane sums in a fixed order. They are compiled for AVX2 and for
+ * the baseline ISA and the loader picks one (target_clones); the results do
+ * not depend on which. (GCC's own vectoriser does not take these loops once
+ * AVX is on: the clamp of exp_simd becomes branches around a float to int
+ * conversion it may not speculate.) Other compilers run the scalar loops.
+ * ---------------------------------------------------------------------- */
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define V8 1
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+/* helpers take vectors by pointer: a 32-byte vector by value would cross
+ * the baseline ABI (GCC notes it even where inlined) */
+#define V8_INLINE static inline __attribute__((always_inline))
+#if defined(__x86_64__) && defined(__ELF__)
+#define V8_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define V8_CLONES
+#endif
+/* mask ? a : b, lane by lane (mask lanes are 0 or -1) */
+#define V8_SELECT(mask, a, b) ((v8f)(((mask) & (v8i)(a)) | (~(mask) & (v8i)(b))))
+
+V8_INLINE float v8_sum(const v8f *v)
 {
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
+    return (((*v)[0] + (*v)[1]) + ((*v)[2] + (*v)[3])) + (((*v)[4] + (*v)[5]) + ((*v)[6] + (*v)[7]));
+}
+
+/* *xp = exp_simd(*xp), lane by lane */
+V8_INLINE void exp_v8(v8f *xp)
+{
+    v8f x = *xp, lo = (v8f){0} - 87.0f, hi = (v8f){0} + 88.0f;
+    x = V8_SELECT(x < lo, lo, V8_SELECT(x > hi, hi, x));
+    v8f z = x * 1.44269504088896341f + 0.5f;
+    v8i k = __builtin_convertvector(z, v8i);
+    k += __builtin_convertvector(k, v8f) > z; /* true lanes are -1: k -= (float)k > z */
+    v8f n = __builtin_convertvector(k, v8f);
+    v8f r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    v8f p = (v8f){0} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    v8i e = (k + 127) << 23;
+    *xp = p * (v8f)e;
+}
+
+/* *up = tanh_simd(*up), lane by lane */
+V8_INLINE void tanh_v8(v8f *up)
+{
+    v8f e = 2.0f * *up;
+    exp_v8(&e);
+    *up = 1.0f - 2.0f / (e + 1.0f);
+}
+#else
+#define V8 0
+#define V8_CLONES
+#endif
+
+/* [lo, hi) of the calling thread's share of n elements, in multiples of 8 */
+static void thread_share(size_t n, size_t *lo, size_t *hi)
+{
+    size_t T = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+    size_t chunk = ((n + T - 1) / T + 7) / 8 * 8;
+    *lo = t * chunk < n ? t * chunk : n;
+    *hi = *lo + chunk < n ? *lo + chunk : n;
+}
+
+V8_CLONES static void gelu_forward_span(float *out, const float *inp, size_t n)
+{
+    size_t i = 0;
+#if V8
+    for (; i + 8 <= n; i += 8) {
+        v8f x, th;
+        memcpy(&x, inp + i, sizeof x);
+        th = GELU_K * (x + 0.044715f * x * x * x);
+        tanh_v8(&th);
+        th = 0.5f * x * (1.0f + th);
+        memcpy(out + i, &th, sizeof th);
+    }
+#endif
+    for (; i < n; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + tanh_simd(GELU_K * (x + 0.044715f * x * x * x)));
+    }
+}
+
+V8_CLONES static void gelu_backward_span(float *dinp, const float *dout, const float *inp, size_t n)
+{
+    /* with e = exp(2u): tanh u = 1 - 2/(e + 1), 1 - tanh^2 u = 4e/(e + 1)^2 (no cancellation near 1) */
+    size_t i = 0;
+#if V8
+    for (; i + 8 <= n; i += 8) {
+        v8f x, e, di, dg;
+        memcpy(&x, inp + i, sizeof x);
+        e = 2.0f * GELU_K * (x + 0.044715f * x * x * x);
+        exp_v8(&e);
+        v8f inv = 1.0f / (e + 1.0f);
+        v8f th = 1.0f - 2.0f * inv, sech2 = 4.0f * (e * inv) * inv;
+        v8f local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        memcpy(&di, dinp + i, sizeof di);
+        memcpy(&dg, dout + i, sizeof dg);
+        di += local * dg;
+        memcpy(dinp + i, &di, sizeof di);
+    }
+#endif
+    for (; i < n; i++) {
+        float x = inp[i];
+        float e = exp_simd(2.0f * GELU_K * (x + 0.044715f * x * x * x)), inv = 1.0f / (e + 1.0f);
+        float th = 1.0f - 2.0f * inv, sech2 = 4.0f * (e * inv) * inv;
+        float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += local * dout[i];
+    }
+}
+
+void gelu_forward(float *out, const float *inp, size_t n)
+{
+#pragma omp parallel if (n >= PAR_MIN)
+    {
+        size_t lo, hi;
+        thread_share(n, &lo, &hi);
+        gelu_forward_span(out + lo, inp + lo, hi - lo);
     }
 }
 
@@ -227,14 +537,11 @@ void gelu_forward_ref(float *out, const float *inp, size_t n)
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n)
 {
     /* forward: out = 0.5 x (1 + tanh(k (x + 0.044715 x^3))) */
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        /* with e = exp(2u): tanh u = 1 - 2/(e + 1), 1 - tanh^2 u = 4e/(e + 1)^2 (no cancellation near 1) */
-        float e = exp_simd(2.0f * GELU_K * (x + 0.044715f * x * x * x)), inv = 1.0f / (e + 1.0f);
-        float th = 1.0f - 2.0f * inv, sech2 = 4.0f * (e * inv) * inv;
-        float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += local * dout[i];
+#pragma omp parallel if (n >= PAR_MIN)
+    {
+        size_t lo, hi;
+        thread_share(n, &lo, &hi);
+        gelu_backward_span(dinp + lo, dout + lo, inp + lo, hi - lo);
     }
 }
 
@@ -380,6 +687,61 @@ void attention_backward_ref(float *dqkv, const float *dout, const float *qkv, co
  * parallel; the sgemm calls inside run single-threaded.
  * ---------------------------------------------------------------------- */
 
+/* row[0..G) <- exp(row - m) with m the row's maximum; returns m, and the
+ * sum of the new row in *sum (the softmax is row / sum) */
+V8_CLONES static float exp_row_max(float *row, int G, float *sum)
+{
+    float m = row[0], l = 0.0f;
+    int j = 0;
+#if V8
+    if (G >= 8) { /* the maximum: exact in any order */
+        v8f m8, x;
+        memcpy(&m8, row, sizeof m8);
+        for (j = 8; j + 8 <= G; j += 8) {
+            memcpy(&x, row + j, sizeof x);
+            m8 = V8_SELECT(x > m8, x, m8);
+        }
+        for (int k = 0; k < 8; k++) m = m8[k] > m ? m8[k] : m;
+    }
+#endif
+    for (; j < G; j++) m = row[j] > m ? row[j] : m;
+    j = 0;
+#if V8
+    v8f l8 = {0};
+    for (; j + 8 <= G; j += 8) {
+        v8f e;
+        memcpy(&e, row + j, sizeof e);
+        e -= m;
+        exp_v8(&e);
+        memcpy(row + j, &e, sizeof e);
+        l8 += e;
+    }
+    l = v8_sum(&l8);
+#endif
+    for (; j < G; j++) {
+        row[j] = exp_simd(row[j] - m);
+        l += row[j];
+    }
+    *sum = l;
+    return m;
+}
+
+/* row[0..G) <- exp(row - shift) */
+V8_CLONES static void exp_shifted_row(float *row, int G, float shift)
+{
+    int j = 0;
+#if V8
+    for (; j + 8 <= G; j += 8) {
+        v8f e;
+        memcpy(&e, row + j, sizeof e);
+        e -= shift;
+        exp_v8(&e);
+        memcpy(row + j, &e, sizeof e);
+    }
+#endif
+    for (; j < G; j++) row[j] = exp_simd(row[j] - shift);
+}
+
 /* groups: count, size, and the token of member j of group g */
 static void attn_groups(attn_shape s, int *ngroups, int *gsize)
 {
@@ -422,11 +784,12 @@ void attention_forward(float *out, float *lse, const float *qkv, attn_shape s)
     attn_groups(s, &ng, &G);
     float scale = 1.0f / sqrtf((float)dh);
     int items = s.B * NH * ng;
-    size_t per_thread = 4 * (size_t)G * dh + (size_t)VDIT_ATTN_TILE * G;
+    size_t per_thread = 4 * (size_t)G * dh + (size_t)VDIT_ATTN_TILE * G + G;
 #pragma omp parallel
     {
         float *q = malloc(per_thread * sizeof(float));
         float *k = q + (size_t)G * dh, *v = k + (size_t)G * dh, *o = v + (size_t)G * dh, *sc = o + (size_t)G * dh;
+        float *inv = sc + (size_t)VDIT_ATTN_TILE * G; /* [G] 1 / sum of each row's exponentials */
 #pragma omp for schedule(static)
         for (int it = 0; it < items; it++) {
             int b = it / (NH * ng), h = (it / ng) % NH, g = it % ng;
@@ -438,25 +801,20 @@ void attention_forward(float *out, float *lse, const float *qkv, attn_shape s)
                 /* sc[bq][G] = q_tile k^T * scale */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, scale, q + (size_t)i0 * dh, dh, k, dh,
                             0.0f, sc, G);
-                for (int r = 0; r < bq; r++) { /* softmax of each row, keeping its log-sum-exp */
-                    float *row = sc + (size_t)r * G, m = row[0], l = 0.0f;
-                    for (int j = 1; j < G; j++) m = row[j] > m ? row[j] : m;
-#pragma omp simd reduction(+ : l)
-                    for (int j = 0; j < G; j++) {
-                        row[j] = exp_simd(row[j] - m);
-                        l += row[j];
-                    }
-                    float inv = 1.0f / l;
-                    for (int j = 0; j < G; j++) row[j] *= inv;
+                for (int r = 0; r < bq; r++) { /* E = exp(S - rowmax), keeping each row's log-sum-exp */
+                    float l, m = exp_row_max(sc + (size_t)r * G, G, &l);
                     lse[((size_t)b * NH + h) * N + group_token(s, g, i0 + r)] = m + logf(l);
+                    inv[i0 + r] = 1.0f / l;
                 }
-                /* o_tile[bq][dh] = P v */
+                /* o_tile[bq][dh] = E v (normalised below: P v = (E v) / rowsum(E)) */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bq, dh, G, 1.0f, sc, G, v, dh, 0.0f,
                             o + (size_t)i0 * dh, dh);
             }
-            for (int j = 0; j < G; j++)
-                memcpy(out + ((size_t)b * N + group_token(s, g, j)) * D + h * dh, o + (size_t)j * dh,
-                       dh * sizeof(float));
+            for (int j = 0; j < G; j++) {
+                float *dst = out + ((size_t)b * N + group_token(s, g, j)) * D + h * dh, *src = o + (size_t)j * dh;
+#pragma omp simd
+                for (int d = 0; d < dh; d++) dst[d] = src[d] * inv[j];
+            }
         }
         free(q);
     }
@@ -498,18 +856,15 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 int bq = G - i0 < VDIT_ATTN_TILE ? G - i0 : VDIT_ATTN_TILE;
                 const float *qt = q + (size_t)i0 * dh, *dOt = dO + (size_t)i0 * dh;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, scale, qt, dh, k, dh, 0.0f, P, G);
-                for (int r = 0; r < bq; r++) {
-                    float l = lse[((size_t)b * NH + h) * N + group_token(s, g, i0 + r)];
-                    float *row = P + (size_t)r * G;
-#pragma omp simd
-                    for (int j = 0; j < G; j++) row[j] = exp_simd(row[j] - l);
-                }
+                for (int r = 0; r < bq; r++)
+                    exp_shifted_row(P + (size_t)r * G, G, lse[((size_t)b * NH + h) * N + group_token(s, g, i0 + r)]);
                 /* dv += P^T do_tile */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, dh, bq, 1.0f, P, G, dOt, dh, 1.0f, dv, dh);
                 /* dP = do_tile v^T, then dS = P (dP - Di) * scale in place */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, 1.0f, dOt, dh, v, dh, 0.0f, dP, G);
                 for (int r = 0; r < bq; r++) {
                     float *pr = P + (size_t)r * G, *dr = dP + (size_t)r * G, di = Di[i0 + r];
+#pragma omp simd
                     for (int j = 0; j < G; j++) dr[j] = pr[j] * (dr[j] - di) * scale;
                 }
                 /* dq_tile = dS k;  dk += dS^T q_tile */

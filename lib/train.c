@@ -205,8 +205,10 @@ int vdit_trainer_step(vdit_trainer *tr, const float *x0, const int *labels, int 
     }
     vdit_adamw_config ac = {vdit_lr_at(tc, tr->step), tc->beta1, tc->beta2, tc->adam_eps, tc->weight_decay};
     adamw_step(m->params_mem, m->grads_mem, tr->adam_m, tr->adam_v, P, tr->step + 1, ac);
-    float d = tc->ema_decay;
-    for (size_t i = 0; i < P; i++) tr->ema[i] = d * tr->ema[i] + (1.0f - d) * m->params_mem[i];
+    float d = tc->ema_decay, *ema = tr->ema;
+    const float *w = m->params_mem;
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < P; i++) ema[i] = d * ema[i] + (1.0f - d) * w[i];
     tr->step++;
     return 0;
 }

@@ -210,22 +210,39 @@ void linear_backward_ref(float *dinp, float *dw, float *db, const float *dout, c
 /* LayerNorm over D, eps 1e-6, no affine: xhat[M][D] = (x - mean) * rstd. */
 #define VDIT_LN_EPS 1e-6f
 void layernorm_forward(float *xhat, float *rstd, const float *x, int M, int D);
+void layernorm_forward_ref(float *xhat, float *rstd, const float *x, int M, int D);
 /* dx[M][D] += rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) */
 void layernorm_backward(float *dx, const float *dxhat, const float *xhat, const float *rstd, int M, int D);
+void layernorm_backward_ref(float *dx, const float *dxhat, const float *xhat, const float *rstd, int M, int D);
+/* LayerNorm and adaLN modulation in one pass over x[B][N][D] (M = B*N rows):
+ * xhat, rstd as layernorm_forward, h = xhat * (1 + scale[b]) + shift[b] as
+ * adaln_modulate_forward; the same bits as the two calls. */
+void layernorm_modulate_forward(float *h, float *xhat, float *rstd, const float *x, const float *shift,
+                                const float *scale, int B, int N, int D, int mod_stride);
 
 /* adaLN modulation: out[B][N][D] = xhat * (1 + scale[b]) + shift[b].
  * shift and scale point into a per-sample modulation vector of stride
  * mod_stride floats (the chunks of adaLN_modulation's output). */
 void adaln_modulate_forward(float *out, const float *xhat, const float *shift, const float *scale,
                             int B, int N, int D, int mod_stride);
+void adaln_modulate_forward_ref(float *out, const float *xhat, const float *shift, const float *scale,
+                                int B, int N, int D, int mod_stride);
 void adaln_modulate_backward(float *dxhat, float *dshift, float *dscale, const float *dout,
                              const float *xhat, const float *scale, int B, int N, int D, int mod_stride);
+void adaln_modulate_backward_ref(float *dxhat, float *dshift, float *dscale, const float *dout,
+                                 const float *xhat, const float *scale, int B, int N, int D, int mod_stride);
 
-/* Gated residual: x[B][N][D] += gate[b] * y  (gate of stride mod_stride). */
-void gated_residual_forward(float *x, const float *gate, const float *y, int B, int N, int D, int mod_stride);
+/* Gated residual: out[B][N][D] = x + gate[b] * y  (gate of stride mod_stride;
+ * out may be x). */
+void gated_residual_forward(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
+                            int mod_stride);
+void gated_residual_forward_ref(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
+                                int mod_stride);
 /* dy += dx * gate;  dgate += sum_n dx * y  (dx itself flows on unchanged) */
 void gated_residual_backward(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
                              int B, int N, int D, int mod_stride);
+void gated_residual_backward_ref(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
+                                 int B, int N, int D, int mod_stride);
 
 /* GELU, tanh approximation; SiLU. n elements. The fast GELU computes tanh
  * from a vectorised exp; the _ref versions call libm's tanhf. */
@@ -403,6 +420,7 @@ typedef struct {
     float *pos; /* [N][D] fixed positional embedding */
     /* sized for batch act_B, grown on demand by forward */
     int act_B;
+    int act_layers;     /* blocks whose activations fit: depth, or 1 (forward without backward) */
     vdit_dit_acts acts;
     float *acts_mem;
     float *scratch_mem; /* backward's activation gradients */
@@ -432,6 +450,12 @@ void vdit_dit_init_weights(vdit_dit *m, uint64_t seed);
 /* x[B][T'][C_in][H'][W'], t[B] (the value fed to the timestep embedder),
  * y[B] in 0..K -> out[B][T'][C_lat][H'][W']. Keeps what backward needs. */
 int vdit_dit_forward(vdit_dit *m, const float *x, const float *t, const int *y, int B, float *out, vdit_err *err);
+/* The same output, bit for bit, without keeping what backward needs: every
+ * block reuses the activation memory of one (one block's worth instead of
+ * depth's), and backward is refused until the next vdit_dit_forward. For
+ * sampling. */
+int vdit_dit_forward_nograd(vdit_dit *m, const float *x, const float *t, const int *y, int B, float *out,
+                            vdit_err *err);
 /* Accumulates into m->grads the gradient of a loss whose gradient with
  * respect to the last forward's output is dout[B][T'][C_lat][H'][W']. */
 int vdit_dit_backward(vdit_dit *m, const float *dout, vdit_err *err);
@@ -800,7 +824,8 @@ typedef struct {
 int vdit_vae_create(vdit_vae *m, const vdit_vae_config *cfg, vdit_err *err);
 void vdit_vae_free(vdit_vae *m);
 /* PyTorch's default conv init (uniform +-1/sqrt(fan_in) for weight and
- * bias), GroupNorm gamma 1, beta 0, from the seeded generator. */
+ * bias) except the last conv of each residual block, zero (the block starts
+ * as the identity); GroupNorm gamma 1, beta 0; from the seeded generator. */
 void vdit_vae_init_weights(vdit_vae *m, uint64_t seed);
 void vdit_vae_zero_grad(vdit_vae *m);
 /* Fills up to cap entries of the checkpoint's tensors (names "encoder.*",

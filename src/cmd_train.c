@@ -531,7 +531,7 @@ int cmd_train(int argc, char **argv)
     progress pb;
     progress_start(&pb, "train", s.train.steps);
     double t0 = progress_now(), loss = 0, norm = 0;
-    int last_saved = tr.step;
+    int last_saved = -1; /* step of the last model.safetensors this process wrote */
     while (tr.step < s.train.steps) {
         for (int j = 0; j < local_B; j++) {
             long g = (long)tr.step * s.train.batch + first + j;
@@ -544,8 +544,9 @@ int cmd_train(int argc, char **argv)
         if (nproc > 1) reduce = mpi_sum;
 #endif
         if (vdit_trainer_step(&tr, x0, s.model.num_classes ? labels : NULL, first, reduce, NULL, &loss, &norm, &err)) {
+            int steps[1024], n = list_states(run, steps, 1024);
             fprintf(stderr, "\nvdit: %s: training stopped: %s; the last checkpoint (step %d) is intact\n", run, err.msg,
-                    last_saved);
+                    n ? steps[n - 1] : 0);
             goto done;
         }
         if (rank == 0) {
@@ -573,6 +574,14 @@ int cmd_train(int argc, char **argv)
                     unlink(sp);
                 }
             }
+        }
+    }
+    if (rank == 0 && last_saved != s.train.steps) {
+        /* resumed at the end (killed between the state and the model file): the model from the state */
+        snprintf(path, sizeof path, "%s/model.safetensors", run);
+        if (vdit_trainer_save(&tr, path, NULL, &err)) {
+            cli_fail(err.msg);
+            goto done;
         }
     }
     if (rank == 0) {

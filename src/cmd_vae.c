@@ -152,12 +152,34 @@ static void settings_default(vae_settings *s)
 
 typedef struct {
     vae_settings *s;
+    FILE *f;
+    int line;     /* lines read so far: the line of the key being handled */
+    int err_line; /* the line of the first bad key (0: none) */
     char msg[512];
 } ini_ctx;
+
+/* inih's reader, counting lines so an error names its own line. */
+static char *ini_read_line(char *str, int num, void *stream)
+{
+    ini_ctx *c = stream;
+    char *r = fgets(str, num, c->f);
+    if (r) c->line++;
+    return r;
+}
+
+static int vae_ini_key_check(ini_ctx *c, const char *section, const char *name, const char *value);
 
 static int vae_ini_key(void *user, const char *section, const char *name, const char *value)
 {
     ini_ctx *c = user;
+    if (c->err_line) return 0; /* only the first error is reported */
+    int ok = vae_ini_key_check(c, section, name, value);
+    if (!ok) c->err_line = c->line;
+    return ok;
+}
+
+static int vae_ini_key_check(ini_ctx *c, const char *section, const char *name, const char *value)
+{
     char *base = (char *)c->s, *end;
     for (int i = 0; i < NKEYS; i++) {
         const ini_key *k = &KEYS[i];
@@ -236,16 +258,17 @@ static int vae_ini_key(void *user, const char *section, const char *name, const 
 static int settings_load(vae_settings *s, const char *path)
 {
     settings_default(s);
-    ini_ctx c = {s, ""};
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    ini_ctx c = {s, NULL, 0, 0, ""};
+    c.f = fopen(path, "r");
+    if (!c.f) {
         fprintf(stderr, "vdit: %s: %s\n", path, strerror(errno));
         return -1;
     }
-    int line = ini_parse_file(f, vae_ini_key, &c);
-    fclose(f);
-    if (line) {
-        fprintf(stderr, "vdit: %s:%d: %s\n", path, line, c.msg[0] ? c.msg : "syntax error");
+    int line = ini_parse_stream(ini_read_line, &c, vae_ini_key, &c);
+    fclose(c.f);
+    if (line) { /* inih reports the first bad line: ours, or one it could not parse */
+        fprintf(stderr, "vdit: %s:%d: %s\n", path, line,
+                line == c.err_line ? c.msg : "syntax error (expected [section] or key = value)");
         return -1;
     }
     vdit_err err;
@@ -486,6 +509,7 @@ static int vae_train(int argc, char **argv)
     progress_start(&pb, "vae train", s.steps ? s.steps : (long)ceil(limit));
     double t0 = progress_now(), acc_loss = 0, acc_rec = 0, acc_kl = 0, last_val = NAN;
     int nacc = 0, step = 0;
+    char pextra[200] = "";
     size_t fsz = (size_t)3 * S * S;
     vdit_adamw_config ac = {s.lr, s.beta1, s.beta2, 1e-8f, s.weight_decay};
     float *full = malloc((size_t)T * fsz * sizeof(float));
@@ -538,30 +562,34 @@ static int vae_train(int argc, char **argv)
         acc_loss += l.loss, acc_rec += l.recon, acc_kl += l.kl, nacc++;
         el = progress_now() - t0;
         int do_val = nval > 0 && s.val_interval > 0 && step % s.val_interval == 0;
+        double val_mse = NAN;
         if (do_val) {
-            double mse;
-            if (validate(&m, &ds, val, nval, clip, x, s.batch, &mse, &err)) {
+            if (validate(&m, &ds, val, nval, clip, x, s.batch, &val_mse, &err)) {
                 fprintf(stderr, "\nvdit: %s\n", err.msg);
                 free(full);
                 goto done;
             }
-            last_val = psnr_of(mse);
+            last_val = psnr_of(val_mse);
         }
         if (step % s.log_interval == 0 || do_val) {
             sb_printf(&log, "%d,%.6g,%.6g,%.6g,%.4g,%.2f,", step, acc_loss / nacc, acc_rec / nacc, acc_kl / nacc, lr,
                       el);
             if (do_val)
-                sb_printf(&log, "%.6g,%.3f\n", 4.0 * pow(10.0, -last_val / 10.0), last_val);
+                sb_printf(&log, "%.6g,%.3f\n", val_mse, last_val);
             else
                 sb_printf(&log, ",\n");
-            char extra[160];
-            snprintf(extra, sizeof extra, "loss %.4f recon %.4f kl %.3g lr %.2g%s", acc_loss / nacc, acc_rec / nacc,
-                     acc_kl / nacc, lr, "");
-            if (!isnan(last_val)) snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " val %.2f dB", last_val);
-            progress_update(&pb, s.steps ? step : (long)el, extra);
+            int o = snprintf(pextra, sizeof pextra, "loss %.4f recon %.4f kl %.3g lr %.2g", acc_loss / nacc,
+                             acc_rec / nacc, acc_kl / nacc, lr);
+            if (!isnan(last_val)) snprintf(pextra + o, sizeof pextra - o, " val %.2f dB", last_val);
             acc_loss = acc_rec = acc_kl = 0;
             nacc = 0;
         }
+        if (do_val && vdit_write_file_atomic(csv, log.buf, log.len, &err)) { /* the log so far */
+            fprintf(stderr, "\nvdit: %s\n", err.msg);
+            free(full);
+            goto done;
+        }
+        progress_update(&pb, s.steps ? step : (long)el, pextra);
     }
     free(full);
     double seconds = progress_now() - t0;

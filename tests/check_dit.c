@@ -322,6 +322,39 @@ START_TEST(test_forward_errors_and_determinism)
 }
 END_TEST
 
+START_TEST(test_forward_nograd)
+{
+    /* the sampling forward: the same bits as the training forward, one block of
+     * activations instead of depth, and no backward after it */
+    for (int att = 0; att < 2; att++) {
+        vdit_dit_config cfg = small_config((vdit_attention)att, 1);
+        cfg.depth = 3; /* odd: the stream ends in the second slice */
+        vdit_dit m;
+        vdit_err err;
+        ck_assert_int_eq(vdit_dit_create(&m, &cfg, &err), 0);
+        randomise(&m, 3);
+        size_t no = output_numel(&m, 2);
+        float *x = rand_tensor(input_numel(&m, 2), 1.0f, 2), *o1 = zeros(no), *o2 = zeros(no), *o3 = zeros(no);
+        float t[2] = {5, 900};
+        int y[2] = {1, 3};
+        ck_assert_int_eq(vdit_dit_forward_nograd(&m, x, t, y, 2, o1, &err), 0);
+        ck_assert_int_eq(m.act_layers, 1);
+        ck_assert_int_eq(vdit_dit_backward(&m, o1, &err), -1);
+        ck_assert_int_eq(vdit_dit_forward(&m, x, t, y, 2, o2, &err), 0);
+        ck_assert_int_eq(m.act_layers, 3);
+        ck_assert_int_eq(memcmp(o1, o2, no * sizeof(float)), 0);
+        ck_assert_double_gt(max_abs(o1, no), 0.0);
+        ck_assert_int_eq(vdit_dit_backward(&m, o1, &err), 0);
+        /* on memory sized for training, and after it */
+        ck_assert_int_eq(vdit_dit_forward_nograd(&m, x, t, y, 2, o3, &err), 0);
+        ck_assert_int_eq(memcmp(o1, o3, no * sizeof(float)), 0);
+        ck_assert_int_eq(vdit_dit_backward(&m, o1, &err), -1);
+        free(x), free(o1), free(o2), free(o3);
+        vdit_dit_free(&m);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dit");
@@ -335,6 +368,7 @@ int main(void)
     tcase_add_test(tc, test_checkpoint_rejects_mismatch);
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_forward_errors_and_determinism);
+    tcase_add_test(tc, test_forward_nograd);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

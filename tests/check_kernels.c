@@ -1,6 +1,8 @@
 /* check_kernels.c - every kernel's backward against central finite
  * differences, every BLAS path against its plain-loop reference, and the
  * attention scopes. */
+#include <omp.h>
+
 #include "testutil.h"
 
 #define FD_TOL 2e-2 /* float32 central differences with h = 1e-2 */
@@ -44,6 +46,7 @@ START_TEST(test_linear_blas_matches_ref)
         ck_assert_double_lt(max_abs_diff(di1, di2, (size_t)M * IC), 1e-4);
         ck_assert_double_lt(max_abs_diff(dw1, dw2, (size_t)OC * IC), 1e-3);
         ck_assert_double_lt(max_abs_diff(db1, db2, OC), 1e-4);
+        ck_assert_int_eq(memcmp(db1, db2, OC * sizeof(float)), 0); /* the same sums in the same order */
         free(inp), free(w), free(b), free(o1), free(o2), free(dout);
         free(di1), free(di2), free(dw1), free(dw2), free(db1), free(db2);
     }
@@ -113,9 +116,7 @@ static void modulate_fd(void *p, float *out)
 static void gated_fd(void *p, float *out)
 {
     mod_ctx *c = p;
-    size_t n = (size_t)c->B * c->N * c->D;
-    memcpy(out, c->xhat, n * sizeof(float)); /* x */
-    gated_residual_forward(out, c->mod + 2 * c->D, c->y, c->B, c->N, c->D, c->stride);
+    gated_residual_forward(out, c->xhat, c->mod + 2 * c->D, c->y, c->B, c->N, c->D, c->stride); /* x = xhat */
 }
 
 START_TEST(test_modulate_and_gate)
@@ -138,6 +139,126 @@ START_TEST(test_modulate_and_gate)
     ck_assert_double_lt(fd_check(gated_fd, &c, c.y, n, dy, w, n, 1e-2, n), FD_TOL);
     ck_assert_double_lt(fd_check(gated_fd, &c, c.mod, (size_t)B * stride, dmod2, w, n, 1e-2, B * stride), FD_TOL);
     free(c.xhat), free(c.mod), free(c.y), free(w), free(dxhat), free(dmod), free(out), free(dy), free(dmod2);
+}
+END_TEST
+
+/* The parallel, fused and interleaved versions against the plain loops:
+ * the same operations in the same order, so the same bits. Shapes with
+ * rows not a multiple of 4 (LayerNorm's row groups), widths not a multiple
+ * of 64 (the column blocks), and both below and above the size where the
+ * loops go parallel. */
+static void check_fast_elementwise(int B, int N, int D)
+{
+    int M = B * N, stride = 6 * D;
+    size_t n = (size_t)M * D;
+    float *x = rand_tensor(n, 2.0f, 1), *mod = rand_tensor((size_t)B * stride, 0.5f, 2), *g = rand_tensor(n, 1.0f, 3);
+    float *xh1 = zeros(n), *xh2 = zeros(n), *rs1 = zeros(M), *rs2 = zeros(M), *h1 = zeros(n), *h2 = zeros(n);
+    for (int i = 0; i < D; i++) x[i] = 5.0f + 1e-3f * x[i]; /* a near-constant row */
+    layernorm_forward(xh1, rs1, x, M, D);
+    layernorm_forward_ref(xh2, rs2, x, M, D);
+    ck_assert_int_eq(memcmp(xh1, xh2, n * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(rs1, rs2, M * sizeof(float)), 0);
+    /* LayerNorm + modulate in one pass = the two plain loops */
+    memset(xh1, 0, n * sizeof(float)), memset(rs1, 0, M * sizeof(float));
+    layernorm_modulate_forward(h1, xh1, rs1, x, mod + 3 * D, mod + 4 * D, B, N, D, stride);
+    adaln_modulate_forward_ref(h2, xh2, mod + 3 * D, mod + 4 * D, B, N, D, stride);
+    ck_assert_int_eq(memcmp(xh1, xh2, n * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(rs1, rs2, M * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(h1, h2, n * sizeof(float)), 0);
+    adaln_modulate_forward(h1, xh1, mod, mod + D, B, N, D, stride);
+    adaln_modulate_forward_ref(h2, xh2, mod, mod + D, B, N, D, stride);
+    ck_assert_int_eq(memcmp(h1, h2, n * sizeof(float)), 0);
+    /* backward passes accumulate onto the same non-zero start */
+    float *d1 = rand_tensor(n, 1.0f, 4), *d2 = rand_tensor(n, 1.0f, 4);
+    float *m1 = rand_tensor((size_t)B * stride, 1.0f, 5), *m2 = rand_tensor((size_t)B * stride, 1.0f, 5);
+    layernorm_backward(d1, g, xh1, rs1, M, D);
+    layernorm_backward_ref(d2, g, xh2, rs2, M, D);
+    ck_assert_int_eq(memcmp(d1, d2, n * sizeof(float)), 0);
+    adaln_modulate_backward(d1, m1, m1 + D, g, xh1, mod + D, B, N, D, stride);
+    adaln_modulate_backward_ref(d2, m2, m2 + D, g, xh2, mod + D, B, N, D, stride);
+    ck_assert_int_eq(memcmp(d1, d2, n * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(m1, m2, (size_t)B * stride * sizeof(float)), 0);
+    /* gated residual, out of place and in place */
+    gated_residual_forward(h1, x, mod + 2 * D, g, B, N, D, stride);
+    gated_residual_forward_ref(h2, x, mod + 2 * D, g, B, N, D, stride);
+    ck_assert_int_eq(memcmp(h1, h2, n * sizeof(float)), 0);
+    memcpy(h1, x, n * sizeof(float));
+    gated_residual_forward(h1, h1, mod + 2 * D, g, B, N, D, stride);
+    ck_assert_int_eq(memcmp(h1, h2, n * sizeof(float)), 0);
+    gated_residual_backward(d1, m1 + 2 * D, g, mod + 2 * D, x, B, N, D, stride);
+    gated_residual_backward_ref(d2, m2 + 2 * D, g, mod + 2 * D, x, B, N, D, stride);
+    ck_assert_int_eq(memcmp(d1, d2, n * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(m1, m2, (size_t)B * stride * sizeof(float)), 0);
+    /* and they compute what they should: xhat rows have mean 0, variance 1
+     * (but row 0, whose variance is near eps) */
+    for (int m = 1; m < M; m += M / 3 + 1) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < D; i++) mean += xh1[(size_t)m * D + i];
+        for (int i = 0; i < D; i++) var += (double)xh1[(size_t)m * D + i] * xh1[(size_t)m * D + i];
+        ck_assert_double_lt(fabs(mean / D), 1e-5);
+        ck_assert_double_lt(fabs(var / D - 1.0), 1e-3);
+    }
+    free(x), free(mod), free(g), free(xh1), free(xh2), free(rs1), free(rs2), free(h1), free(h2);
+    free(d1), free(d2), free(m1), free(m2);
+}
+
+START_TEST(test_fast_elementwise_matches_ref)
+{
+    check_fast_elementwise(2, 3, 12);   /* one thread, one partial row group */
+    check_fast_elementwise(3, 37, 200); /* parallel, 111 rows = 27 groups + 3, blocks of 64 + 8 */
+    check_fast_elementwise(1, 64, 256);
+}
+END_TEST
+
+START_TEST(test_vector_paths_are_exact)
+{
+    /* GELU: 8 lanes at a time, the tails by the scalar formula; every element
+     * must get the same bits wherever it falls (lane, tail, thread) */
+    size_t n = 40000;
+    float *x = rand_tensor(n, 4.0f, 21), *g = rand_tensor(n, 1.0f, 22), *a = zeros(n), *b = zeros(n);
+    x[5] = 100.0f, x[6] = -100.0f, x[7] = 0.0f; /* the clamps of exp */
+    gelu_forward(a, x, n);
+    for (size_t i = 0; i < n; i++) gelu_forward(b + i, x + i, 1); /* each alone: the scalar formula */
+    ck_assert_int_eq(memcmp(a, b, n * sizeof(float)), 0);
+    for (size_t off = 1; off < 9; off++) {
+        gelu_forward(b, x + off, 13 + off); /* short: all but 1..2 vectors in the tail */
+        ck_assert_int_eq(memcmp(a + off, b, (13 + off) * sizeof(float)), 0);
+        gelu_forward(b, x + off, n - off);
+        ck_assert_int_eq(memcmp(a + off, b, (n - off) * sizeof(float)), 0);
+    }
+    memset(a, 0, n * sizeof(float)), memset(b, 0, n * sizeof(float));
+    gelu_backward(a, g, x, n);
+    for (size_t i = 0; i < n; i++) gelu_backward(b + i, g + i, x + i, 1);
+    ck_assert_int_eq(memcmp(a, b, n * sizeof(float)), 0);
+    memset(b, 0, n * sizeof(float));
+    gelu_backward(b + 3, g + 3, x + 3, n - 3);
+    ck_assert_int_eq(memcmp(a + 3, b + 3, (n - 3) * sizeof(float)), 0);
+    /* one thread or two: the same bits (GELU and attention) */
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    gelu_forward(b, x, n);
+    omp_set_num_threads(2);
+    gelu_forward(a, x, n);
+    ck_assert_int_eq(memcmp(a, b, n * sizeof(float)), 0);
+    for (int scope = 0; scope < 3; scope++) {
+        attn_shape s = {2, 4, 4, 6, 32, 4, (attn_scope)scope}; /* groups of 96, 24 and 4 tokens */
+        size_t N = 96, nq = 2 * N * 96, no = 2 * N * 32, nl = 2 * 4 * N;
+        float *qkv = rand_tensor(nq, 2.0f, 30 + scope), *o1 = zeros(no), *o2 = zeros(no);
+        float *l1 = zeros(nl), *l2 = zeros(nl), *dout = rand_tensor(no, 1.0f, 40);
+        float *d1 = zeros(nq), *d2 = zeros(nq);
+        omp_set_num_threads(1);
+        attention_forward(o1, l1, qkv, s);
+        attention_backward(d1, dout, qkv, o1, l1, s);
+        omp_set_num_threads(2);
+        attention_forward(o2, l2, qkv, s);
+        attention_backward(d2, dout, qkv, o2, l2, s);
+        ck_assert_int_eq(memcmp(o1, o2, no * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(l1, l2, nl * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(d1, d2, nq * sizeof(float)), 0);
+        free(qkv), free(o1), free(o2), free(l1), free(l2), free(dout), free(d1), free(d2);
+    }
+    omp_set_num_threads(threads);
+    free(x), free(g), free(a), free(b);
 }
 END_TEST
 
@@ -417,6 +538,8 @@ int main(void)
     tcase_add_test(tc, test_layernorm);
     tcase_add_test(tc, test_modulate_and_gate);
     tcase_add_test(tc, test_activations);
+    tcase_add_test(tc, test_fast_elementwise_matches_ref);
+    tcase_add_test(tc, test_vector_paths_are_exact);
     tcase_add_test(tc, test_attention_matches_ref);
     tcase_add_test(tc, test_attention_backward_fd);
     tcase_add_test(tc, test_attention_scopes);

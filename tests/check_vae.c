@@ -209,6 +209,10 @@ START_TEST(test_init)
     double bound = 1.0 / sqrt(32.0 * 9.0), mx = max_abs(m.params.enc_block[0][0].conv1.w, 32 * 32 * 9);
     ck_assert_double_le(mx, bound);
     ck_assert_double_gt(mx, 0.9 * bound);
+    /* each residual block starts as the identity: its last conv is zero */
+    ck_assert_double_eq(max_abs(m.params.enc_block[0][0].conv2.w, 32 * 32 * 9), 0.0);
+    ck_assert_double_eq(max_abs(m.params.dec_mid[0].conv2.b, 64), 0.0);
+    ck_assert_double_gt(max_abs(m.params.dec_conv_out.w, 3 * 32 * 9), 0.0);
     ck_assert_float_eq(m.scale_factor, 1.0f);
     vdit_vae_free(&m);
 }
@@ -246,9 +250,13 @@ static void check_loss_grads(vdit_vae_config cfg, int B, int T, int S, vdit_reco
     int n = vdit_vae_param_table(&m, NULL, 0);
     vdit_param_info *info = malloc(n * sizeof *info);
     vdit_vae_param_table(&m, info, n);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        float *p = m.params_mem + info[i].offset;
         if (strstr(info[i].name, "norm"))
-            for (size_t k = 0; k < info[i].numel; k++) m.params_mem[info[i].offset + k] += 0.3f * vdit_rng_normal(&rng);
+            for (size_t k = 0; k < info[i].numel; k++) p[k] += 0.3f * vdit_rng_normal(&rng);
+        if (strstr(info[i].name, ".conv2.")) /* zero at init: make every path carry gradient */
+            for (size_t k = 0; k < info[i].numel; k++) p[k] = 0.1f * vdit_rng_normal(&rng);
+    }
     loss_ctx c = {&m, zeros((size_t)B * T * 3 * S * S), B, T, S, {rec, 0.05f, 1, 77}};
     synth_videos(c.x, B, T, S, 4);
     /* KL weight 0.05, so the KL's gradient is not negligible beside the recon's */

@@ -100,7 +100,9 @@ grep -q "decoder.conv_out.weight *F32 \[3,8,3,3\]" "$tmp/out" || bad "info lacks
 grep -q "metadata scale_factor: " "$tmp/out" || bad "info lacks the scale factor"
 grep -q "metadata format: vdit-vae" "$tmp/out" || bad "info lacks the format"
 expect 0 "" "$VDIT" vae train --data "$d" --config "$tmp/tiny.ini" --out "$tmp/vae2.safetensors"
-cmp -s "$v" "$tmp/vae2.safetensors" && ok || bad "the same seed gave different checkpoints"
+expect 0 "" "$VDIT" vae encode --vae "$v" --data "$d" --out "$tmp/za.npy"
+expect 0 "" "$VDIT" vae encode --vae "$tmp/vae2.safetensors" --data "$d" --out "$tmp/zb.npy"
+cmp -s "$tmp/za.npy" "$tmp/zb.npy" && ok || bad "the same seed gave different weights or scale factor"
 
 # encode / decode between NPY files
 expect 0 "" "$VDIT" vae encode --vae "$v" --data "$d" --out "$tmp/z.npy"
