@@ -40,25 +40,6 @@
  * Small helpers
  * ---------------------------------------------------------------------- */
 
-/* Like vdit_seterr, but keeps the message on one line: names, paths and
- * jansson's "near '...'" text come from the input and may hold newlines or
- * other control bytes, which are replaced by '?'. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static int io_err(vdit_err *err, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        for (char *p = err->msg; *p; p++) {
-            if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
-        }
-    }
-    return -1;
-}
 
 /* numel of a shape, 0 on success, -1 if the product overflows int64.
  * A zero dim anywhere makes the product 0, whatever the other dims are. */
@@ -107,21 +88,21 @@ static int read_exact(FILE *fp, void *buf, size_t n)
 static int open_regular(const char *path, FILE **fp_out, uint64_t *size, vdit_err *err)
 {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return io_err(err, "%s: cannot open: %s", path, strerror(errno));
+    if (!fp) return vdit_seterr(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(fp), &st) != 0) {
         int e = errno;
         fclose(fp);
-        return io_err(err, "%s: cannot stat: %s", path, strerror(e));
+        return vdit_seterr(err, "%s: cannot stat: %s", path, strerror(e));
     }
     if (S_ISDIR(st.st_mode)) {
         fclose(fp);
-        return io_err(err, "%s: is a directory, expected a file", path);
+        return vdit_seterr(err, "%s: is a directory, expected a file", path);
     }
     /* pipes and devices have no reliable size to check against */
     if (!S_ISREG(st.st_mode)) {
         fclose(fp);
-        return io_err(err, "%s: not a regular file", path);
+        return vdit_seterr(err, "%s: not a regular file", path);
     }
     *fp_out = fp;
     *size = (uint64_t)st.st_size;
@@ -146,14 +127,14 @@ static void write_le64(unsigned char *p, uint64_t v)
 
 int vdit_write_file_atomic(const char *path, const void *data, size_t size, vdit_err *err)
 {
-    if (!path) return io_err(err, "(null): no path given");
-    if (!data && size > 0) return io_err(err, "%s: no data given for %zu bytes", path, size);
+    if (!path) return vdit_seterr(err, "(null): no path given");
+    if (!data && size > 0) return vdit_seterr(err, "%s: no data given for %zu bytes", path, size);
 
     /* the temporary lives in the same directory so rename() is atomic */
     static const char suffix[] = ".tmp.XXXXXX";
     size_t plen = strlen(path);
     char *tmp = malloc(plen + sizeof suffix);
-    if (!tmp) return io_err(err, "%s: out of memory", path);
+    if (!tmp) return vdit_seterr(err, "%s: out of memory", path);
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, suffix, sizeof suffix);
 
@@ -161,7 +142,7 @@ int vdit_write_file_atomic(const char *path, const void *data, size_t size, vdit
     if (fd < 0) {
         int e = errno;
         free(tmp);
-        return io_err(err, "%s: cannot create temporary file: %s", path, strerror(e));
+        return vdit_seterr(err, "%s: cannot create temporary file: %s", path, strerror(e));
     }
 
     const char *what = NULL; /* which step failed, for the message */
@@ -200,7 +181,7 @@ int vdit_write_file_atomic(const char *path, const void *data, size_t size, vdit
     if (what) {
         unlink(tmp);
         free(tmp);
-        return io_err(err, "%s: %s: %s", path, what, strerror(e));
+        return vdit_seterr(err, "%s: %s: %s", path, what, strerror(e));
     }
     free(tmp);
 
@@ -235,18 +216,18 @@ int vdit_read_file(const char *path, size_t max_size, void **data, size_t *size,
     if (open_regular(path, &fp, &fsize, err) != 0) return -1;
     if (fsize > (uint64_t)max_size) {
         fclose(fp);
-        return io_err(err, "%s: file size %llu exceeds the limit of %zu bytes", path,
+        return vdit_seterr(err, "%s: file size %llu exceeds the limit of %zu bytes", path,
                       (unsigned long long)fsize, max_size);
     }
     void *buf = malloc(fsize > 0 ? (size_t)fsize : 1);
     if (!buf) {
         fclose(fp);
-        return io_err(err, "%s: out of memory for %llu bytes", path, (unsigned long long)fsize);
+        return vdit_seterr(err, "%s: out of memory for %llu bytes", path, (unsigned long long)fsize);
     }
     if (read_exact(fp, buf, (size_t)fsize) != 0) {
         free(buf);
         fclose(fp);
-        return io_err(err, "%s: read fewer than the %llu bytes fstat reported", path,
+        return vdit_seterr(err, "%s: read fewer than the %llu bytes fstat reported", path,
                       (unsigned long long)fsize);
     }
     fclose(fp);
@@ -316,7 +297,7 @@ typedef struct {
 
 static int np_fail(npy_parser *p, const char *expected)
 {
-    return io_err(p->err, "%s: offset %zu: expected %s", p->path, p->base + p->pos, expected);
+    return vdit_seterr(p->err, "%s: offset %zu: expected %s", p->path, p->base + p->pos, expected);
 }
 
 static void np_skip_ws(npy_parser *p)
@@ -445,9 +426,9 @@ static int npy_parse_header(npy_parser *p, char *descr, size_t descr_size, int *
     }
     np_skip_ws(p); /* the padding: spaces and a final '\n' */
     if (p->pos != p->len) return np_fail(p, "only whitespace after the header dict");
-    if (!have_descr) return io_err(p->err, "%s: header dict has no 'descr'", p->path);
-    if (!have_fortran) return io_err(p->err, "%s: header dict has no 'fortran_order'", p->path);
-    if (!have_shape) return io_err(p->err, "%s: header dict has no 'shape'", p->path);
+    if (!have_descr) return vdit_seterr(p->err, "%s: header dict has no 'descr'", p->path);
+    if (!have_fortran) return vdit_seterr(p->err, "%s: header dict has no 'fortran_order'", p->path);
+    if (!have_shape) return vdit_seterr(p->err, "%s: header dict has no 'shape'", p->path);
     return 0;
 }
 
@@ -464,22 +445,22 @@ int vdit__npy_read_header(vdit__npy_reader rd, void *ctx, uint64_t total, const 
     char *header = NULL;
     unsigned char pre[12];
     if (total < 10 || rd(ctx, pre, 10) != 0) {
-        io_err(err, "%s: %s too short (%llu bytes) for an NPY preamble", path, kind, (unsigned long long)total);
+        vdit_seterr(err, "%s: %s too short (%llu bytes) for an NPY preamble", path, kind, (unsigned long long)total);
         goto fail;
     }
     if (memcmp(pre, npy_magic, 6) != 0) {
-        io_err(err, "%s: offset 0: bad magic, expected \"\\x93NUMPY\"", path);
+        vdit_seterr(err, "%s: offset 0: bad magic, expected \"\\x93NUMPY\"", path);
         goto fail;
     }
     int major = pre[6], minor = pre[7];
     if (!((major == 1 || major == 2 || major == 3) && minor == 0)) {
-        io_err(err, "%s: offset 6: unsupported version %d.%d (expected 1.0, 2.0 or 3.0)", path, major, minor);
+        vdit_seterr(err, "%s: offset 6: unsupported version %d.%d (expected 1.0, 2.0 or 3.0)", path, major, minor);
         goto fail;
     }
     uint64_t start = 10, hlen = (uint64_t)pre[8] | (uint64_t)pre[9] << 8;
     if (major >= 2) {
         if (total < 12 || rd(ctx, pre + 10, 2) != 0) {
-            io_err(err, "%s: %s too short (%llu bytes) for an NPY %d.0 preamble", path, kind,
+            vdit_seterr(err, "%s: %s too short (%llu bytes) for an NPY %d.0 preamble", path, kind,
                    (unsigned long long)total, major);
             goto fail;
         }
@@ -487,17 +468,17 @@ int vdit__npy_read_header(vdit__npy_reader rd, void *ctx, uint64_t total, const 
         hlen |= (uint64_t)pre[10] << 16 | (uint64_t)pre[11] << 24;
     }
     if (hlen > total - start) {
-        io_err(err, "%s: offset 8: header length %llu exceeds %s size %llu", path, (unsigned long long)hlen, kind,
+        vdit_seterr(err, "%s: offset 8: header length %llu exceeds %s size %llu", path, (unsigned long long)hlen, kind,
                (unsigned long long)total);
         goto fail;
     }
     header = malloc((size_t)hlen + 1);
     if (!header) {
-        io_err(err, "%s: out of memory for a %llu-byte header", path, (unsigned long long)hlen);
+        vdit_seterr(err, "%s: out of memory for a %llu-byte header", path, (unsigned long long)hlen);
         goto fail;
     }
     if (rd(ctx, header, (size_t)hlen) != 0) {
-        io_err(err, "%s: offset %llu: cannot read the %llu-byte header", path, (unsigned long long)start,
+        vdit_seterr(err, "%s: offset %llu: cannot read the %llu-byte header", path, (unsigned long long)start,
                (unsigned long long)hlen);
         goto fail;
     }
@@ -512,7 +493,7 @@ int vdit__npy_read_header(vdit__npy_reader rd, void *ctx, uint64_t total, const 
     header = NULL;
 
     if (fortran) {
-        io_err(err, "%s: Fortran-order (column-major) arrays are not supported", path);
+        vdit_seterr(err, "%s: Fortran-order (column-major) arrays are not supported", path);
         goto fail;
     }
     int dtype = -1;
@@ -521,9 +502,9 @@ int vdit__npy_read_header(vdit__npy_reader rd, void *ctx, uint64_t total, const 
     }
     if (dtype < 0) {
         if (descr[0] == '>')
-            io_err(err, "%s: big-endian descr '%s' is not supported (only little-endian)", path, descr);
+            vdit_seterr(err, "%s: big-endian descr '%s' is not supported (only little-endian)", path, descr);
         else
-            io_err(err, "%s: unsupported descr '%s' (supported: '<f4' '<f8' '|u1' '<i4' '<i8')", path, descr);
+            vdit_seterr(err, "%s: unsupported descr '%s' (supported: '<f4' '<f8' '|u1' '<i4' '<i8')", path, descr);
         goto fail;
     }
 
@@ -532,18 +513,18 @@ int vdit__npy_read_header(vdit__npy_reader rd, void *ctx, uint64_t total, const 
     uint64_t have = total - start - hlen;
     size_t isize = dtype_info[dtype].size;
     if (shape_numel(ndim, shape, &numel) != 0 || (uint64_t)numel > UINT64_MAX / isize) {
-        io_err(err, "%s: shape %s is too large", path, shape_str(sbuf, sizeof sbuf, ndim, shape, 1));
+        vdit_seterr(err, "%s: shape %s is too large", path, shape_str(sbuf, sizeof sbuf, ndim, shape, 1));
         goto fail;
     }
     uint64_t need = (uint64_t)numel * isize;
     if (have != need) {
-        io_err(err, "%s: offset %llu: data is %llu bytes but shape %s of '%s' needs %llu bytes", path,
+        vdit_seterr(err, "%s: offset %llu: data is %llu bytes but shape %s of '%s' needs %llu bytes", path,
                (unsigned long long)(start + hlen), (unsigned long long)have,
                shape_str(sbuf, sizeof sbuf, ndim, shape, 1), descr, (unsigned long long)need);
         goto fail;
     }
     if (need > SIZE_MAX) {
-        io_err(err, "%s: %llu bytes of data do not fit in memory", path, (unsigned long long)need);
+        vdit_seterr(err, "%s: %llu bytes of data do not fit in memory", path, (unsigned long long)need);
         goto fail;
     }
     info->dtype = (vdit_dtype)dtype;
@@ -568,10 +549,10 @@ int vdit__npy_read_array(vdit__npy_reader rd, void *ctx, uint64_t total, const c
     if (vdit__npy_read_header(rd, ctx, total, what, kind, &info, err) != 0) return -1;
     void *data = malloc(info.nbytes > 0 ? (size_t)info.nbytes : 1);
     if (!data)
-        return io_err(err, "%s: out of memory for %llu bytes of data", what, (unsigned long long)info.nbytes);
+        return vdit_seterr(err, "%s: out of memory for %llu bytes of data", what, (unsigned long long)info.nbytes);
     if (rd(ctx, data, (size_t)info.nbytes) != 0) {
         free(data);
-        return io_err(err, "%s: offset %llu: cannot read %llu bytes of data", what,
+        return vdit_seterr(err, "%s: offset %llu: cannot read %llu bytes of data", what,
                       (unsigned long long)info.data_offset, (unsigned long long)info.nbytes);
     }
     out->dtype = info.dtype;
@@ -613,9 +594,9 @@ static int npy_mem_reader(void *ctx, void *buf, size_t n)
 int vdit_npy_parse(const void *buf, size_t size, const char *what, vdit_array *out, vdit_err *err)
 {
     if (!what) what = "(buffer)";
-    if (!out) return io_err(err, "%s: no output array given", what);
+    if (!out) return vdit_seterr(err, "%s: no output array given", what);
     memset(out, 0, sizeof *out);
-    if (!buf && size > 0) return io_err(err, "%s: no buffer given for %zu bytes", what, size);
+    if (!buf && size > 0) return vdit_seterr(err, "%s: no buffer given for %zu bytes", what, size);
     npy_mem m = {buf, buf ? size : 0, 0};
     return vdit__npy_read_array(npy_mem_reader, &m, m.size, what, "buffer", out, err);
 }
@@ -645,32 +626,32 @@ size_t vdit__npy_header(unsigned char *buf, size_t cap, vdit_dtype dtype, int nd
 
 int vdit_npy_write(const char *path, const vdit_array *a, vdit_err *err)
 {
-    if (!a) return io_err(err, "%s: no array given", path);
-    if (!dtype_valid(a->dtype)) return io_err(err, "%s: invalid dtype %d", path, (int)a->dtype);
+    if (!a) return vdit_seterr(err, "%s: no array given", path);
+    if (!dtype_valid(a->dtype)) return vdit_seterr(err, "%s: invalid dtype %d", path, (int)a->dtype);
     if (a->ndim < 0 || a->ndim > VDIT_MAX_DIMS)
-        return io_err(err, "%s: ndim %d outside 0..%d", path, a->ndim, VDIT_MAX_DIMS);
+        return vdit_seterr(err, "%s: ndim %d outside 0..%d", path, a->ndim, VDIT_MAX_DIMS);
     for (int i = 0; i < a->ndim; i++) {
-        if (a->shape[i] < 0) return io_err(err, "%s: shape[%d] = %lld is negative", path, i, (long long)a->shape[i]);
+        if (a->shape[i] < 0) return vdit_seterr(err, "%s: shape[%d] = %lld is negative", path, i, (long long)a->shape[i]);
     }
     char sbuf[256];
     int64_t numel;
     size_t isize = dtype_info[a->dtype].size;
     if (shape_numel(a->ndim, a->shape, &numel) != 0 || (uint64_t)numel > SIZE_MAX / isize)
-        return io_err(err, "%s: shape %s is too large", path, shape_str(sbuf, sizeof sbuf, a->ndim, a->shape, 1));
+        return vdit_seterr(err, "%s: shape %s is too large", path, shape_str(sbuf, sizeof sbuf, a->ndim, a->shape, 1));
     size_t nbytes = (size_t)numel * isize;
     if (a->nbytes != nbytes)
-        return io_err(err, "%s: nbytes %zu does not match shape %s of %s (%zu bytes)", path, a->nbytes,
+        return vdit_seterr(err, "%s: nbytes %zu does not match shape %s of %s (%zu bytes)", path, a->nbytes,
                       shape_str(sbuf, sizeof sbuf, a->ndim, a->shape, 1), dtype_info[a->dtype].name, nbytes);
-    if (nbytes > 0 && !a->data) return io_err(err, "%s: no data given for %zu bytes", path, nbytes);
+    if (nbytes > 0 && !a->data) return vdit_seterr(err, "%s: no data given for %zu bytes", path, nbytes);
 
     unsigned char head[1024];
     size_t total_header = vdit__npy_header(head, sizeof head, a->dtype, a->ndim, a->shape);
-    if (total_header == 0) return io_err(err, "%s: header too long", path);
-    if (nbytes > SIZE_MAX - total_header) return io_err(err, "%s: array too large", path);
+    if (total_header == 0) return vdit_seterr(err, "%s: header too long", path);
+    if (nbytes > SIZE_MAX - total_header) return vdit_seterr(err, "%s: array too large", path);
 
     size_t size = total_header + nbytes;
     unsigned char *buf = malloc(size);
-    if (!buf) return io_err(err, "%s: out of memory for %zu bytes", path, size);
+    if (!buf) return vdit_seterr(err, "%s: out of memory for %zu bytes", path, size);
     memcpy(buf, head, total_header);
     if (nbytes > 0) memcpy(buf + total_header, a->data, nbytes);
     int rc = vdit_write_file_atomic(path, buf, size, err);
@@ -681,14 +662,14 @@ int vdit_npy_write(const char *path, const vdit_array *a, vdit_err *err)
 int vdit_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape, vdit_err *err)
 {
     if (ndim < 0 || ndim > VDIT_MAX_DIMS)
-        return io_err(err, "%s: ndim %d outside 0..%d", path, ndim, VDIT_MAX_DIMS);
-    if (ndim > 0 && !shape) return io_err(err, "%s: no shape given", path);
+        return vdit_seterr(err, "%s: ndim %d outside 0..%d", path, ndim, VDIT_MAX_DIMS);
+    if (ndim > 0 && !shape) return vdit_seterr(err, "%s: no shape given", path);
     vdit_array a = {.dtype = VDIT_DTYPE_F32, .ndim = ndim, .data = (void *)data};
     for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
     int64_t numel;
     char sbuf[256];
     if (shape_numel(ndim, a.shape, &numel) != 0 || (uint64_t)numel > SIZE_MAX / sizeof(float))
-        return io_err(err, "%s: shape %s is invalid or too large", path,
+        return vdit_seterr(err, "%s: shape %s is invalid or too large", path,
                       shape_str(sbuf, sizeof sbuf, ndim, a.shape, 1));
     a.nbytes = (size_t)numel * sizeof(float);
     return vdit_npy_write(path, &a, err);
@@ -704,12 +685,12 @@ int vdit_npy_read_f32(const char *path, vdit_array *out, vdit_err *err)
     int64_t n = vdit_array_numel(out);
     if ((uint64_t)n > SIZE_MAX / sizeof(float)) {
         vdit_array_free(out);
-        return io_err(err, "%s: too many elements (%lld) to convert to float32", path, (long long)n);
+        return vdit_seterr(err, "%s: too many elements (%lld) to convert to float32", path, (long long)n);
     }
     float *f = malloc(n > 0 ? (size_t)n * sizeof(float) : 1);
     if (!f) {
         vdit_array_free(out);
-        return io_err(err, "%s: out of memory converting %lld elements to float32", path, (long long)n);
+        return vdit_seterr(err, "%s: out of memory converting %lld elements to float32", path, (long long)n);
     }
     for (int64_t i = 0; i < n; i++) {
         switch (out->dtype) {
@@ -775,66 +756,66 @@ static int st_parse_entry(const char *path, const char *name, json_t *v, uint64_
                           vdit_err *err)
 {
     const int W = NAME_MAX_SHOWN;
-    if (!json_is_object(v)) return io_err(err, "%s: tensor '%.*s': entry is not a JSON object", path, W, name);
+    if (!json_is_object(v)) return vdit_seterr(err, "%s: tensor '%.*s': entry is not a JSON object", path, W, name);
     const char *key;
     json_t *field;
     json_object_foreach(v, key, field) {
         if (strcmp(key, "dtype") != 0 && strcmp(key, "shape") != 0 && strcmp(key, "data_offsets") != 0)
-            return io_err(err, "%s: tensor '%.*s': unexpected key '%.*s'", path, W, name, W, key);
+            return vdit_seterr(err, "%s: tensor '%.*s': unexpected key '%.*s'", path, W, name, W, key);
     }
 
     json_t *dtype = json_object_get(v, "dtype");
-    if (!dtype) return io_err(err, "%s: tensor '%.*s': missing 'dtype'", path, W, name);
-    if (!json_is_string(dtype)) return io_err(err, "%s: tensor '%.*s': dtype is not a string", path, W, name);
+    if (!dtype) return vdit_seterr(err, "%s: tensor '%.*s': missing 'dtype'", path, W, name);
+    if (!json_is_string(dtype)) return vdit_seterr(err, "%s: tensor '%.*s': dtype is not a string", path, W, name);
     const char *ds = json_string_value(dtype);
     if (strcmp(ds, "F32") != 0) {
         for (size_t i = 0; i < sizeof st_known_dtypes / sizeof st_known_dtypes[0]; i++) {
             if (strcmp(ds, st_known_dtypes[i]) == 0)
-                return io_err(err, "%s: tensor '%.*s': unsupported dtype %s (only F32)", path, W, name, ds);
+                return vdit_seterr(err, "%s: tensor '%.*s': unsupported dtype %s (only F32)", path, W, name, ds);
         }
-        return io_err(err, "%s: tensor '%.*s': unknown dtype '%.*s'", path, W, name, W, ds);
+        return vdit_seterr(err, "%s: tensor '%.*s': unknown dtype '%.*s'", path, W, name, W, ds);
     }
 
     json_t *shape = json_object_get(v, "shape");
-    if (!shape) return io_err(err, "%s: tensor '%.*s': missing 'shape'", path, W, name);
-    if (!json_is_array(shape)) return io_err(err, "%s: tensor '%.*s': shape is not an array", path, W, name);
+    if (!shape) return vdit_seterr(err, "%s: tensor '%.*s': missing 'shape'", path, W, name);
+    if (!json_is_array(shape)) return vdit_seterr(err, "%s: tensor '%.*s': shape is not an array", path, W, name);
     size_t ndim = json_array_size(shape);
     if (ndim > VDIT_MAX_DIMS)
-        return io_err(err, "%s: tensor '%.*s': shape has %zu dims, at most %d supported", path, W, name, ndim,
+        return vdit_seterr(err, "%s: tensor '%.*s': shape has %zu dims, at most %d supported", path, W, name, ndim,
                       VDIT_MAX_DIMS);
     e->ndim = (int)ndim;
     for (size_t i = 0; i < ndim; i++) {
         json_t *d = json_array_get(shape, i);
         if (!json_is_integer(d))
-            return io_err(err, "%s: tensor '%.*s': shape[%zu] is not an integer", path, W, name, i);
+            return vdit_seterr(err, "%s: tensor '%.*s': shape[%zu] is not an integer", path, W, name, i);
         long long x = json_integer_value(d);
-        if (x < 0) return io_err(err, "%s: tensor '%.*s': shape[%zu] = %lld is negative", path, W, name, i, x);
+        if (x < 0) return vdit_seterr(err, "%s: tensor '%.*s': shape[%zu] = %lld is negative", path, W, name, i, x);
         if (x > MAX_DIM)
-            return io_err(err, "%s: tensor '%.*s': shape[%zu] = %lld is over 2^53", path, W, name, i, x);
+            return vdit_seterr(err, "%s: tensor '%.*s': shape[%zu] = %lld is over 2^53", path, W, name, i, x);
         e->shape[i] = x;
     }
 
     json_t *offs = json_object_get(v, "data_offsets");
-    if (!offs) return io_err(err, "%s: tensor '%.*s': missing 'data_offsets'", path, W, name);
+    if (!offs) return vdit_seterr(err, "%s: tensor '%.*s': missing 'data_offsets'", path, W, name);
     int64_t begin, end;
     if (!json_is_array(offs) || json_array_size(offs) != 2 ||
         json_nonneg_int(json_array_get(offs, 0), MAX_DIM, &begin) != 0 ||
         json_nonneg_int(json_array_get(offs, 1), MAX_DIM, &end) != 0)
-        return io_err(err, "%s: tensor '%.*s': data_offsets is not [begin, end] of non-negative integers", path, W,
+        return vdit_seterr(err, "%s: tensor '%.*s': data_offsets is not [begin, end] of non-negative integers", path, W,
                       name);
     if (begin > end)
-        return io_err(err, "%s: tensor '%.*s': data_offsets [%lld, %lld] end before they begin", path, W, name,
+        return vdit_seterr(err, "%s: tensor '%.*s': data_offsets [%lld, %lld] end before they begin", path, W, name,
                       (long long)begin, (long long)end);
     if ((uint64_t)end > bufsize)
-        return io_err(err, "%s: tensor '%.*s': data_offsets [%lld, %lld] go beyond the %llu-byte data buffer", path,
+        return vdit_seterr(err, "%s: tensor '%.*s': data_offsets [%lld, %lld] go beyond the %llu-byte data buffer", path,
                       W, name, (long long)begin, (long long)end, (unsigned long long)bufsize);
 
     char sbuf[256];
     if (shape_numel(e->ndim, e->shape, &e->numel) != 0 || e->numel > INT64_MAX / 4)
-        return io_err(err, "%s: tensor '%.*s': shape %s is too large", path, W, name,
+        return vdit_seterr(err, "%s: tensor '%.*s': shape %s is too large", path, W, name,
                       shape_str(sbuf, sizeof sbuf, e->ndim, e->shape, 0));
     if (e->numel * 4 != end - begin)
-        return io_err(err, "%s: tensor '%.*s': shape %s needs %lld bytes but data_offsets give %lld", path, W, name,
+        return vdit_seterr(err, "%s: tensor '%.*s': shape %s needs %lld bytes but data_offsets give %lld", path, W, name,
                       shape_str(sbuf, sizeof sbuf, e->ndim, e->shape, 0), (long long)(e->numel * 4),
                       (long long)(end - begin));
     e->name = name;
@@ -846,22 +827,22 @@ static int st_parse_entry(const char *path, const char *name, json_t *v, uint64_
 /* Copies "__metadata__" (string -> string) into f. */
 static int st_parse_meta(const char *path, json_t *meta, vdit_st_file *f, vdit_err *err)
 {
-    if (!json_is_object(meta)) return io_err(err, "%s: __metadata__ is not a JSON object", path);
+    if (!json_is_object(meta)) return vdit_seterr(err, "%s: __metadata__ is not a JSON object", path);
     size_t n = json_object_size(meta);
     f->meta_keys = calloc(n > 0 ? n : 1, sizeof(char *));
     f->meta_values = calloc(n > 0 ? n : 1, sizeof(char *));
-    if (!f->meta_keys || !f->meta_values) return io_err(err, "%s: out of memory for metadata", path);
+    if (!f->meta_keys || !f->meta_values) return vdit_seterr(err, "%s: out of memory for metadata", path);
     const char *key;
     json_t *v;
     json_object_foreach(meta, key, v) {
         if (!json_is_string(v))
-            return io_err(err, "%s: __metadata__ value for '%.*s' is not a string", path, NAME_MAX_SHOWN, key);
+            return vdit_seterr(err, "%s: __metadata__ value for '%.*s' is not a string", path, NAME_MAX_SHOWN, key);
         char *k = strdup(key);
         char *s = strdup(json_string_value(v));
         if (!k || !s) {
             free(k);
             free(s);
-            return io_err(err, "%s: out of memory for metadata", path);
+            return vdit_seterr(err, "%s: out of memory for metadata", path);
         }
         f->meta_keys[f->nmeta] = k;
         f->meta_values[f->nmeta] = s;
@@ -874,14 +855,14 @@ static int st_parse_meta(const char *path, json_t *meta, vdit_st_file *f, vdit_e
 static int st_parse_header(const char *path, json_t *root, uint64_t bufsize, vdit_st_file *f, st_entry **entries_out,
                            vdit_err *err)
 {
-    if (!json_is_object(root)) return io_err(err, "%s: header is not a JSON object", path);
+    if (!json_is_object(root)) return vdit_seterr(err, "%s: header is not a JSON object", path);
 
     json_t *meta = json_object_get(root, "__metadata__");
     if (meta && st_parse_meta(path, meta, f, err) != 0) return -1;
 
     size_t n = json_object_size(root) - (meta ? 1 : 0);
     st_entry *entries = calloc(n > 0 ? n : 1, sizeof *entries);
-    if (!entries) return io_err(err, "%s: out of memory for %zu tensors", path, n);
+    if (!entries) return vdit_seterr(err, "%s: out of memory for %zu tensors", path, n);
     *entries_out = entries;
     int count = 0;
     const char *key;
@@ -900,30 +881,30 @@ static int st_parse_header(const char *path, json_t *root, uint64_t bufsize, vdi
     for (int i = 0; i < count; i++) {
         const st_entry *e = &entries[i];
         if (i == 0 && e->begin != 0)
-            return io_err(err, "%s: tensor '%.*s' starts at byte %llu, expected the first tensor at byte 0", path, W,
+            return vdit_seterr(err, "%s: tensor '%.*s' starts at byte %llu, expected the first tensor at byte 0", path, W,
                           e->name, (unsigned long long)e->begin);
         if (i > 0 && e->begin > at)
-            return io_err(err, "%s: gap between tensors '%.*s' and '%.*s' at byte %llu (%llu bytes unused)", path, W,
+            return vdit_seterr(err, "%s: gap between tensors '%.*s' and '%.*s' at byte %llu (%llu bytes unused)", path, W,
                           entries[i - 1].name, W, e->name, (unsigned long long)at,
                           (unsigned long long)(e->begin - at));
         if (i > 0 && e->begin < at)
-            return io_err(err, "%s: tensors '%.*s' and '%.*s' overlap at byte %llu", path, W, entries[i - 1].name,
+            return vdit_seterr(err, "%s: tensors '%.*s' and '%.*s' overlap at byte %llu", path, W, entries[i - 1].name,
                           W, e->name, (unsigned long long)e->begin);
         at = e->end;
     }
     if (at != bufsize)
-        return io_err(err,
+        return vdit_seterr(err,
                       "%s: %llu trailing bytes after the last tensor "
                       "(data ends at byte %llu of a %llu-byte buffer)",
                       path, (unsigned long long)(bufsize - at), (unsigned long long)at,
                       (unsigned long long)bufsize);
 
     f->tensors = calloc(count > 0 ? (size_t)count : 1, sizeof *f->tensors);
-    if (!f->tensors) return io_err(err, "%s: out of memory for %d tensors", path, count);
+    if (!f->tensors) return vdit_seterr(err, "%s: out of memory for %d tensors", path, count);
     for (int i = 0; i < count; i++) {
         vdit_st_tensor *t = &f->tensors[i];
         t->name = strdup(entries[i].name);
-        if (!t->name) return io_err(err, "%s: out of memory for tensor names", path);
+        if (!t->name) return vdit_seterr(err, "%s: out of memory for tensor names", path);
         f->ntensors = i + 1; /* so vdit_st_free frees exactly what exists */
         t->ndim = entries[i].ndim;
         memcpy(t->shape, entries[i].shape, sizeof t->shape);
@@ -944,26 +925,26 @@ int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err)
     st_entry *entries = NULL;
     unsigned char lenbuf[8];
     if (fsize < 8 || read_exact(fp, lenbuf, 8) != 0) {
-        io_err(err, "%s: file too short (%llu bytes) for the 8-byte header length", path, (unsigned long long)fsize);
+        vdit_seterr(err, "%s: file too short (%llu bytes) for the 8-byte header length", path, (unsigned long long)fsize);
         goto fail;
     }
     uint64_t hlen = read_le64(lenbuf);
     if (hlen > VDIT_ST_MAX_HEADER) {
-        io_err(err, "%s: header length %llu over %llu bytes", path, (unsigned long long)hlen, VDIT_ST_MAX_HEADER);
+        vdit_seterr(err, "%s: header length %llu over %llu bytes", path, (unsigned long long)hlen, VDIT_ST_MAX_HEADER);
         goto fail;
     }
     if (hlen > fsize - 8) {
-        io_err(err, "%s: header length %llu exceeds file size %llu (8 + %llu > %llu)", path, (unsigned long long)hlen,
+        vdit_seterr(err, "%s: header length %llu exceeds file size %llu (8 + %llu > %llu)", path, (unsigned long long)hlen,
                (unsigned long long)fsize, (unsigned long long)hlen, (unsigned long long)fsize);
         goto fail;
     }
     header = malloc((size_t)hlen + 1);
     if (!header) {
-        io_err(err, "%s: out of memory for a %llu-byte header", path, (unsigned long long)hlen);
+        vdit_seterr(err, "%s: out of memory for a %llu-byte header", path, (unsigned long long)hlen);
         goto fail;
     }
     if (read_exact(fp, header, (size_t)hlen) != 0) {
-        io_err(err, "%s: offset 8: cannot read the %llu-byte header", path, (unsigned long long)hlen);
+        vdit_seterr(err, "%s: offset 8: cannot read the %llu-byte header", path, (unsigned long long)hlen);
         goto fail;
     }
 
@@ -971,7 +952,7 @@ int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err)
     json_error_t jerr;
     root = json_loadb(header, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        io_err(err, "%s: invalid JSON header: %s at position %d", path, jerr.text, jerr.position);
+        vdit_seterr(err, "%s: invalid JSON header: %s at position %d", path, jerr.text, jerr.position);
         goto fail;
     }
     free(header);
@@ -986,11 +967,11 @@ int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err)
      * the file is not. bufsize is bounded by the file size. */
     f->mem = malloc(bufsize > 0 ? (size_t)bufsize : 1);
     if (!f->mem) {
-        io_err(err, "%s: out of memory for %llu bytes of tensor data", path, (unsigned long long)bufsize);
+        vdit_seterr(err, "%s: out of memory for %llu bytes of tensor data", path, (unsigned long long)bufsize);
         goto fail;
     }
     if (read_exact(fp, f->mem, (size_t)bufsize) != 0) {
-        io_err(err, "%s: offset %llu: cannot read %llu bytes of tensor data", path, (unsigned long long)(8 + hlen),
+        vdit_seterr(err, "%s: offset %llu: cannot read %llu bytes of tensor data", path, (unsigned long long)(8 + hlen),
                (unsigned long long)bufsize);
         goto fail;
     }
@@ -1052,7 +1033,7 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
     const int W = NAME_MAX_SHOWN;
     json_t *root = json_object();
     if (!root) {
-        io_err(err, "%s: out of memory", path);
+        vdit_seterr(err, "%s: out of memory", path);
         return NULL;
     }
 
@@ -1061,20 +1042,20 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
         if (!meta || json_object_set_new(root, "__metadata__", meta) != 0) goto oom;
         for (int i = 0; i < nmeta; i++) {
             if (!meta_keys[i] || !meta_values[i]) {
-                io_err(err, "%s: metadata pair %d has a NULL key or value", path, i);
+                vdit_seterr(err, "%s: metadata pair %d has a NULL key or value", path, i);
                 goto fail;
             }
             if (json_object_get(meta, meta_keys[i])) {
-                io_err(err, "%s: duplicate metadata key '%.*s'", path, W, meta_keys[i]);
+                vdit_seterr(err, "%s: duplicate metadata key '%.*s'", path, W, meta_keys[i]);
                 goto fail;
             }
             json_t *s = json_string(meta_values[i]);
             if (!s) {
-                io_err(err, "%s: metadata value for '%.*s' is not valid UTF-8", path, W, meta_keys[i]);
+                vdit_seterr(err, "%s: metadata value for '%.*s' is not valid UTF-8", path, W, meta_keys[i]);
                 goto fail;
             }
             if (json_object_set_new(meta, meta_keys[i], s) != 0) {
-                io_err(err, "%s: metadata key '%.*s' is not valid UTF-8", path, W, meta_keys[i]);
+                vdit_seterr(err, "%s: metadata key '%.*s' is not valid UTF-8", path, W, meta_keys[i]);
                 goto fail;
             }
         }
@@ -1084,24 +1065,24 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
     for (int i = 0; i < ntensors; i++) {
         const vdit_st_tensor *t = &tensors[i];
         if (!t->name) {
-            io_err(err, "%s: tensor %d has no name", path, i);
+            vdit_seterr(err, "%s: tensor %d has no name", path, i);
             goto fail;
         }
         if (strcmp(t->name, "__metadata__") == 0) {
-            io_err(err, "%s: tensor %d may not be named __metadata__", path, i);
+            vdit_seterr(err, "%s: tensor %d may not be named __metadata__", path, i);
             goto fail;
         }
         if (json_object_get(root, t->name)) {
-            io_err(err, "%s: duplicate tensor name '%.*s'", path, W, t->name);
+            vdit_seterr(err, "%s: duplicate tensor name '%.*s'", path, W, t->name);
             goto fail;
         }
         if (t->ndim < 0 || t->ndim > VDIT_MAX_DIMS) {
-            io_err(err, "%s: tensor '%.*s': ndim %d outside 0..%d", path, W, t->name, t->ndim, VDIT_MAX_DIMS);
+            vdit_seterr(err, "%s: tensor '%.*s': ndim %d outside 0..%d", path, W, t->name, t->ndim, VDIT_MAX_DIMS);
             goto fail;
         }
         for (int d = 0; d < t->ndim; d++) {
             if (t->shape[d] < 0 || t->shape[d] > MAX_DIM) {
-                io_err(err, "%s: tensor '%.*s': shape[%d] = %lld outside 0..2^53", path, W, t->name, d,
+                vdit_seterr(err, "%s: tensor '%.*s': shape[%d] = %lld outside 0..2^53", path, W, t->name, d,
                        (long long)t->shape[d]);
                 goto fail;
             }
@@ -1110,17 +1091,17 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
         int64_t numel;
         if (shape_numel(t->ndim, t->shape, &numel) != 0 || numel > INT64_MAX / 4 ||
             (uint64_t)numel * 4 > UINT64_MAX - at) {
-            io_err(err, "%s: tensor '%.*s': shape %s is too large", path, W, t->name,
+            vdit_seterr(err, "%s: tensor '%.*s': shape %s is too large", path, W, t->name,
                    shape_str(sbuf, sizeof sbuf, t->ndim, t->shape, 0));
             goto fail;
         }
         if (numel != t->numel) {
-            io_err(err, "%s: tensor '%.*s': numel %lld does not match shape %s (%lld)", path, W, t->name,
+            vdit_seterr(err, "%s: tensor '%.*s': numel %lld does not match shape %s (%lld)", path, W, t->name,
                    (long long)t->numel, shape_str(sbuf, sizeof sbuf, t->ndim, t->shape, 0), (long long)numel);
             goto fail;
         }
         if (numel > 0 && !t->data) {
-            io_err(err, "%s: tensor '%.*s': no data", path, W, t->name);
+            vdit_seterr(err, "%s: tensor '%.*s': no data", path, W, t->name);
             goto fail;
         }
         json_t *entry = json_object();
@@ -1141,7 +1122,7 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
             goto oom;
         }
         if (json_object_set_new(root, t->name, entry) != 0) {
-            io_err(err, "%s: tensor name '%.*s' is not valid UTF-8", path, W, t->name);
+            vdit_seterr(err, "%s: tensor name '%.*s' is not valid UTF-8", path, W, t->name);
             goto fail;
         }
     }
@@ -1149,7 +1130,7 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
     return root;
 
 oom:
-    io_err(err, "%s: out of memory building the header", path);
+    vdit_seterr(err, "%s: out of memory building the header", path);
 fail:
     json_decref(root);
     return NULL;
@@ -1158,11 +1139,11 @@ fail:
 int vdit_st_write(const char *path, const vdit_st_tensor *tensors, int ntensors, const char *const *meta_keys,
                   const char *const *meta_values, int nmeta, vdit_err *err)
 {
-    if (!path) return io_err(err, "(null): no path given");
+    if (!path) return vdit_seterr(err, "(null): no path given");
     if (ntensors < 0 || (ntensors > 0 && !tensors))
-        return io_err(err, "%s: invalid tensor list (%d tensors)", path, ntensors);
+        return vdit_seterr(err, "%s: invalid tensor list (%d tensors)", path, ntensors);
     if (nmeta < 0 || (nmeta > 0 && (!meta_keys || !meta_values)))
-        return io_err(err, "%s: invalid metadata list (%d pairs)", path, nmeta);
+        return vdit_seterr(err, "%s: invalid metadata list (%d pairs)", path, nmeta);
 
     uint64_t databytes = 0;
     json_t *root = st_build_header(path, tensors, ntensors, meta_keys, meta_values, nmeta, &databytes, err);
@@ -1170,7 +1151,7 @@ int vdit_st_write(const char *path, const vdit_st_tensor *tensors, int ntensors,
     /* JSON_PRESERVE_ORDER is the default since jansson 2.8; kept for older ones */
     char *json = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
-    if (!json) return io_err(err, "%s: out of memory encoding the header", path);
+    if (!json) return vdit_seterr(err, "%s: out of memory encoding the header", path);
 
     /* pad with spaces to a multiple of 8, as the reference writer does, so
      * the data buffer starts 8-aligned in the file */
@@ -1178,17 +1159,17 @@ int vdit_st_write(const char *path, const vdit_st_tensor *tensors, int ntensors,
     size_t hlen = (jlen + 7) / 8 * 8;
     if (hlen > VDIT_ST_MAX_HEADER) {
         free(json);
-        return io_err(err, "%s: header of %zu bytes over %llu bytes", path, hlen, VDIT_ST_MAX_HEADER);
+        return vdit_seterr(err, "%s: header of %zu bytes over %llu bytes", path, hlen, VDIT_ST_MAX_HEADER);
     }
     if (databytes > SIZE_MAX - 8 - hlen) {
         free(json);
-        return io_err(err, "%s: %llu bytes of tensor data is too large", path, (unsigned long long)databytes);
+        return vdit_seterr(err, "%s: %llu bytes of tensor data is too large", path, (unsigned long long)databytes);
     }
     size_t size = 8 + hlen + (size_t)databytes;
     unsigned char *buf = malloc(size);
     if (!buf) {
         free(json);
-        return io_err(err, "%s: out of memory for %zu bytes", path, size);
+        return vdit_seterr(err, "%s: out of memory for %zu bytes", path, size);
     }
     write_le64(buf, hlen);
     memcpy(buf + 8, json, jlen);

@@ -46,24 +46,6 @@
 /* deflate cannot expand data more than 1032:1 (zlib's technical FAQ). */
 #define NPZ_MAX_RATIO 1032u
 
-/* Like vdit_seterr, but keeps the message on one line (names come from the
- * input and may hold control bytes). */
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static int npz_err(vdit_err *err, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        for (char *p = err->msg; *p; p++) {
-            if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
-        }
-    }
-    return -1;
-}
 
 /* ------------------------------------------------------------------------
  * Writer
@@ -98,10 +80,10 @@ static int name_ok(const char *name)
 
 int vdit_npz_open(vdit_npz_writer **wp, const char *path, int level, vdit_err *err)
 {
-    if (!wp) return npz_err(err, "%s: no writer pointer given", path ? path : "(null)");
+    if (!wp) return vdit_seterr(err, "%s: no writer pointer given", path ? path : "(null)");
     *wp = NULL;
-    if (!path || !*path) return npz_err(err, "(null): no path given");
-    if (level < 0 || level > 9) return npz_err(err, "%s: compression level %d outside 0..9", path, level);
+    if (!path || !*path) return vdit_seterr(err, "(null): no path given");
+    if (level < 0 || level > 9) return vdit_seterr(err, "%s: compression level %d outside 0..9", path, level);
 
     vdit_npz_writer *w = calloc(1, sizeof *w);
     static const char suffix[] = ".tmp.XXXXXX";
@@ -116,7 +98,7 @@ int vdit_npz_open(vdit_npz_writer **wp, const char *path, int level, vdit_err *e
             free(w->tmp);
             free(w);
         }
-        return npz_err(err, "%s: out of memory", path);
+        return vdit_seterr(err, "%s: out of memory", path);
     }
     memcpy(w->tmp, path, plen);
     memcpy(w->tmp + plen, suffix, sizeof suffix);
@@ -126,7 +108,7 @@ int vdit_npz_open(vdit_npz_writer **wp, const char *path, int level, vdit_err *e
         free(w->path);
         free(w->tmp);
         free(w);
-        return npz_err(err, "%s: cannot create temporary file: %s", path, strerror(e));
+        return vdit_seterr(err, "%s: cannot create temporary file: %s", path, strerror(e));
     }
     /* mkstemp creates 0600; files the toolkit writes are meant to be shared */
     (void)fchmod(fd, 0644);
@@ -138,7 +120,7 @@ int vdit_npz_open(vdit_npz_writer **wp, const char *path, int level, vdit_err *e
         free(w->path);
         free(w->tmp);
         free(w);
-        return npz_err(err, "%s: cannot start a zip archive: %s", path, strerror(e));
+        return vdit_seterr(err, "%s: cannot start a zip archive: %s", path, strerror(e));
     }
     w->level = level;
     *wp = w;
@@ -148,17 +130,17 @@ int vdit_npz_open(vdit_npz_writer **wp, const char *path, int level, vdit_err *e
 static int remember_name(vdit_npz_writer *w, const char *name, vdit_err *err)
 {
     for (int i = 0; i < w->nnames; i++) {
-        if (strcmp(w->names[i], name) == 0) return npz_err(err, "%s: array '%s' added twice", w->path, name);
+        if (strcmp(w->names[i], name) == 0) return vdit_seterr(err, "%s: array '%s' added twice", w->path, name);
     }
     if (w->nnames == w->cap) {
         int cap = w->cap ? 2 * w->cap : 16;
         char **n = realloc(w->names, (size_t)cap * sizeof *n);
-        if (!n) return npz_err(err, "%s: out of memory", w->path);
+        if (!n) return vdit_seterr(err, "%s: out of memory", w->path);
         w->names = n;
         w->cap = cap;
     }
     w->names[w->nnames] = strdup(name);
-    if (!w->names[w->nnames]) return npz_err(err, "%s: out of memory", w->path);
+    if (!w->names[w->nnames]) return vdit_seterr(err, "%s: out of memory", w->path);
     w->nnames++;
     return 0;
 }
@@ -173,7 +155,7 @@ static int put(vdit_npz_writer *w, const void *data, size_t n, vdit_err *err)
         if (rc != ZIP_OK) {
             w->failed = 1;
             int e = errno;
-            return npz_err(err, "%s: writing member '%s' failed (minizip error %d%s%s)", w->path, w->member, rc,
+            return vdit_seterr(err, "%s: writing member '%s' failed (minizip error %d%s%s)", w->path, w->member, rc,
                            rc == ZIP_ERRNO ? ": " : "", rc == ZIP_ERRNO ? strerror(e) : "");
         }
         p += k;
@@ -185,34 +167,34 @@ static int put(vdit_npz_writer *w, const void *data, size_t n, vdit_err *err)
 int vdit_npz_begin(vdit_npz_writer *w, const char *name, vdit_dtype dtype, int ndim, const int64_t *shape,
                    vdit_err *err)
 {
-    if (!w) return npz_err(err, "(null): no writer given");
-    if (w->failed) return npz_err(err, "%s: an earlier write failed; abort the archive", w->path);
+    if (!w) return vdit_seterr(err, "(null): no writer given");
+    if (w->failed) return vdit_seterr(err, "%s: an earlier write failed; abort the archive", w->path);
     if (w->in_member)
-        return npz_err(err, "%s: array '%s' is still being written; end it before beginning another", w->path,
+        return vdit_seterr(err, "%s: array '%s' is still being written; end it before beginning another", w->path,
                        w->member);
     if (!name_ok(name))
-        return npz_err(err, "%s: bad array name '%.*s' (1..%d printable characters, no '/')", w->path, NPZ_NAME_MAX,
+        return vdit_seterr(err, "%s: bad array name '%.*s' (1..%d printable characters, no '/')", w->path, NPZ_NAME_MAX,
                        name ? name : "(null)", NPZ_NAME_MAX);
     size_t isize = vdit_dtype_size(dtype);
-    if (isize == 0) return npz_err(err, "%s: array '%s': invalid dtype %d", w->path, name, (int)dtype);
+    if (isize == 0) return vdit_seterr(err, "%s: array '%s': invalid dtype %d", w->path, name, (int)dtype);
     if (ndim < 0 || ndim > VDIT_MAX_DIMS || (ndim > 0 && !shape))
-        return npz_err(err, "%s: array '%s': ndim %d outside 0..%d", w->path, name, ndim, VDIT_MAX_DIMS);
+        return vdit_seterr(err, "%s: array '%s': ndim %d outside 0..%d", w->path, name, ndim, VDIT_MAX_DIMS);
     uint64_t numel = 1;
     int zero = 0;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) return npz_err(err, "%s: array '%s': shape[%d] = %lld is negative", w->path, name, i,
+        if (shape[i] < 0) return vdit_seterr(err, "%s: array '%s': shape[%d] = %lld is negative", w->path, name, i,
                                          (long long)shape[i]);
         if (shape[i] == 0) zero = 1;
     }
     for (int i = 0; i < ndim && !zero; i++) {
         if (numel > (UINT64_MAX / 2) / (uint64_t)shape[i] / isize)
-            return npz_err(err, "%s: array '%s': shape is too large", w->path, name);
+            return vdit_seterr(err, "%s: array '%s': shape is too large", w->path, name);
         numel *= (uint64_t)shape[i];
     }
     if (zero) numel = 0;
     unsigned char head[1024];
     size_t hlen = vdit__npy_header(head, sizeof head, dtype, ndim, shape);
-    if (hlen == 0) return npz_err(err, "%s: array '%s': header too long", w->path, name);
+    if (hlen == 0) return vdit_seterr(err, "%s: array '%s': header too long", w->path, name);
     if (remember_name(w, name, err) != 0) return -1;
 
     uint64_t total = hlen + numel * isize;
@@ -227,7 +209,7 @@ int vdit_npz_begin(vdit_npz_writer *w, const char *name, vdit_dtype dtype, int n
                                    total >= NPZ_ZIP64_AT ? 1 : 0);
     if (rc != ZIP_OK) {
         w->failed = 1;
-        return npz_err(err, "%s: cannot start member '%s' (minizip error %d)", w->path, w->member, rc);
+        return vdit_seterr(err, "%s: cannot start member '%s' (minizip error %d)", w->path, w->member, rc);
     }
     w->in_member = 1;
     w->left = numel * isize;
@@ -236,15 +218,15 @@ int vdit_npz_begin(vdit_npz_writer *w, const char *name, vdit_dtype dtype, int n
 
 int vdit_npz_write(vdit_npz_writer *w, const void *data, size_t nbytes, vdit_err *err)
 {
-    if (!w) return npz_err(err, "(null): no writer given");
-    if (w->failed) return npz_err(err, "%s: an earlier write failed; abort the archive", w->path);
-    if (!w->in_member) return npz_err(err, "%s: no array begun to write into", w->path);
+    if (!w) return vdit_seterr(err, "(null): no writer given");
+    if (w->failed) return vdit_seterr(err, "%s: an earlier write failed; abort the archive", w->path);
+    if (!w->in_member) return vdit_seterr(err, "%s: no array begun to write into", w->path);
     if ((uint64_t)nbytes > w->left) {
         w->failed = 1;
-        return npz_err(err, "%s: member '%s': %zu more bytes given but only %llu remain of the declared shape",
+        return vdit_seterr(err, "%s: member '%s': %zu more bytes given but only %llu remain of the declared shape",
                        w->path, w->member, nbytes, (unsigned long long)w->left);
     }
-    if (nbytes > 0 && !data) return npz_err(err, "%s: member '%s': no data given", w->path, w->member);
+    if (nbytes > 0 && !data) return vdit_seterr(err, "%s: member '%s': no data given", w->path, w->member);
     if (put(w, data, nbytes, err) != 0) return -1;
     w->left -= nbytes;
     return 0;
@@ -252,32 +234,32 @@ int vdit_npz_write(vdit_npz_writer *w, const void *data, size_t nbytes, vdit_err
 
 int vdit_npz_end(vdit_npz_writer *w, vdit_err *err)
 {
-    if (!w) return npz_err(err, "(null): no writer given");
-    if (w->failed) return npz_err(err, "%s: an earlier write failed; abort the archive", w->path);
-    if (!w->in_member) return npz_err(err, "%s: no array begun to end", w->path);
+    if (!w) return vdit_seterr(err, "(null): no writer given");
+    if (w->failed) return vdit_seterr(err, "%s: an earlier write failed; abort the archive", w->path);
+    if (!w->in_member) return vdit_seterr(err, "%s: no array begun to end", w->path);
     if (w->left != 0) {
         w->failed = 1;
-        return npz_err(err, "%s: member '%s' ended %llu bytes short of its declared shape", w->path, w->member,
+        return vdit_seterr(err, "%s: member '%s' ended %llu bytes short of its declared shape", w->path, w->member,
                        (unsigned long long)w->left);
     }
     w->in_member = 0;
     int rc = zipCloseFileInZip(w->zf);
     if (rc != ZIP_OK) {
         w->failed = 1;
-        return npz_err(err, "%s: cannot finish member '%s' (minizip error %d)", w->path, w->member, rc);
+        return vdit_seterr(err, "%s: cannot finish member '%s' (minizip error %d)", w->path, w->member, rc);
     }
     return 0;
 }
 
 int vdit_npz_add(vdit_npz_writer *w, const char *name, const vdit_array *a, vdit_err *err)
 {
-    if (!w) return npz_err(err, "(null): no writer given");
-    if (!a) return npz_err(err, "%s: array '%s': no array given", w->path, name ? name : "(null)");
+    if (!w) return vdit_seterr(err, "(null): no writer given");
+    if (!a) return vdit_seterr(err, "%s: array '%s': no array given", w->path, name ? name : "(null)");
     size_t isize = vdit_dtype_size(a->dtype);
-    if (isize == 0) return npz_err(err, "%s: array '%s': invalid dtype %d", w->path, name ? name : "(null)",
+    if (isize == 0) return vdit_seterr(err, "%s: array '%s': invalid dtype %d", w->path, name ? name : "(null)",
                                    (int)a->dtype);
     if (a->ndim < 0 || a->ndim > VDIT_MAX_DIMS)
-        return npz_err(err, "%s: array '%s': ndim %d outside 0..%d", w->path, name ? name : "(null)", a->ndim,
+        return vdit_seterr(err, "%s: array '%s': ndim %d outside 0..%d", w->path, name ? name : "(null)", a->ndim,
                        VDIT_MAX_DIMS);
     uint64_t numel = 1;
     for (int i = 0; i < a->ndim; i++) {
@@ -286,10 +268,10 @@ int vdit_npz_add(vdit_npz_writer *w, const char *name, const vdit_array *a, vdit
         else numel *= (uint64_t)a->shape[i];
     }
     if ((uint64_t)a->nbytes != numel * isize)
-        return npz_err(err, "%s: array '%s': nbytes %zu does not match its shape (%llu bytes)", w->path,
+        return vdit_seterr(err, "%s: array '%s': nbytes %zu does not match its shape (%llu bytes)", w->path,
                        name ? name : "(null)", a->nbytes, (unsigned long long)(numel * isize));
     if (a->nbytes > 0 && !a->data)
-        return npz_err(err, "%s: array '%s': no data given", w->path, name ? name : "(null)");
+        return vdit_seterr(err, "%s: array '%s': no data given", w->path, name ? name : "(null)");
     if (vdit_npz_begin(w, name, a->dtype, a->ndim, a->shape, err) != 0) return -1;
     if (vdit_npz_write(w, a->data, a->nbytes, err) != 0) return -1;
     return vdit_npz_end(w, err);
@@ -317,14 +299,14 @@ void vdit_npz_abort(vdit_npz_writer *w)
 
 int vdit_npz_close(vdit_npz_writer *w, vdit_err *err)
 {
-    if (!w) return npz_err(err, "(null): no writer given");
+    if (!w) return vdit_seterr(err, "(null): no writer given");
     if (w->failed) {
-        npz_err(err, "%s: an earlier write failed; the archive was not written", w->path);
+        vdit_seterr(err, "%s: an earlier write failed; the archive was not written", w->path);
         vdit_npz_abort(w);
         return -1;
     }
     if (w->in_member) {
-        npz_err(err, "%s: member '%s' was never ended; the archive was not written", w->path, w->member);
+        vdit_seterr(err, "%s: member '%s' was never ended; the archive was not written", w->path, w->member);
         vdit_npz_abort(w);
         return -1;
     }
@@ -332,7 +314,7 @@ int vdit_npz_close(vdit_npz_writer *w, vdit_err *err)
     w->zf = NULL;
     if (rc != ZIP_OK) {
         int e = errno;
-        npz_err(err, "%s: cannot finish the archive (minizip error %d%s%s)", w->path, rc, rc == ZIP_ERRNO ? ": " : "",
+        vdit_seterr(err, "%s: cannot finish the archive (minizip error %d%s%s)", w->path, rc, rc == ZIP_ERRNO ? ": " : "",
                 rc == ZIP_ERRNO ? strerror(e) : "");
         vdit_npz_abort(w);
         return -1;
@@ -356,7 +338,7 @@ int vdit_npz_close(vdit_npz_writer *w, vdit_err *err)
         e = errno;
     }
     if (what) {
-        npz_err(err, "%s: %s: %s", w->path, what, strerror(e));
+        vdit_seterr(err, "%s: %s: %s", w->path, what, strerror(e));
         vdit_npz_abort(w);
         return -1;
     }
@@ -436,22 +418,22 @@ static int zarchive_open(zarchive *z, const char *path, vdit_err *err)
 {
     memset(z, 0, sizeof *z);
     z->path = path;
-    if (!path) return npz_err(err, "(null): no path given");
+    if (!path) return vdit_seterr(err, "(null): no path given");
     z->fp = fopen(path, "rb");
-    if (!z->fp) return npz_err(err, "%s: cannot open: %s", path, strerror(errno));
+    if (!z->fp) return vdit_seterr(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(z->fp), &st) != 0) {
         int e = errno;
         zarchive_close(z);
-        return npz_err(err, "%s: cannot stat: %s", path, strerror(e));
+        return vdit_seterr(err, "%s: cannot stat: %s", path, strerror(e));
     }
     if (S_ISDIR(st.st_mode)) {
         zarchive_close(z);
-        return npz_err(err, "%s: is a directory, expected a file", path);
+        return vdit_seterr(err, "%s: is a directory, expected a file", path);
     }
     if (!S_ISREG(st.st_mode)) {
         zarchive_close(z);
-        return npz_err(err, "%s: not a regular file", path);
+        return vdit_seterr(err, "%s: not a regular file", path);
     }
     z->size = (uint64_t)st.st_size;
 
@@ -460,18 +442,18 @@ static int zarchive_open(zarchive *z, const char *path, vdit_err *err)
      * truncation of it is caught). */
     if (z->size < 22) {
         zarchive_close(z);
-        return npz_err(err, "%s: " NOT_ZIP, path);
+        return vdit_seterr(err, "%s: " NOT_ZIP, path);
     }
     size_t span = z->size < 22 + 65535 ? (size_t)z->size : 22 + 65535;
     unsigned char *tail = malloc(span);
     if (!tail) {
         zarchive_close(z);
-        return npz_err(err, "%s: out of memory", path);
+        return vdit_seterr(err, "%s: out of memory", path);
     }
     if (read_at(z->fp, z->size - span, tail, span) != 0) {
         free(tail);
         zarchive_close(z);
-        return npz_err(err, "%s: cannot read the end of the file", path);
+        return vdit_seterr(err, "%s: cannot read the end of the file", path);
     }
     const unsigned char *e = NULL;
     for (size_t i = span - 22 + 1; i-- > 0;) {
@@ -483,7 +465,7 @@ static int zarchive_open(zarchive *z, const char *path, vdit_err *err)
     if (!e) {
         free(tail);
         zarchive_close(z);
-        return npz_err(err, "%s: " NOT_ZIP, path);
+        return vdit_seterr(err, "%s: " NOT_ZIP, path);
     }
     uint64_t eocd = z->size - span + (uint64_t)(e - tail);
     uint64_t n = le16(e + 10), cd_size = le32(e + 12), cd_off = le32(e + 16);
@@ -492,7 +474,7 @@ static int zarchive_open(zarchive *z, const char *path, vdit_err *err)
     free(tail);
     if (disk) {
         zarchive_close(z);
-        return npz_err(err, "%s: multi-disk archives are not supported", path);
+        return vdit_seterr(err, "%s: multi-disk archives are not supported", path);
     }
     uint64_t cd_limit = eocd; /* the central directory ends before this */
     if (zip64) {
@@ -501,14 +483,14 @@ static int zarchive_open(zarchive *z, const char *path, vdit_err *err)
         unsigned char loc[20], r[56];
         if (eocd < 20 || read_at(z->fp, eocd - 20, loc, 20) != 0 || memcmp(loc, "PK\6\7", 4) != 0) {
             zarchive_close(z);
-            return npz_err(err, "%s: offset %llu: expected a zip64 end-of-central-directory locator", path,
+            return vdit_seterr(err, "%s: offset %llu: expected a zip64 end-of-central-directory locator", path,
                            (unsigned long long)(eocd >= 20 ? eocd - 20 : 0));
         }
         uint64_t r_off = le64(loc + 8);
         if (r_off > eocd - 20 || eocd - 20 - r_off < 56 || read_at(z->fp, r_off, r, 56) != 0 ||
             memcmp(r, "PK\6\6", 4) != 0) {
             zarchive_close(z);
-            return npz_err(err, "%s: offset %llu: expected a zip64 end-of-central-directory record", path,
+            return vdit_seterr(err, "%s: offset %llu: expected a zip64 end-of-central-directory record", path,
                            (unsigned long long)r_off);
         }
         n = le64(r + 32);
@@ -518,13 +500,13 @@ static int zarchive_open(zarchive *z, const char *path, vdit_err *err)
     }
     if (cd_off > cd_limit || cd_size > cd_limit - cd_off) {
         zarchive_close(z);
-        return npz_err(err, "%s: central directory (offset %llu, %llu bytes) lies outside the file (corrupt)", path,
+        return vdit_seterr(err, "%s: central directory (offset %llu, %llu bytes) lies outside the file (corrupt)", path,
                        (unsigned long long)cd_off, (unsigned long long)cd_size);
     }
     /* each entry takes at least 46 bytes */
     if (n > cd_size / 46) {
         zarchive_close(z);
-        return npz_err(err, "%s: %llu members cannot fit in a %llu-byte central directory (corrupt)", path,
+        return vdit_seterr(err, "%s: %llu members cannot fit in a %llu-byte central directory (corrupt)", path,
                        (unsigned long long)n, (unsigned long long)cd_size);
     }
     z->cd_end = cd_off;
@@ -533,12 +515,12 @@ static int zarchive_open(zarchive *z, const char *path, vdit_err *err)
     if (!cd || !z->entries) {
         free(cd);
         zarchive_close(z);
-        return npz_err(err, "%s: out of memory for the central directory", path);
+        return vdit_seterr(err, "%s: out of memory for the central directory", path);
     }
     if (read_at(z->fp, cd_off, cd, (size_t)cd_size) != 0) {
         free(cd);
         zarchive_close(z);
-        return npz_err(err, "%s: offset %llu: cannot read the central directory", path, (unsigned long long)cd_off);
+        return vdit_seterr(err, "%s: offset %llu: cannot read the central directory", path, (unsigned long long)cd_off);
     }
     size_t at = 0;
     for (uint64_t k = 0; k < n; k++) {
@@ -546,14 +528,14 @@ static int zarchive_open(zarchive *z, const char *path, vdit_err *err)
         if (cd_size - at < 46 || memcmp(h, "PK\1\2", 4) != 0) {
             free(cd);
             zarchive_close(z);
-            return npz_err(err, "%s: offset %llu: expected central directory entry %llu (corrupt)", path,
+            return vdit_seterr(err, "%s: offset %llu: expected central directory entry %llu (corrupt)", path,
                            (unsigned long long)(cd_off + at), (unsigned long long)k);
         }
         size_t nl = le16(h + 28), xl = le16(h + 30), cl = le16(h + 32);
         if (cd_size - at - 46 < nl + xl + cl) {
             free(cd);
             zarchive_close(z);
-            return npz_err(err, "%s: offset %llu: central directory entry %llu runs past its end (corrupt)", path,
+            return vdit_seterr(err, "%s: offset %llu: central directory entry %llu runs past its end (corrupt)", path,
                            (unsigned long long)(cd_off + at), (unsigned long long)k);
         }
         zentry *ze = &z->entries[k];
@@ -567,7 +549,7 @@ static int zarchive_open(zarchive *z, const char *path, vdit_err *err)
         if (!ze->name) {
             free(cd);
             zarchive_close(z);
-            return npz_err(err, "%s: out of memory", path);
+            return vdit_seterr(err, "%s: out of memory", path);
         }
         memcpy(ze->name, h + 46, nl);
         ze->name[nl] = '\0';
@@ -689,11 +671,11 @@ static const char *member_finish(zmember *m)
 
 int vdit_npz_read(const char *path, const char *name, vdit_array *out, vdit_err *err)
 {
-    if (!out) return npz_err(err, "%s: no output array given", path ? path : "(null)");
+    if (!out) return vdit_seterr(err, "%s: no output array given", path ? path : "(null)");
     memset(out, 0, sizeof *out);
-    if (!name || !*name) return npz_err(err, "%s: no array name given", path ? path : "(null)");
+    if (!name || !*name) return vdit_seterr(err, "%s: no array name given", path ? path : "(null)");
     if (strlen(name) > NPZ_NAME_MAX)
-        return npz_err(err, "%s: array name of %zu characters is too long", path ? path : "(null)", strlen(name));
+        return vdit_seterr(err, "%s: array name of %zu characters is too long", path ? path : "(null)", strlen(name));
     zarchive z;
     if (zarchive_open(&z, path, err) != 0) return -1;
 
@@ -707,18 +689,18 @@ int vdit_npz_read(const char *path, const char *name, vdit_array *out, vdit_err 
         if (strcmp(z.entries[i].name, name) == 0) ze = &z.entries[i];
     if (!ze) {
         zarchive_close(&z);
-        return npz_err(err, "%s: no array '%s' in the archive", path, name);
+        return vdit_seterr(err, "%s: no array '%s' in the archive", path, name);
     }
     char what[1400];
     snprintf(what, sizeof what, "%s: member '%s'", path, ze->name);
     int rc = -1;
     zmember *m = NULL;
     if (ze->flags & 1) {
-        npz_err(err, "%s: is encrypted, which is not supported", what);
+        vdit_seterr(err, "%s: is encrypted, which is not supported", what);
         goto done;
     }
     if (ze->method != 0 && ze->method != Z_DEFLATED) {
-        npz_err(err, "%s: compression method %u is not supported (only stored or deflate)", what,
+        vdit_seterr(err, "%s: compression method %u is not supported (only stored or deflate)", what,
                 (unsigned)ze->method);
         goto done;
     }
@@ -727,7 +709,7 @@ int vdit_npz_read(const char *path, const char *name, vdit_array *out, vdit_err 
                                     : (ze->csize > UINT64_MAX / NPZ_MAX_RATIO ? UINT64_MAX
                                                                               : ze->csize * NPZ_MAX_RATIO + 1024);
     if (ze->usize > most) {
-        npz_err(err, "%s: declares %llu bytes but holds %llu compressed bytes (corrupt)", what,
+        vdit_seterr(err, "%s: declares %llu bytes but holds %llu compressed bytes (corrupt)", what,
                 (unsigned long long)ze->usize, (unsigned long long)ze->csize);
         goto done;
     }
@@ -735,22 +717,22 @@ int vdit_npz_read(const char *path, const char *name, vdit_array *out, vdit_err 
     unsigned char lh[30];
     if (ze->local > z.cd_end || z.cd_end - ze->local < 30 || read_at(z.fp, ze->local, lh, 30) != 0 ||
         memcmp(lh, "PK\3\4", 4) != 0) {
-        npz_err(err, "%s: offset %llu: expected a local file header (corrupt)", what, (unsigned long long)ze->local);
+        vdit_seterr(err, "%s: offset %llu: expected a local file header (corrupt)", what, (unsigned long long)ze->local);
         goto done;
     }
     uint64_t data = ze->local + 30 + le16(lh + 26) + le16(lh + 28);
     if (data > z.cd_end || ze->csize > z.cd_end - data) {
-        npz_err(err, "%s: its %llu compressed bytes at offset %llu run past the central directory (corrupt)", what,
+        vdit_seterr(err, "%s: its %llu compressed bytes at offset %llu run past the central directory (corrupt)", what,
                 (unsigned long long)ze->csize, (unsigned long long)data);
         goto done;
     }
     if (fseeko(z.fp, (off_t)data, SEEK_SET) != 0) {
-        npz_err(err, "%s: cannot seek to offset %llu", what, (unsigned long long)data);
+        vdit_seterr(err, "%s: cannot seek to offset %llu", what, (unsigned long long)data);
         goto done;
     }
     m = calloc(1, sizeof *m);
     if (!m) {
-        npz_err(err, "%s: out of memory", what);
+        vdit_seterr(err, "%s: out of memory", what);
         goto done;
     }
     m->z = &z;
@@ -760,12 +742,12 @@ int vdit_npz_read(const char *path, const char *name, vdit_array *out, vdit_err 
     m->crc = (uint32_t)crc32(0, Z_NULL, 0);
     if (ze->method == Z_DEFLATED) {
         if (inflateInit2(&m->zs, -MAX_WBITS) != Z_OK) { /* raw deflate, as in zip */
-            npz_err(err, "%s: cannot start inflate", what);
+            vdit_seterr(err, "%s: cannot start inflate", what);
             goto done;
         }
         m->zs_live = 1;
     } else if (ze->csize != ze->usize) {
-        npz_err(err, "%s: stored member of %llu bytes declares %llu (corrupt)", what, (unsigned long long)ze->csize,
+        vdit_seterr(err, "%s: stored member of %llu bytes declares %llu (corrupt)", what, (unsigned long long)ze->csize,
                 (unsigned long long)ze->usize);
         goto done;
     }
@@ -779,7 +761,7 @@ int vdit_npz_read(const char *path, const char *name, vdit_array *out, vdit_err 
     const char *bad = member_finish(m);
     if (bad) {
         vdit_array_free(out);
-        npz_err(err, "%s: %s", what, bad);
+        vdit_seterr(err, "%s: %s", what, bad);
         goto done;
     }
     rc = 0;
@@ -792,19 +774,19 @@ done:
 
 int vdit_npz_names(const char *path, char ***names_out, int *n_out, vdit_err *err)
 {
-    if (!names_out || !n_out) return npz_err(err, "%s: no output given", path ? path : "(null)");
+    if (!names_out || !n_out) return vdit_seterr(err, "%s: no output given", path ? path : "(null)");
     *names_out = NULL;
     *n_out = 0;
     zarchive z;
     if (zarchive_open(&z, path, err) != 0) return -1;
     if (z.n > (1u << 24)) {
         zarchive_close(&z);
-        return npz_err(err, "%s: %llu members is more than accepted", path, (unsigned long long)z.n);
+        return vdit_seterr(err, "%s: %llu members is more than accepted", path, (unsigned long long)z.n);
     }
     char **names = calloc(z.n ? (size_t)z.n : 1, sizeof *names);
     if (!names) {
         zarchive_close(&z);
-        return npz_err(err, "%s: out of memory", path);
+        return vdit_seterr(err, "%s: out of memory", path);
     }
     for (uint64_t i = 0; i < z.n; i++) {
         size_t len = strlen(z.entries[i].name);
@@ -812,7 +794,7 @@ int vdit_npz_names(const char *path, char ***names_out, int *n_out, vdit_err *er
         if (!names[i]) {
             vdit_npz_names_free(names, (int)i);
             zarchive_close(&z);
-            return npz_err(err, "%s: out of memory", path);
+            return vdit_seterr(err, "%s: out of memory", path);
         }
         if (len > 4 && strcmp(names[i] + len - 4, ".npy") == 0) names[i][len - 4] = '\0'; /* as np.load's .files */
     }

@@ -35,7 +35,8 @@ typedef struct {
 } vdit_err;
 
 /* Formats a message into err (when err is not NULL) and returns -1, so a
- * failing function can `return vdit_seterr(err, "...", ...);`. */
+ * failing function can `return vdit_seterr(err, "...", ...);`. The message
+ * is kept on one line: control bytes (from names in the input) become ?. */
 int vdit_seterr(vdit_err *err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
@@ -250,6 +251,11 @@ void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
 void gelu_forward_ref(float *out, const float *inp, size_t n);
 void gelu_backward_ref(float *dinp, const float *dout, const float *inp, size_t n);
+/* The widest vector path the exp loops (GELU, attention's softmax) may take:
+ * 16 lanes (AVX-512F, where the CPU has it; the default), 8 or 1 (scalar).
+ * Every path gives the same bits; for tests and benchmarks. Returns the
+ * previous setting. Not thread-safe: set it before the work starts. */
+int vdit_kernel_lanes(int lanes);
 void silu_forward(float *out, const float *inp, size_t n);
 void silu_backward(float *dinp, const float *dout, const float *inp, size_t n);
 

@@ -233,30 +233,48 @@ START_TEST(test_vector_paths_are_exact)
     memset(b, 0, n * sizeof(float));
     gelu_backward(b + 3, g + 3, x + 3, n - 3);
     ck_assert_int_eq(memcmp(a + 3, b + 3, (n - 3) * sizeof(float)), 0);
-    /* one thread or two: the same bits (GELU and attention) */
+    /* one thread or two, 16, 8 or 1 lanes: the same bits (GELU and attention) */
     int threads = omp_get_max_threads();
-    omp_set_num_threads(1);
-    gelu_forward(b, x, n);
-    omp_set_num_threads(2);
-    gelu_forward(a, x, n);
-    ck_assert_int_eq(memcmp(a, b, n * sizeof(float)), 0);
+    float *c = zeros(n), *d = zeros(n);
+    gelu_forward(c, x, n);
+    gelu_backward(d, g, x, n);
+    for (int lanes = 16; lanes >= 1; lanes /= 2) {
+        vdit_kernel_lanes(lanes);
+        for (int th = 1; th <= 2; th++) {
+            omp_set_num_threads(th);
+            memset(b, 0, n * sizeof(float));
+            gelu_forward(a, x, n);
+            gelu_backward(b, g, x, n);
+            ck_assert_int_eq(memcmp(a, c, n * sizeof(float)), 0);
+            ck_assert_int_eq(memcmp(b, d, n * sizeof(float)), 0);
+        }
+    }
+    free(c), free(d);
     for (int scope = 0; scope < 3; scope++) {
         attn_shape s = {2, 4, 4, 6, 32, 4, (attn_scope)scope}; /* groups of 96, 24 and 4 tokens */
         size_t N = 96, nq = 2 * N * 96, no = 2 * N * 32, nl = 2 * 4 * N;
         float *qkv = rand_tensor(nq, 2.0f, 30 + scope), *o1 = zeros(no), *o2 = zeros(no);
         float *l1 = zeros(nl), *l2 = zeros(nl), *dout = rand_tensor(no, 1.0f, 40);
         float *d1 = zeros(nq), *d2 = zeros(nq);
-        omp_set_num_threads(1);
+        vdit_kernel_lanes(16);
+        omp_set_num_threads(2);
         attention_forward(o1, l1, qkv, s);
         attention_backward(d1, dout, qkv, o1, l1, s);
-        omp_set_num_threads(2);
-        attention_forward(o2, l2, qkv, s);
-        attention_backward(d2, dout, qkv, o2, l2, s);
-        ck_assert_int_eq(memcmp(o1, o2, no * sizeof(float)), 0);
-        ck_assert_int_eq(memcmp(l1, l2, nl * sizeof(float)), 0);
-        ck_assert_int_eq(memcmp(d1, d2, nq * sizeof(float)), 0);
+        for (int lanes = 16; lanes >= 1; lanes /= 2) {
+            vdit_kernel_lanes(lanes);
+            for (int th = 1; th <= 2; th++) {
+                omp_set_num_threads(th);
+                memset(d2, 0, nq * sizeof(float));
+                attention_forward(o2, l2, qkv, s);
+                attention_backward(d2, dout, qkv, o2, l2, s);
+                ck_assert_int_eq(memcmp(o1, o2, no * sizeof(float)), 0);
+                ck_assert_int_eq(memcmp(l1, l2, nl * sizeof(float)), 0);
+                ck_assert_int_eq(memcmp(d1, d2, nq * sizeof(float)), 0);
+            }
+        }
         free(qkv), free(o1), free(o2), free(l1), free(l2), free(dout), free(d1), free(d2);
     }
+    vdit_kernel_lanes(16);
     omp_set_num_threads(threads);
     free(x), free(g), free(a), free(b);
 }
