@@ -8,7 +8,7 @@ void adamw_step(float *params, const float *grads, float *m, float *v, size_t n,
 {
     float bc1 = 1.0f - powf(c.beta1, (float)step);
     float bc2 = 1.0f - powf(c.beta2, (float)step);
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(dynamic, 16384)
     for (size_t i = 0; i < n; i++) {
         float g = grads[i];
         m[i] = c.beta1 * m[i] + (1.0f - c.beta1) * g;

@@ -574,7 +574,7 @@ int vdit_dit_forward_nograd(vdit_dit *m, const float *x, const float *t, const i
 static void zero_floats(float *p, size_t n)
 {
     size_t chunk = 1 << 16, nchunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (nchunks > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (nchunks > 1)
     for (size_t c = 0; c < nchunks; c++)
         memset(p + c * chunk, 0, (c + 1 < nchunks ? chunk : n - c * chunk) * sizeof(float));
 }

@@ -26,7 +26,7 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
     /* out = b (broadcast), then out += inp @ w^T in one sgemm */
     float beta = 0.0f;
     if (b) {
-#pragma omp parallel for schedule(static) if ((size_t)M * OC >= PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 64) if ((size_t)M * OC >= PAR_MIN)
         for (int m = 0; m < M; m++) memcpy(out + (size_t)m * OC, b, (size_t)OC * sizeof(float));
         beta = 1.0f;
     }
@@ -54,7 +54,7 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout, const
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, M, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
     if (db) { /* db += sum over rows of dout: the threads split the columns, each sums its rows in order */
         int nblk = (OC + 63) / 64;
-#pragma omp parallel for schedule(static) if ((size_t)M * OC >= PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 1) if ((size_t)M * OC >= PAR_MIN)
         for (int blk = 0; blk < nblk; blk++) {
             int o0 = blk * 64, o1 = o0 + 64 < OC ? o0 + 64 : OC;
             for (int m = 0; m < M; m++) {
@@ -132,7 +132,7 @@ static void ln_all_rows(float *xhat, float *rstd, float *h, const float *x, cons
                         int M, int N, int D, int mod_stride)
 {
     int full = M / LN_ROWS * LN_ROWS;
-#pragma omp parallel for schedule(static) if ((size_t)M * D >= PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 8) if ((size_t)M * D >= PAR_MIN)
     for (int m = 0; m < full; m += LN_ROWS) ln_rows(xhat, rstd, h, x, shift, scale, m, LN_ROWS, N, D, mod_stride);
     for (int m = full; m < M; m++) ln_rows(xhat, rstd, h, x, shift, scale, m, 1, N, D, mod_stride);
 }
@@ -191,7 +191,7 @@ void layernorm_backward(float *dx, const float *dxhat, const float *xhat, const 
 {
     /* forward: xhat = (x - mean(x)) * rstd, rstd = 1/sqrt(var(x) + eps) */
     int full = M / LN_ROWS * LN_ROWS;
-#pragma omp parallel for schedule(static) if ((size_t)M * D >= PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 8) if ((size_t)M * D >= PAR_MIN)
     for (int m = 0; m < full; m += LN_ROWS) ln_backward_rows(dx, dxhat, xhat, rstd, m, LN_ROWS, D);
     for (int m = full; m < M; m++) ln_backward_rows(dx, dxhat, xhat, rstd, m, 1, D);
 }
@@ -226,7 +226,7 @@ void adaln_modulate_forward(float *out, const float *xhat, const float *shift, c
                             int B, int N, int D, int mod_stride)
 {
     int M = B * N;
-#pragma omp parallel for schedule(static) if ((size_t)M * D >= PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 32) if ((size_t)M * D >= PAR_MIN)
     for (int m = 0; m < M; m++) {
         const float *sh = shift + (size_t)(m / N) * mod_stride, *sc = scale + (size_t)(m / N) * mod_stride;
         const float *xr = xhat + (size_t)m * D;
@@ -253,7 +253,7 @@ void adaln_modulate_backward(float *dxhat, float *dshift, float *dscale, const f
 {
     /* forward: out = xhat * (1 + scale) + shift */
     int nblk = (D + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * N * D >= PAR_MIN)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if ((size_t)B * N * D >= PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int blk = 0; blk < nblk; blk++) {
             int i0 = blk * COL_BLOCK, i1 = i0 + COL_BLOCK < D ? i0 + COL_BLOCK : D;
@@ -295,7 +295,7 @@ void gated_residual_forward(float *out, const float *x, const float *gate, const
                             int mod_stride)
 {
     int M = B * N;
-#pragma omp parallel for schedule(static) if ((size_t)M * D >= PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 32) if ((size_t)M * D >= PAR_MIN)
     for (int m = 0; m < M; m++) {
         const float *g = gate + (size_t)(m / N) * mod_stride, *xr = x + (size_t)m * D, *yr = y + (size_t)m * D;
         float *o = out + (size_t)m * D;
@@ -321,7 +321,7 @@ void gated_residual_backward(float *dy, float *dgate, const float *dx, const flo
 {
     /* forward: out = x + gate * y */
     int nblk = (D + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * N * D >= PAR_MIN)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if ((size_t)B * N * D >= PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int blk = 0; blk < nblk; blk++) {
             int i0 = blk * COL_BLOCK, i1 = i0 + COL_BLOCK < D ? i0 + COL_BLOCK : D;
@@ -399,14 +399,15 @@ static inline float tanh_simd(float u) { return 1.0f - 2.0f / (exp_simd(2.0f * u
  * The exp-heavy loops (GELU, the softmax rows of attention) run on GCC's
  * vector extensions through exactly the operations of exp_simd in the same
  * order (ISO C mode: no FMA contraction), so every element gets the bits of
- * the scalar formula, which handles the tails, whatever the lane count;
- * sums accumulate 8 lane sums in index order and add them in a fixed order,
- * also with 16 lanes. The 8-lane loops are compiled for AVX2 and for the
- * baseline ISA (target_clones, the loader picks one); the 16-lane ones for
- * AVX-512F, taken where the CPU has it. The results do not depend on which
- * path ran. (GCC's own vectoriser does not take these loops once AVX is
- * on: the clamp of exp_simd becomes branches around a float to int
- * conversion it may not speculate.) Other compilers run the scalar loops.
+ * the scalar formula, which handles the tails, whatever the lane count; a
+ * row sum keeps 8 lane sums over whole blocks of 8 and adds them in a fixed
+ * order, with 16 lanes, 8 or the scalar loop alike. The 8-lane loops are
+ * compiled for AVX2 and for the baseline ISA (target_clones, the loader
+ * picks one); the 16-lane ones for AVX-512F, taken where the CPU has it.
+ * The results do not depend on which path ran (check_kernels runs them
+ * all). GCC's own vectoriser does not take these loops once AVX is on: the
+ * clamp of exp_simd becomes branches around a float to int conversion it
+ * may not speculate. Other compilers run the scalar loops.
  * ---------------------------------------------------------------------- */
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -501,14 +502,10 @@ static int kernel_lanes(void)
     return V8 && max_lanes >= 8 ? 8 : 1;
 }
 
-/* [lo, hi) of the calling thread's share of n elements, in multiples of 16 */
-static void thread_share(size_t n, size_t *lo, size_t *hi)
-{
-    size_t T = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
-    size_t chunk = ((n + T - 1) / T + 15) / 16 * 16;
-    *lo = t * chunk < n ? t * chunk : n;
-    *hi = *lo + chunk < n ? *lo + chunk : n;
-}
+/* Elementwise loops go in chunks of this many elements (a multiple of 16),
+ * handed out to the threads as they come free: a thread the OS has
+ * descheduled holds up the others by one chunk at most. */
+#define CHUNK 8192
 
 /* out[i0..n) = GELU(inp): 8 lanes (unless lanes < 8), then the scalar tail */
 V8_CLONES static void gelu_forward_span(float *out, const float *inp, size_t i0, size_t n, int lanes)
@@ -560,16 +557,16 @@ V16_TARGET static void gelu_backward_span16(float *dinp, const float *dout, cons
 void gelu_forward(float *out, const float *inp, size_t n)
 {
     int lanes = kernel_lanes();
-#pragma omp parallel if (n >= PAR_MIN)
-    {
-        size_t lo, hi;
-        thread_share(n, &lo, &hi);
+    size_t nchunks = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(dynamic, 1) if (n >= PAR_MIN)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t lo = c * CHUNK, len = c + 1 < nchunks ? CHUNK : n - lo;
 #if V16
         if (lanes == 16)
-            gelu_forward_span16(out + lo, inp + lo, hi - lo);
+            gelu_forward_span16(out + lo, inp + lo, len);
         else
 #endif
-            gelu_forward_span(out + lo, inp + lo, 0, hi - lo, lanes);
+            gelu_forward_span(out + lo, inp + lo, 0, len, lanes);
     }
 }
 
@@ -585,16 +582,16 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n)
 {
     /* forward: out = 0.5 x (1 + tanh(k (x + 0.044715 x^3))) */
     int lanes = kernel_lanes();
-#pragma omp parallel if (n >= PAR_MIN)
-    {
-        size_t lo, hi;
-        thread_share(n, &lo, &hi);
+    size_t nchunks = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(dynamic, 1) if (n >= PAR_MIN)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t lo = c * CHUNK, len = c + 1 < nchunks ? CHUNK : n - lo;
 #if V16
         if (lanes == 16)
-            gelu_backward_span16(dinp + lo, dout + lo, inp + lo, hi - lo);
+            gelu_backward_span16(dinp + lo, dout + lo, inp + lo, len);
         else
 #endif
-            gelu_backward_span(dinp + lo, dout + lo, inp + lo, 0, hi - lo, lanes);
+            gelu_backward_span(dinp + lo, dout + lo, inp + lo, 0, len, lanes);
     }
 }
 
@@ -930,7 +927,7 @@ void attention_forward(float *out, float *lse, const float *qkv, attn_shape s)
         float *q = malloc(per_thread * sizeof(float));
         float *k = q + (size_t)G * dh, *v = k + (size_t)G * dh, *o = v + (size_t)G * dh, *sc = o + (size_t)G * dh;
         float *inv = sc + (size_t)VDIT_ATTN_TILE * G; /* [G] 1 / sum of each row's exponentials */
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int it = 0; it < items; it++) {
             int b = it / (NH * ng), h = (it / ng) % NH, g = it % ng;
             gather_rows(q, qkv, s, b, g, G, D3, h * dh, dh);
@@ -978,7 +975,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
         float *k = q + (size_t)G * dh, *v = k + (size_t)G * dh, *o = v + (size_t)G * dh, *dO = o + (size_t)G * dh;
         float *dq = dO + (size_t)G * dh, *dk = dq + (size_t)G * dh, *dv = dk + (size_t)G * dh;
         float *P = dv + (size_t)G * dh, *dP = P + (size_t)VDIT_ATTN_TILE * G, *Di = dP + (size_t)VDIT_ATTN_TILE * G;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int it = 0; it < items; it++) {
             int b = it / (NH * ng), h = (it / ng) % NH, g = it % ng;
             gather_rows(q, qkv, s, b, g, G, D3, h * dh, dh);

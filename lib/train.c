@@ -207,7 +207,7 @@ int vdit_trainer_step(vdit_trainer *tr, const float *x0, const int *labels, int 
     adamw_step(m->params_mem, m->grads_mem, tr->adam_m, tr->adam_v, P, tr->step + 1, ac);
     float d = tc->ema_decay, *ema = tr->ema;
     const float *w = m->params_mem;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(dynamic, 16384)
     for (size_t i = 0; i < P; i++) ema[i] = d * ema[i] + (1.0f - d) * w[i];
     tr->step++;
     return 0;

@@ -4,7 +4,7 @@
 # bench.dat rows: config attention pass tokens vdit_ms torch_ms
 set terminal pngcairo size 1100,460 font ",10"
 set output png
-set multiplot layout 1,2 title "vdit against PyTorch 1.13, same model, 2 threads (median ms per step)"
+set multiplot layout 1,2 title "vdit against PyTorch 1.13, same model and threads (median ms per step; configs tiny 128, small 256, base 1024 tokens)"
 set logscale xy
 set xrange [90:1400]
 set xtics (128, 256, 512, 1024)
