@@ -410,7 +410,7 @@ static inline float tanh_simd(float u) { return 1.0f - 2.0f / (exp_simd(2.0f * u
  * may not speculate. Other compilers run the scalar loops.
  * ---------------------------------------------------------------------- */
 
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 9 /* __builtin_convertvector */
 #define V8 1
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));

@@ -808,6 +808,9 @@ typedef struct {
 typedef struct {
     double loss, recon, kl; /* recon: mean |x - xrec| or (x - xrec)^2; kl: mean per latent element */
 } vdit_vae_losses;
+/* The residual xrec - x counts as 0 where x is at the end of the range (-1
+ * or 1) and xrec overshoots it: the reconstruction is used clamped to
+ * [-1, 1], and what clamping removes costs nothing. */
 
 typedef struct {
     vdit_vae_config cfg;

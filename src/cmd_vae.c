@@ -74,6 +74,7 @@ typedef struct {
     int recon;       /* vdit_recon_loss */
     float kl_weight; /* loss = recon + kl_weight * KL (means per element) */
     float lr, min_lr, weight_decay, beta1, beta2, grad_clip;
+    float ema_decay; /* 0: off; else the checkpoint holds the weights' exponential moving average */
     int warmup;
     int batch;       /* clips per step */
     int clip_frames; /* frames per clip (0: 1 with temporal 1, 8 with temporal 2) */
@@ -116,6 +117,7 @@ static const ini_key KEYS[] = {
     {"train", "beta1", K_FLOAT, OFF(beta1), NULL, 0, 0.999999},
     {"train", "beta2", K_FLOAT, OFF(beta2), NULL, 0, 0.999999},
     {"train", "grad_clip", K_FLOAT, OFF(grad_clip), NULL, 0, 1e9},
+    {"train", "ema_decay", K_FLOAT, OFF(ema_decay), NULL, 0, 0.999999},
     {"train", "batch", K_INT, OFF(batch), NULL, 1, 65536},
     {"train", "clip_frames", K_INT, OFF(clip_frames), NULL, 0, 4096},
     {"train", "steps", K_INT, OFF(steps), NULL, 0, 1e9},
@@ -297,11 +299,11 @@ static int settings_load(vae_settings *s, const char *path)
 static char *settings_json(const vae_settings *s, const char *data, int size, int steps, double seconds,
                            double val_psnr)
 {
-    json_t *o = json_pack("{s:s, s:i, s:s, s:f, s:f, s:f, s:i, s:i, s:i, s:f, s:f, s:I, s:f, s:i, s:f, s:f}", "data",
+    json_t *o = json_pack("{s:s, s:i, s:s, s:f, s:f, s:f, s:i, s:i, s:i, s:f, s:f, s:f, s:I, s:f, s:i, s:f, s:f}", "data",
                           data, "size", size, "recon", RECON[s->recon], "kl_weight", (double)s->kl_weight, "lr",
                           (double)s->lr, "min_lr", (double)s->min_lr, "warmup", s->warmup, "batch", s->batch,
                           "clip_frames", s->clip_frames, "weight_decay", (double)s->weight_decay, "grad_clip",
-                          (double)s->grad_clip, "seed", (json_int_t)s->seed, "val_split", (double)s->val_split,
+                          (double)s->grad_clip, "ema_decay", (double)s->ema_decay, "seed", (json_int_t)s->seed, "val_split", (double)s->val_split,
                           "steps", steps, "seconds", seconds, "val_psnr", val_psnr);
     if (!o) return NULL;
     char *t = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -386,6 +388,15 @@ static int validate(vdit_vae *m, const vdit_dataset *ds, const int *val, int nva
     return 0;
 }
 
+static void swap_weights(float *a, float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float t = a[i];
+        a[i] = b[i];
+        b[i] = t;
+    }
+}
+
 static double lr_at(const vae_settings *s, int step, double frac)
 {
     if (step <= s->warmup && s->warmup > 0) return s->lr * (double)step / s->warmup;
@@ -465,7 +476,7 @@ static int vae_train(int argc, char **argv)
     int S = ds.size, T = ds.frames, clip = s.clip_frames;
     vdit_err err;
     vdit_vae m = {0};
-    float *x = NULL, *mom = NULL, *vel = NULL;
+    float *x = NULL, *mom = NULL, *vel = NULL, *ema = NULL;
     int *order = NULL;
     strbuf log = {0};
     rc = 1;
@@ -512,6 +523,14 @@ static int vae_train(int argc, char **argv)
     char pextra[200] = "";
     size_t fsz = (size_t)3 * S * S;
     vdit_adamw_config ac = {s.lr, s.beta1, s.beta2, 1e-8f, s.weight_decay};
+    if (s.ema_decay > 0) {
+        ema = malloc(m.num_params * sizeof(float));
+        if (!ema) {
+            cli_fail("out of memory");
+            goto done;
+        }
+        memcpy(ema, m.params_mem, m.num_params * sizeof(float));
+    }
     float *full = malloc((size_t)T * fsz * sizeof(float));
     if (!full) {
         cli_fail("out of memory");
@@ -559,12 +578,20 @@ static int vae_train(int argc, char **argv)
         double lr = lr_at(&s, step, frac);
         ac.lr = (float)lr;
         adamw_step(m.params_mem, m.grads_mem, mom, vel, m.num_params, step, ac);
+        if (ema) {
+            float d = s.ema_decay;
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < m.num_params; i++) ema[i] = d * ema[i] + (1.0f - d) * m.params_mem[i];
+        }
         acc_loss += l.loss, acc_rec += l.recon, acc_kl += l.kl, nacc++;
         el = progress_now() - t0;
         int do_val = nval > 0 && s.val_interval > 0 && step % s.val_interval == 0;
         double val_mse = NAN;
         if (do_val) {
-            if (validate(&m, &ds, val, nval, clip, x, s.batch, &val_mse, &err)) {
+            if (ema) swap_weights(m.params_mem, ema, m.num_params); /* validate the EMA */
+            int r = validate(&m, &ds, val, nval, clip, x, s.batch, &val_mse, &err);
+            if (ema) swap_weights(m.params_mem, ema, m.num_params);
+            if (r) {
                 fprintf(stderr, "\nvdit: %s\n", err.msg);
                 free(full);
                 goto done;
@@ -596,7 +623,9 @@ static int vae_train(int argc, char **argv)
     char extra[96];
     snprintf(extra, sizeof extra, "%d steps, %.1f s", step, seconds);
     progress_end(&pb, extra);
-    /* final validation, the scale factor on up to 512 training clips, the checkpoint */
+    /* from here on the weights are the EMA's (when on); final validation, the
+     * scale factor on up to 512 training clips, the checkpoint */
+    if (ema) memcpy(m.params_mem, ema, m.num_params * sizeof(float));
     double mse = NAN;
     if (nval > 0) {
         if (validate(&m, &ds, val, nval, clip, x, s.batch, &mse, &err)) {
@@ -642,7 +671,7 @@ static int vae_train(int argc, char **argv)
 done:
     vdit_vae_free(&m);
     vdit_dataset_free(&ds);
-    free(x), free(mom), free(vel), free(order), free(log.buf);
+    free(x), free(mom), free(vel), free(ema), free(order), free(log.buf);
     return rc;
 }
 

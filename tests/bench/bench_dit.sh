@@ -73,9 +73,9 @@ for name in $CONFIGS; do
     while [ $r -le "$rounds" ]; do
         # the ceiling: sgemm on this config's shapes (train: M = B*N, sampling: M = 2N)
         j=$("$VDIT" bench sgemm --hidden "$D" --tokens $((B * N)) --pass train --reps 5 --threads "$K" --json)
-        echo "$name train sgemm $(field best_gflops "$j")" >>"$raw"
+        echo "$name train sgemm $(field gflops "$j") $r" >>"$raw"
         j=$("$VDIT" bench sgemm --hidden "$D" --tokens $((2 * N)) --pass forward --reps 9 --threads "$K" --json)
-        echo "$name sample sgemm $(field best_gflops "$j")" >>"$raw"
+        echo "$name sample sgemm $(field gflops "$j") $r" >>"$raw"
         for pass in train sample; do
             if [ $pass = train ]; then steps=$tsteps vb="--batch $B" tb="--batch $B"; else steps=$ssteps vb="" tb=""; fi
             order="vdit torch"
@@ -113,11 +113,12 @@ function maxof(key,    i, m) { m = ""; for (i = 1; i <= cnt[key]; i++) if (m == 
 function add(key, v) { cnt[key]++; val[key, cnt[key]] = v }
 function fmt(v, f) { return v == "" ? "n/a" : sprintf(f, v) }
 $1 == "meta" { names[++nn] = $2; att[$2] = $3; tok[$2] = $4; bat[$2] = $5; next }
-$3 == "sgemm" { add($1 SUBSEP $2 SUBSEP "sgemm", $4); next }
+$3 == "sgemm" { add($1 SUBSEP $2 SUBSEP "sgemm", $4); sgr[$1, $2, $5] = $4; next }
 {
     k = $1 SUBSEP $2 SUBSEP $3
     add(k SUBSEP "ms", $4); add(k SUBSEP "gf", $5); add(k SUBSEP "rss", $6)
     ms[k, $7] = $4
+    if ($3 == "vdit" && (($1, $2, $7) in sgr)) add($1 SUBSEP $2 SUBSEP "share", $5 / sgr[$1, $2, $7])
     if ((($1 SUBSEP $2 SUBSEP "vdit", $7) in ms) && (($1 SUBSEP $2 SUBSEP "torch", $7) in ms))
         add($1 SUBSEP $2 SUBSEP "ratio", ms[$1, $2, "torch", $7] / ms[$1, $2, "vdit", $7])
     gfl[k] = $4 * $5 # ms x GFLOP/s = MFLOP per step: the FLOP count, the same for both programs
@@ -127,7 +128,7 @@ END {
     print "config,attention,tokens,batch,pass,vdit_ms,torch_ms,speedup,vdit_gflops,torch_gflops,sgemm_gflops,sgemm_share,vdit_rss_mb,torch_rss_mb" > csv
     print "# Training and sampling speed: vdit against PyTorch (issue 8)\n" > md
     printf "Written by `make bench-dit` (tests/bench/bench_dit.sh) on %s: %d threads, OMP_WAIT_POLICY=PASSIVE for both, PyTorch %s, total %d s. Load average at the end: %s (the machine is shared: ratios from alternated runs are the figures to quote).\n\n", when, K, torchv, elapsed, load > md
-    print "Each row: the median over alternated rounds (vdit, PyTorch, then PyTorch, vdit, ...) of each run'"'"'s median step time after a warm-up step; speedup: the median over the rounds of PyTorch'"'"'s time over vdit'"'"'s in the same round. GFLOP/s from the analytic count of `vdit_dit_flops_per_sample` (2 x multiply-adds of every matmul, both attention products; a training step = 3 x forward; a guided sampler step = 2 x forward, batch 2). sgemm: `vdit bench sgemm` on the same rows and widths (train: the 12 GEMMs of a block'"'"'s forward and backward on B*N rows; sample: the 4 forward GEMMs on 2N rows), measured in the same run before each round, its best round over all (a ceiling: the load of a shared machine only lowers it). Memory: peak resident set of the process.\n" > md
+    print "Each row: the median over alternated rounds (vdit, PyTorch, then PyTorch, vdit, ...) of each run'"'"'s median step time after a warm-up step; speedup: the median over the rounds of PyTorch'"'"'s time over vdit'"'"'s in the same round. GFLOP/s from the analytic count of `vdit_dit_flops_per_sample` (2 x multiply-adds of every matmul, both attention products; a training step = 3 x forward; a guided sampler step = 2 x forward, batch 2). sgemm: `vdit bench sgemm` on the same rows and widths (train: the 12 GEMMs of a block'"'"'s forward and backward on B*N rows; sample: the 4 forward GEMMs on 2N rows), measured just before each round; share: the median over the rounds of vdit'"'"'s rate over the sgemm rate of the same round. Memory: peak resident set of the process.\n" > md
     print "| config | tokens | pass | vdit ms | PyTorch ms | speedup | vdit GFLOP/s | sgemm GFLOP/s | share of sgemm | vdit MB | PyTorch MB |" > md
     print "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" > md
     for (i = 1; i <= nn; i++) {
@@ -137,10 +138,10 @@ END {
             kv = c SUBSEP pass SUBSEP "vdit"; kt = c SUBSEP pass SUBSEP "torch"
             vm = median(kv SUBSEP "ms"); tm = median(kt SUBSEP "ms")
             vg = median(kv SUBSEP "gf"); tg = median(kt SUBSEP "gf")
-            sg = maxof(c SUBSEP pass SUBSEP "sgemm") # a ceiling: noise only lowers it
+            sg = median(c SUBSEP pass SUBSEP "sgemm")
             vr = maxof(kv SUBSEP "rss"); tr = maxof(kt SUBSEP "rss")
             sp = median(c SUBSEP pass SUBSEP "ratio")
-            sh = (vg != "" && sg != "") ? vg / sg : ""
+            sh = median(c SUBSEP pass SUBSEP "share")
             if (vm != "" && tm != "" && (gfl[kv] / gfl[kt] > 1.001 || gfl[kt] / gfl[kv] > 1.001))
                 printf "bench_dit: %s %s: FLOP counts differ (vdit %.4g, torch %.4g MFLOP)\n", c, pass, gfl[kv], gfl[kt] > "/dev/stderr"
             printf "%s,%s,%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", c, att[c], tok[c], pass == "train" ? bat[c] : 2, pass,
