@@ -708,26 +708,16 @@ int vdit_dit_save(const vdit_dit *m, const float *mem, const char *path, vdit_er
 {
     int n = vdit_dit_param_table(m, NULL, 0);
     vdit_param_info *info = malloc((size_t)n * sizeof *info);
-    vdit_st_tensor *t = malloc((size_t)n * sizeof *t);
     char *cfg = vdit_dit_config_to_json(&m->cfg);
     int rc = -1;
-    if (!info || !t || !cfg) {
+    if (!info || !cfg) {
         vdit_seterr(err, "%s: out of memory", path);
-        goto done;
+    } else {
+        vdit_dit_param_table(m, info, n);
+        const char *keys[2] = {"config", "format"}, *vals[2] = {cfg, "vdit-dit"};
+        rc = vdit_st_write_params(path, info, n, mem, keys, vals, 2, err);
     }
-    vdit_dit_param_table(m, info, n);
-    for (int i = 0; i < n; i++) {
-        t[i].name = info[i].name;
-        t[i].ndim = info[i].ndim;
-        for (int d = 0; d < info[i].ndim; d++) t[i].shape[d] = info[i].shape[d];
-        t[i].data = (float *)mem + info[i].offset;
-        t[i].numel = (int64_t)info[i].numel;
-    }
-    const char *keys[2] = {"config", "format"}, *vals[2] = {cfg, "vdit-dit"};
-    rc = vdit_st_write(path, t, n, keys, vals, 2, err);
-done:
     free(info);
-    free(t);
     free(cfg);
     return rc;
 }

@@ -1185,3 +1185,20 @@ int vdit_st_write(const char *path, const vdit_st_tensor *tensors, int ntensors,
     free(buf);
     return rc;
 }
+
+int vdit_st_write_params(const char *path, const vdit_param_info *info, int n, const float *mem,
+                         const char *const *meta_keys, const char *const *meta_values, int nmeta, vdit_err *err)
+{
+    vdit_st_tensor *t = malloc((size_t)(n > 0 ? n : 1) * sizeof *t);
+    if (!t) return vdit_seterr(err, "%s: out of memory", path);
+    for (int i = 0; i < n; i++) {
+        t[i].name = (char *)info[i].name;
+        t[i].ndim = info[i].ndim;
+        for (int d = 0; d < info[i].ndim; d++) t[i].shape[d] = info[i].shape[d];
+        t[i].data = (float *)mem + info[i].offset;
+        t[i].numel = (int64_t)info[i].numel;
+    }
+    int rc = vdit_st_write(path, t, n, meta_keys, meta_values, nmeta, err);
+    free(t);
+    return rc;
+}

@@ -1115,29 +1115,19 @@ int vdit_vae_save(const vdit_vae *m, const float *mem, const char *path, const c
 {
     int n = vdit_vae_param_table(m, NULL, 0);
     vdit_param_info *info = malloc((size_t)n * sizeof *info);
-    vdit_st_tensor *t = malloc((size_t)n * sizeof *t);
     char *cfg = vdit_vae_config_to_json(&m->cfg);
     int rc = -1;
-    if (!info || !t || !cfg) {
+    if (!info || !cfg) {
         vdit_seterr(err, "%s: out of memory", path);
-        goto done;
+    } else {
+        vdit_vae_param_table(m, info, n);
+        char scale[32];
+        snprintf(scale, sizeof scale, "%.9g", m->scale_factor);
+        const char *keys[4] = {"format", "config", "scale_factor", "train"};
+        const char *vals[4] = {"vdit-vae", cfg, scale, extra_json};
+        rc = vdit_st_write_params(path, info, n, mem, keys, vals, extra_json ? 4 : 3, err);
     }
-    vdit_vae_param_table(m, info, n);
-    for (int i = 0; i < n; i++) {
-        t[i].name = info[i].name;
-        t[i].ndim = info[i].ndim;
-        for (int d = 0; d < info[i].ndim; d++) t[i].shape[d] = info[i].shape[d];
-        t[i].data = (float *)mem + info[i].offset;
-        t[i].numel = (int64_t)info[i].numel;
-    }
-    char scale[32];
-    snprintf(scale, sizeof scale, "%.9g", m->scale_factor);
-    const char *keys[4] = {"format", "config", "scale_factor", "train"};
-    const char *vals[4] = {"vdit-vae", cfg, scale, extra_json};
-    rc = vdit_st_write(path, t, n, keys, vals, extra_json ? 4 : 3, err);
-done:
     free(info);
-    free(t);
     free(cfg);
     return rc;
 }

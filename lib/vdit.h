@@ -191,6 +191,12 @@ int vdit_st_write(const char *path, const vdit_st_tensor *tensors, int ntensors,
                   const char *const *meta_keys, const char *const *meta_values, int nmeta,
                   vdit_err *err);
 
+typedef struct vdit_param_info vdit_param_info;
+/* Writes a model's named tensors: entry i of the table `info` (names,
+ * shapes, offsets into mem) as a tensor, with the metadata pairs. */
+int vdit_st_write_params(const char *path, const vdit_param_info *info, int n, const float *mem,
+                         const char *const *meta_keys, const char *const *meta_values, int nmeta, vdit_err *err);
+
 
 /* ------------------------------------------------------------------------
  * Kernels. Each layer is a pair layer_forward / layer_backward; backward
@@ -436,13 +442,13 @@ typedef struct {
 } vdit_dit;
 
 /* One named tensor of the checkpoint: where it lives in the parameter memory. */
-typedef struct {
+struct vdit_param_info {
     char name[96];
     int ndim;
     int64_t shape[5];
     size_t offset; /* in floats from params_mem */
     size_t numel;
-} vdit_param_info;
+};
 
 /* Fills up to `cap` entries of the checkpoint's tensors in contract order and
  * returns how many there are (call with info = NULL to count). */

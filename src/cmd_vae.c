@@ -37,35 +37,6 @@
 #include "vdit.h"
 
 /* ------------------------------------------------------------------------
- * Pixels
- * ---------------------------------------------------------------------- */
-
-/* v[T][S][S][3] uint8 -> x[T][3][S][S] in [-1, 1] */
-static void video_to_float(const uint8_t *v, int T, int S, float *x)
-{
-    size_t hw = (size_t)S * S;
-    for (int t = 0; t < T; t++)
-        for (size_t p = 0; p < hw; p++)
-            for (int c = 0; c < 3; c++)
-                x[((size_t)t * 3 + c) * hw + p] = (float)v[((size_t)t * hw + p) * 3 + c] / 127.5f - 1.0f;
-}
-
-static uint8_t to_u8(float x)
-{
-    float v = (x + 1.0f) * 127.5f;
-    return v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)lrintf(v);
-}
-
-/* x[T][3][S][S] -> v[T][S][S][3] uint8 (rounded, clamped) */
-static void video_to_u8(const float *x, int T, int S, uint8_t *v)
-{
-    size_t hw = (size_t)S * S;
-    for (int t = 0; t < T; t++)
-        for (size_t p = 0; p < hw; p++)
-            for (int c = 0; c < 3; c++) v[((size_t)t * hw + p) * 3 + c] = to_u8(x[((size_t)t * 3 + c) * hw + p]);
-}
-
-/* ------------------------------------------------------------------------
  * Settings: the INI file, key by key
  * ---------------------------------------------------------------------- */
 
@@ -375,7 +346,7 @@ static int validate(vdit_vae *m, const vdit_dataset *ds, const int *val, int nva
             int k = i0 + b, v = val[k % nval], c = (k / nval) % per;
             float *full = malloc((size_t)T * fsz * sizeof(float));
             if (!full) return vdit_seterr(err, "out of memory");
-            video_to_float(video_at(ds, v), T, S, full);
+            vdit_video_to_float(full, video_at(ds, v), T, S, S);
             memcpy(x + (size_t)b * clip * fsz, full + (size_t)c * clip * fsz, (size_t)clip * fsz * sizeof(float));
             free(full);
         }
@@ -549,7 +520,7 @@ static int vae_train(int argc, char **argv)
             int starts = (T - clip) / m.cfg.temporal + 1;
             int t = (int)((h >> 32) % (uint64_t)starts) * m.cfg.temporal;
             const uint8_t *src = video_at(&ds, v) + (size_t)t * S * S * 3;
-            video_to_float(src, clip, S, x + (size_t)b * clip * fsz);
+            vdit_video_to_float(x + (size_t)b * clip * fsz, src, clip, S, S);
         }
         vdit_vae_loss_config lc = {(vdit_recon_loss)s.recon, s.kl_weight, 1, vdit_rng_at(s.seed, (uint64_t)step)};
         vdit_vae_losses l;
@@ -643,7 +614,7 @@ static int vae_train(int argc, char **argv)
             goto done;
         }
         for (int k = 0; k < nfit; k++) { /* clip k / ntr of video k % ntr */
-            video_to_float(video_at(&ds, tr[k % ntr]), T, S, fv);
+            vdit_video_to_float(fv, video_at(&ds, tr[k % ntr]), T, S, S);
             memcpy(fx + (size_t)k * clip * fsz, fv + (size_t)((k / ntr) % (T / clip)) * clip * fsz,
                    (size_t)clip * fsz * sizeof(float));
         }
@@ -701,7 +672,7 @@ static int load_pixels(const char *data, const char *input, int count, pixel_vid
             cli_fail("out of memory");
             return -1;
         }
-        for (int i = 0; i < pv->B; i++) video_to_float(video_at(&ds, i), pv->T, pv->H, pv->x + i * per);
+        for (int i = 0; i < pv->B; i++) vdit_video_to_float(pv->x + i * per, video_at(&ds, i), pv->T, pv->H, pv->H);
         vdit_dataset_free(&ds);
         return 0;
     }
@@ -720,7 +691,7 @@ static int load_pixels(const char *data, const char *input, int count, pixel_vid
         pv->x = malloc((size_t)pv->B * per * sizeof(float));
         if (pv->x)
             for (int i = 0; i < pv->B; i++)
-                video_to_float((const uint8_t *)a.data + i * per, pv->T, pv->H, pv->x + i * per);
+                vdit_video_to_float(pv->x + i * per, (const uint8_t *)a.data + i * per, pv->T, pv->H, pv->H);
     } else if (ok && a.dtype == VDIT_DTYPE_F32 && a.shape[2] == 3 && a.shape[3] <= 4096 && a.shape[4] <= 4096) {
         pv->B = (int)a.shape[0], pv->T = (int)a.shape[1], pv->H = (int)a.shape[3], pv->W = (int)a.shape[4];
         if (count > 0 && count < pv->B) pv->B = count;
@@ -880,7 +851,7 @@ static int vae_decode(int argc, char **argv)
             cli_fail("out of memory");
             goto done;
         }
-        for (int b = 0; b < B; b++) video_to_u8(x + b * xper, T, H, v + b * xper); /* H == W */
+        for (int b = 0; b < B; b++) vdit_video_to_u8(v + b * xper, x + b * xper, T, H, H); /* H == W */
         vdit_array o = {VDIT_DTYPE_U8, 5, {B, T, H, W, 3}, v, (size_t)B * xper};
         int r = H == W ? vdit_npy_write(out, &o, &err) : vdit_seterr(&err, "%s: --uint8 needs square frames", out);
         free(v);
@@ -1060,7 +1031,7 @@ static int vae_recon(int argc, char **argv)
     progress_start(&pb, "vae recon", nid);
     for (int k0 = 0; k0 < nid; k0 += chunk) {
         int n = nid - k0 < chunk ? nid - k0 : chunk;
-        for (int b = 0; b < n; b++) video_to_float(video_at(&ds, idx[k0 + b]), T, S, x + b * xper);
+        for (int b = 0; b < n; b++) vdit_video_to_float(x + b * xper, video_at(&ds, idx[k0 + b]), T, S, S);
         if (vdit_vae_encode(&m, x, n, T, S, S, z, &err) ||
             vdit_vae_decode(&m, z, n, T / c->temporal, S / c->downsample, S / c->downsample, y, &err)) {
             cli_fail(err.msg);
@@ -1068,7 +1039,7 @@ static int vae_recon(int argc, char **argv)
         }
         for (int b = 0; b < n; b++) {
             int i = idx[k0 + b], lab = label_of(&ds, i), col = gifcol[k0 + b];
-            video_to_u8(y + b * xper, T, S, rec);
+            vdit_video_to_u8(rec, y + b * xper, T, S, S);
             score_video(video_at(&ds, i), rec, states_of(&ds, i), T, S, trk_t, trk_r, &per[lab]);
             if (col >= 0) {
                 memcpy(gifv + (size_t)col * xper, video_at(&ds, i), xper);
