@@ -125,6 +125,17 @@ cmp -s "$tmp/z.npy" "$tmp/z.keep" || bad "a failed decode changed its output"
 expect 1 "z.npy: float32 \[10,4,4,4,4\] is not a batch of videos" "$VDIT" vae encode --vae "$v" --input "$tmp/z.npy" --out "$tmp/z3.npy"
 [ -e "$tmp/z3.npy" ] && bad "a failed encode wrote its output"
 
+# the causal 2x temporal option: latent frames T/2
+printf '%s\n' "[model]" "channels = 8,8,8" "groups = 4" "temporal = 2" "[train]" "batch = 2" "clip_frames = 4" \
+    "steps = 2" "warmup = 1" "val_split = 0.2" >"$tmp/t2.ini"
+expect 0 "" "$VDIT" vae train --data "$d" --config "$tmp/t2.ini" --out "$tmp/t2.safetensors"
+expect 0 "" "$VDIT" vae encode --vae "$tmp/t2.safetensors" --data "$d" --count 2 --out "$tmp/zt.npy"
+expect 0 "" "$VDIT" info "$tmp/zt.npy"
+grep -q "float32, shape \\[2,2,4,4,4\\]" "$tmp/out" || bad "temporal 2x latents shape: $(cat "$tmp/out")"
+expect 0 "" "$VDIT" vae decode --vae "$tmp/t2.safetensors" --input "$tmp/zt.npy" --out "$tmp/yt.npy"
+expect 0 "" "$VDIT" info "$tmp/yt.npy"
+grep -q "float32, shape \\[2,4,3,16,16\\]" "$tmp/out" || bad "temporal 2x decoded shape: $(cat "$tmp/out")"
+
 # bad checkpoints
 m="$tmp/dit.safetensors"
 expect 0 "" "$VDIT" dit init --hidden 16 --depth 1 --heads 2 --grid 2,4,4 --out "$m"
