@@ -36,6 +36,12 @@ static int max_threads(void)
 #endif
 }
 
+/* Below these sizes a loop runs on one thread: waking the OpenMP team costs
+ * tens of microseconds, more than a small layer's work (the latent-sized
+ * layers of a small batch, and the tests' tiny shapes). */
+#define PAR_MIN_ELEMS 32768
+#define PAR_MIN_MACS (1 << 21)
+
 static int thread_num(void)
 {
 #ifdef _OPENMP
@@ -189,7 +195,7 @@ void conv2d_forward(float *out, const float *inp, const float *w, const float *b
     int OH = conv2d_out_h(s), OW = conv2d_out_w(s);
     size_t K = (size_t)s.IC * s.KH * s.KW, P = (size_t)OH * OW;
     size_t in_sz = (size_t)s.IC * s.H * s.W, out_sz = (size_t)s.OC * P;
-    int nt = max_threads(), par = s.N >= nt && nt > 1;
+    int nt = max_threads(), par = s.N >= nt && nt > 1 && (double)s.N * s.OC * K * P >= PAR_MIN_MACS;
     size_t col_sz = conv2d_is_pointwise(s) ? 0 : K * P;
     float *cols = col_sz ? malloc((par ? nt : 1) * col_sz * sizeof(float)) : NULL;
     if (col_sz && !cols) { /* out of memory: the plain loops need none */
@@ -289,7 +295,9 @@ void conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const
     int OH = conv2d_out_h(s), OW = conv2d_out_w(s);
     size_t K = (size_t)s.IC * s.KH * s.KW, P = (size_t)OH * OW;
     size_t in_sz = (size_t)s.IC * s.H * s.W, out_sz = (size_t)s.OC * P, wsz = (size_t)s.OC * K;
-    int nt = max_threads(), par = s.N >= nt && nt > 1, nbuf = par ? nt : 1;
+    int nt = max_threads(), nbuf;
+    int par = s.N >= nt && nt > 1 && (double)s.N * s.OC * K * P >= PAR_MIN_MACS;
+    nbuf = par ? nt : 1;
     int as_conv = dinp && conv2d_dinp_as_conv(s);
     /* per thread: one column buffer (im2col of the input, then of dout or dcol), partial dw, db */
     size_t col_sz = conv2d_is_pointwise(s) ? 0 : K * P;
@@ -400,7 +408,7 @@ void conv3d_forward(float *out, const float *inp, const float *w, const float *b
     int OT = conv3d_out_t(s), OH = conv3d_out_h(s), OW = conv3d_out_w(s);
     int K = s.IC * s.KT * s.KH * s.KW, P = OH * OW, nout = s.B * OT;
     size_t vid = (size_t)s.T * s.IC * s.H * s.W, out_sz = (size_t)s.OC * P, col_sz = (size_t)K * P;
-    int nt = max_threads(), par = nout >= nt && nt > 1;
+    int nt = max_threads(), par = nout >= nt && nt > 1 && (double)nout * s.OC * K * P >= PAR_MIN_MACS;
     float *cols = malloc((par ? nt : 1) * col_sz * sizeof(float));
     if (!cols) {
         conv3d_forward_ref(out, inp, w, b, s);
@@ -455,7 +463,9 @@ void conv3d_backward(float *dinp, float *dw, float *db, const float *dout, const
     size_t wsz = (size_t)s.OC * K;
     /* Output frames of one video scatter into overlapping input frames, so
      * the parallel loop runs over videos; threads sum their own dw, db. */
-    int nt = max_threads(), par = s.B >= nt && nt > 1, nbuf = par ? nt : 1;
+    int nt = max_threads(), nbuf;
+    int par = s.B >= nt && nt > 1 && (double)s.B * OT * s.OC * K * P >= PAR_MIN_MACS;
+    nbuf = par ? nt : 1;
     size_t per = 2 * col_sz + wsz + (size_t)s.OC;
     float *ws = calloc((size_t)nbuf * per, sizeof(float));
     if (!ws) {
@@ -529,7 +539,7 @@ void groupnorm_forward(float *out, float *mean, float *rstd, const float *x, con
 {
     int cg = C / G;
     size_t gsz = (size_t)cg * HW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C * HW >= PAR_MIN_ELEMS)
     for (int j = 0; j < N * G; j++) { /* group j = n*G + g */
         const float *xg = x + (size_t)j * gsz;
         /* two passes in double: a near-constant group keeps its variance exact */
@@ -590,7 +600,7 @@ void groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dou
     int cg = C / G;
     size_t gsz = (size_t)cg * HW;
     float *sums = malloc((size_t)N * C * 2 * sizeof(float));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C * HW >= PAR_MIN_ELEMS)
     for (int j = 0; j < N * G; j++) {
         const float *xg = x + (size_t)j * gsz, *dg = dout + (size_t)j * gsz;
         float m = mean[j], rs = rstd[j];
@@ -679,7 +689,7 @@ void groupnorm_backward_ref(float *dx, float *dgamma, float *dbeta, const float 
 void upsample_nearest_forward(float *out, const float *inp, int B, int T, int C, int H, int W, int ft, int fs)
 {
     int OT = T * ft, OH = H * fs, OW = W * fs;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * OT * C * OH * OW >= PAR_MIN_ELEMS)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < OT; t++)
             for (int c = 0; c < C; c++) {
@@ -698,7 +708,7 @@ void upsample_nearest_backward(float *dinp, const float *dout, int B, int T, int
     /* forward: out[b][t][c][y][x] = inp[b][t/ft][c][y/fs][x/fs]; dinp += the sum of its ft*fs*fs copies.
      * Each input frame gathers from its own ft output frames: safe in parallel. */
     int OT = T * ft, OH = H * fs, OW = W * fs;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * OT * C * OH * OW >= PAR_MIN_ELEMS)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++)
             for (int c = 0; c < C; c++) {

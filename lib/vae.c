@@ -524,18 +524,19 @@ static int ensure_acts(vdit_vae *m, int B, int T, int H, int W, vdit_err *err)
  * ---------------------------------------------------------------------- */
 
 #define CHUNK 8192
+#define PAR_MIN 32768 /* elements below which a loop stays on one thread */
 
 static void silu_fwd(float *out, const float *inp, size_t n)
 {
     /* silu_forward of kernels.c, in parallel chunks */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i += CHUNK) silu_forward(out + i, inp + i, n - i < CHUNK ? n - i : CHUNK);
 }
 
 /* dinp = (not +=) d/dinp of out = silu(inp) */
 static void silu_bwd_set(float *dinp, const float *dout, const float *inp, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i += CHUNK) {
         size_t len = n - i < CHUNK ? n - i : CHUNK;
         memset(dinp + i, 0, len * sizeof(float));
@@ -545,7 +546,7 @@ static void silu_bwd_set(float *dinp, const float *dout, const float *inp, size_
 
 static void add_into(float *dst, const float *src, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
@@ -751,7 +752,7 @@ static void sample_latent(vdit_vae *m, geom gl, const vdit_vae_loss_config *lc)
     int Cl = gl.C;
     size_t hw = (size_t)gl.H * gl.W, nl = (size_t)gl.B * gl.T;
     uint64_t seed = vdit_rng_at(lc->seed, 0x7661655f6e6f6973ull); /* "vae_nois" */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nl * Cl * hw >= PAR_MIN)
     for (size_t f = 0; f < nl; f++) {
         const float *mu = a->moments + f * 2 * Cl * hw, *lv = mu + Cl * hw;
         float *z = a->z + f * Cl * hw, *e = a->eps + f * Cl * hw;
@@ -822,7 +823,7 @@ static void latent_backward(vdit_vae *m, geom gl, const float *dz, float *dmom)
     double kw = m->lcfg.kl_weight / (double)(nl * Cl * hw);
     int sample = m->lcfg.sample;
     /* forward: z = mu + exp(lv/2) eps;  KL = mean 0.5 (mu^2 + exp(lv) - 1 - lv), lv clamped */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nl * Cl * hw >= PAR_MIN)
     for (size_t f = 0; f < nl; f++) {
         const float *mu = a->moments + f * 2 * Cl * hw, *lv = mu + Cl * hw;
         const float *e = a->eps + f * Cl * hw, *g = dz + f * Cl * hw;

@@ -34,6 +34,7 @@ START_TEST(test_conv2d_blas_matches_ref)
         {4, 2, 10, 11, 3, 5, 5, 1, 2}, {2, 3, 7, 9, 4, 3, 1, 1, 0},   {6, 5, 12, 12, 7, 4, 4, 3, 2},
         {7, 16, 16, 16, 32, 3, 3, 1, 1}, {3, 4, 8, 8, 8, 1, 1, 2, 0}, {2, 3, 5, 5, 2, 5, 3, 1, 3},
         {3, 3, 6, 5, 4, 3, 3, 1, 3}, /* pad > K-1: the scatter-add path */
+        {8, 32, 16, 16, 32, 3, 3, 2, 1}, /* large enough for the threaded path, stride 2 */
         {2, 6, 7, 7, 3, 5, 5, 1, 2}, {4, 2, 8, 8, 9, 3, 3, 1, 0}, /* dinp as a transposed conv */
     };
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
@@ -145,6 +146,8 @@ static const conv3d_shape SHAPES3[] = {
     {1, 5, 3, 4, 6, 2, 3, 3, 3, 1, 2, 1, 1, 0}, /* symmetric, spatial stride 2 */
     {2, 4, 2, 5, 5, 3, 2, 1, 3, 2, 1, 0, 0, 0}, /* non-cubic kernel, no padding */
     {4, 3, 4, 4, 4, 5, 1, 3, 3, 1, 1, 0, 1, 0}, /* KT = 1: conv2d per frame */
+    {4, 6, 8, 16, 16, 16, 3, 3, 3, 1, 1, 2, 1, 1}, /* large enough for the threaded path */
+    {4, 8, 8, 12, 12, 8, 3, 3, 3, 2, 1, 1, 1, 1}, /* threaded, stride 2 in time */
 };
 
 START_TEST(test_conv3d_blas_matches_ref)
@@ -152,7 +155,7 @@ START_TEST(test_conv3d_blas_matches_ref)
     for (size_t k = 0; k < sizeof SHAPES3 / sizeof SHAPES3[0]; k++) {
         conv3d_shape s = SHAPES3[k];
         size_t ni = c3_in(s), no = c3_out(s), nw = c3_w(s);
-        float *inp = rand_tensor(ni, 1.0f, 1 + k), *w = rand_tensor(nw, 0.3f, 2), *b = rand_tensor(s.OC, 1.0f, 3);
+        float *inp = rand_tensor(ni, 1.0f, 1 + k), *w = rand_tensor(nw, 0.1f, 2), *b = rand_tensor(s.OC, 1.0f, 3);
         float *o1 = zeros(no), *o2 = zeros(no);
         conv3d_forward(o1, inp, w, b, s);
         conv3d_forward_ref(o2, inp, w, b, s);
@@ -289,6 +292,25 @@ START_TEST(test_groupnorm)
     ck_assert_double_lt(fd_check(gn_fd, &c, c.x, n, dx, w, n, 1e-2, 60), FD_TOL);
     ck_assert_double_lt(fd_check(gn_fd, &c, c.gamma, C, dg, w, n, 1e-2, C), FD_TOL);
     ck_assert_double_lt(fd_check(gn_fd, &c, c.beta, C, db, w, n, 1e-2, C), FD_TOL);
+    /* a size that runs on every thread, against the plain loops */
+    {
+        int N2 = 5, C2 = 32, HW2 = 1024, G2 = 8;
+        size_t n2 = (size_t)N2 * C2 * HW2;
+        float *x2 = rand_tensor(n2, 1.5f, 11), *g2 = rand_tensor(C2, 1.0f, 12), *b2 = rand_tensor(C2, 1.0f, 13);
+        float *y1 = zeros(n2), *y2 = zeros(n2), *mm1 = zeros(N2 * G2), *rr1 = zeros(N2 * G2), *mm2 = zeros(N2 * G2),
+              *rr2 = zeros(N2 * G2), *go = rand_tensor(n2, 1.0f, 14);
+        float *e1 = zeros(n2), *e2 = zeros(n2), *gg1 = zeros(C2), *gg2 = zeros(C2), *bb1 = zeros(C2), *bb2 = zeros(C2);
+        groupnorm_forward(y1, mm1, rr1, x2, g2, b2, N2, C2, HW2, G2);
+        groupnorm_forward_ref(y2, mm2, rr2, x2, g2, b2, N2, C2, HW2, G2);
+        ck_assert_double_lt(max_abs_diff(y1, y2, n2), 1e-4);
+        groupnorm_backward(e1, gg1, bb1, go, x2, mm1, rr1, g2, N2, C2, HW2, G2);
+        groupnorm_backward_ref(e2, gg2, bb2, go, x2, mm2, rr2, g2, N2, C2, HW2, G2);
+        ck_assert_double_lt(max_abs_diff(e1, e2, n2), 1e-4);
+        ck_assert_double_lt(max_abs_diff(gg1, gg2, C2), 1e-2);
+        ck_assert_double_lt(max_abs_diff(bb1, bb2, C2), 1e-2);
+        free(x2), free(g2), free(b2), free(y1), free(y2), free(mm1), free(rr1), free(mm2), free(rr2), free(go);
+        free(e1), free(e2), free(gg1), free(gg2), free(bb1), free(bb2);
+    }
     free(c.x), free(c.gamma), free(c.beta), free(c.mean), free(c.rstd), free(o1), free(o2), free(m2), free(r2);
     free(one), free(zero), free(w), free(dx1), free(dx2), free(dg1), free(dg2), free(db1), free(db2);
     free(dx), free(dg), free(db);
@@ -324,6 +346,27 @@ START_TEST(test_upsample)
     ck_assert_float_eq(vt[1], 5);
     ck_assert_float_eq(vt[2], 7);
     ck_assert_float_eq(vt[3], 7);
+    /* a size that runs on every thread: every output is its source */
+    {
+        int B = 2, T = 3, C = 16, H = 16, W = 16;
+        size_t ni = (size_t)B * T * C * H * W;
+        float *x = rand_tensor(ni, 1.0f, 5), *y = zeros(ni * 8), *dx = zeros(ni);
+        upsample_nearest_forward(y, x, B, T, C, H, W, 2, 2);
+        int bad = 0;
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < 2 * T; t++)
+                for (int c = 0; c < C; c++)
+                    for (int yy = 0; yy < 2 * H; yy++)
+                        for (int xx = 0; xx < 2 * W; xx++)
+                            bad += y[((((size_t)b * 2 * T + t) * C + c) * 2 * H + yy) * 2 * W + xx] !=
+                                   x[((((size_t)b * T + t / 2) * C + c) * H + yy / 2) * W + xx / 2];
+        ck_assert_int_eq(bad, 0);
+        upsample_nearest_backward(dx, y, B, T, C, H, W, 2, 2); /* each input gathers its 8 copies */
+        double e = 0;
+        for (size_t i = 0; i < ni; i++) e = fmax(e, fabs(dx[i] - 8.0f * x[i]));
+        ck_assert_double_lt(e, 1e-4);
+        free(x), free(y), free(dx);
+    }
     int cases[2][2] = {{1, 2}, {2, 2}};
     for (int k = 0; k < 2; k++) {
         up_ctx c = {NULL, 2, 3, 2, 3, 4, cases[k][0], cases[k][1]};
