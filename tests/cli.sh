@@ -3,27 +3,8 @@
 # name the bad flag or file with a non-zero exit, and nothing overwritten on
 # failure.
 set -u
-tmp=$(mktemp -d /tmp/vdit-cli-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-failed=0
-
-ok() { pass=$((pass + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-
-# expect STATUS PATTERN CMD...: exit status and a one-line stderr matching PATTERN
-expect() {
-    want=$1 pat=$2
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" != "$want" ]; then bad "$* exited $got, expected $want: $(cat "$tmp/err")"; return; fi
-    if [ -n "$pat" ]; then
-        if ! grep -q -- "$pat" "$tmp/err"; then bad "$*: stderr '$(cat "$tmp/err")' lacks '$pat'"; return; fi
-        if [ "$(wc -l <"$tmp/err")" -ne 1 ]; then bad "$*: error is not one line: $(cat "$tmp/err")"; return; fi
-    fi
-    ok
-}
+. "${SRCDIR:?set SRCDIR to the source tree}/tests/testlib.sh"
+testlib_init cli
 
 for sub in "dit init" "dit forward" "dit grad" "info"; do
     # shellcheck disable=SC2086
@@ -80,5 +61,4 @@ expect 1 "trunc.safetensors" "$VDIT" dit forward --checkpoint "$tmp/trunc.safete
 expect 1 "trunc.safetensors" "$VDIT" info "$tmp/trunc.safetensors"
 expect 1 "x.npy: shape \[1,4,5,4,6\] does not fit the checkpoint: expected \[1,4,2,4,6\]" "$VDIT" dit grad --checkpoint "$m" --input "$tmp/x.npy" --target "$tmp/x.npy" --t 1 --out "$tmp/g.safetensors"
 
-echo "cli: $pass passed, $failed failed"
-[ "$failed" -eq 0 ]
+testlib_finish

@@ -4,29 +4,8 @@
 # written on failure, byte-identical output for the same command (also
 # with 1 and 2 threads), the fixed benchmark set, and `vdit data show`.
 set -u
-tmp=$(mktemp -d /tmp/vdit-data-cli-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-failed=0
-
-ok() { pass=$((pass + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-
-# expect STATUS PATTERN CMD...: exit status and a one-line stderr matching PATTERN
-expect() {
-    want=$1 pat=$2
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" != "$want" ]; then bad "$* exited $got, expected $want: $(cat "$tmp/err")"; return; fi
-    if [ -n "$pat" ]; then
-        if ! grep -q -- "$pat" "$tmp/err"; then bad "$*: stderr '$(cat "$tmp/err")' lacks '$pat'"; return; fi
-        if [ "$(wc -l <"$tmp/err")" -ne 1 ]; then bad "$*: error is not one line: $(cat "$tmp/err")"; return; fi
-    fi
-    ok
-}
-
-same() { if cmp -s "$1" "$2"; then ok; else bad "$1 and $2 differ"; fi; }
+. "${SRCDIR:?set SRCDIR to the source tree}/tests/testlib.sh"
+testlib_init data_cli
 
 expect 0 "" "$VDIT" data --help
 grep -q "^usage: vdit data" "$tmp/out" || bad "vdit data --help prints no usage"
@@ -102,5 +81,4 @@ cp -r "$o" "$tmp/broken" && echo "{" >"$tmp/broken/meta.json"
 expect 1 "$tmp/broken/meta.json: line" "$VDIT" data show "$tmp/broken" --out "$tmp/w.gif"
 [ -e "$tmp/w.gif" ] && bad "a failed show wrote its output"
 
-echo "data_cli: $pass passed, $failed failed"
-[ "$failed" -eq 0 ]
+testlib_finish

@@ -5,27 +5,8 @@
 # and a tiny run end to end: data -> train -> encode -> decode -> recon,
 # with the same seed giving the same checkpoint.
 set -u
-tmp=$(mktemp -d /tmp/vdit-vae-cli-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-failed=0
-
-ok() { pass=$((pass + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-
-# expect STATUS PATTERN CMD...: exit status and a one-line stderr matching PATTERN
-expect() {
-    want=$1 pat=$2
-    shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" != "$want" ]; then bad "$* exited $got, expected $want: $(cat "$tmp/err")"; return; fi
-    if [ -n "$pat" ]; then
-        if ! grep -q -- "$pat" "$tmp/err"; then bad "$*: stderr '$(cat "$tmp/err")' lacks '$pat'"; return; fi
-        if [ "$(wc -l <"$tmp/err")" -ne 1 ]; then bad "$*: error is not one line: $(cat "$tmp/err")"; return; fi
-    fi
-    ok
-}
+. "${SRCDIR:?set SRCDIR to the source tree}/tests/testlib.sh"
+testlib_init vae_cli
 
 for sub in "vae train" "vae encode" "vae decode" "vae recon" "bench vae"; do
     # shellcheck disable=SC2086
@@ -159,5 +140,4 @@ grep -q '"position_error":' "$tmp/r.json" || bad "recon JSON lacks position_erro
 expect 0 "" "$VDIT" bench vae --config "$tmp/tiny.ini" --size 16 --batch 2 --steps 1 --json
 grep -q '"ms_per_step":' "$tmp/out" || bad "bench vae --json: $(cat "$tmp/out")"
 
-echo "vae_cli: $pass passed, $failed failed"
-[ "$failed" -eq 0 ]
+testlib_finish
