@@ -294,7 +294,10 @@ static int load_data(const char *dir, int count, vdit_dataset *ds)
         cli_fail(err.msg);
         return -1;
     }
-    if (count > 0 && count < ds->count) ds->count = count;
+    if (count > 0 && count < ds->count) { /* vdit_dataset_free frees count captions: drop the others now */
+        for (int i = count; i < ds->count; i++) free(ds->captions[i]);
+        ds->count = count;
+    }
     if (ds->count < 1) {
         fprintf(stderr, "vdit: %s: the dataset holds no videos\n", dir);
         vdit_dataset_free(ds);
@@ -716,7 +719,9 @@ static int load_pixels(const char *data, const char *input, int count, pixel_vid
 /* Videos processed per encoder / decoder call (bounds the activations). */
 static int chunk_videos(const vdit_vae *m, int T, int H, int W)
 {
-    double frames = 2048.0 * 32 * 32 / ((double)H * W); /* ~ frames of 32x32 per call */
+    /* ~256 frames of 32x32 per call: every conv's GEMM already has thousands
+     * of columns per frame, and the saved activations stay near 1 GB at 64x64 */
+    double frames = 256.0 * 32 * 32 / ((double)H * W);
     int n = (int)(frames / T);
     return n < 1 ? 1 : n;
 }
