@@ -64,14 +64,40 @@ static int spec_alloc(vdit_data_spec *spec, int count, vdit_err *err)
 int vdit_data_spec_make(vdit_data_spec *spec, int scenario, int split, int is_train, int count, int frames, int size,
                         uint64_t seed, vdit_err *err)
 {
+    if (scenario < -1 || scenario >= VDIT_NSCENARIOS) {
+        memset(spec, 0, sizeof *spec);
+        return vdit_seterr(err, "data: bad scenario %d", scenario);
+    }
+    int all[VDIT_NSCENARIOS];
+    for (int k = 0; k < VDIT_NSCENARIOS; k++) all[k] = k;
+    return vdit_data_spec_make_list(spec, scenario < 0 ? all : &scenario, scenario < 0 ? VDIT_NSCENARIOS : 1, split,
+                                    is_train, count, frames, size, seed, err);
+}
+
+int vdit_data_spec_make_list(vdit_data_spec *spec, const int *scenarios, int nscen, int split, int is_train, int count,
+                             int frames, int size, uint64_t seed, vdit_err *err)
+{
     memset(spec, 0, sizeof *spec);
-    if (scenario < -1 || scenario >= VDIT_NSCENARIOS) return vdit_seterr(err, "data: bad scenario %d", scenario);
+    if (nscen < 1 || nscen > VDIT_NSCENARIOS) return vdit_seterr(err, "data: %d scenarios (1..%d)", nscen, VDIT_NSCENARIOS);
+    unsigned mask = 0;
+    for (int k = 0; k < nscen; k++) {
+        if (scenarios[k] < 0 || scenarios[k] >= VDIT_NSCENARIOS) return vdit_seterr(err, "data: bad scenario %d", scenarios[k]);
+        if (mask >> scenarios[k] & 1u) return vdit_seterr(err, "data: scenario %s given twice", vdit_scenario_name(scenarios[k]));
+        mask |= 1u << scenarios[k];
+    }
     if (split < 0 || split >= VDIT_NSPLITS) return vdit_seterr(err, "data: bad split %d", split);
     if (is_train && split != VDIT_SPLIT_ID) return vdit_seterr(err, "data: a train set uses the ID ranges");
     if (count < 1) return vdit_seterr(err, "data: count %d must be at least 1", count);
     if (seed > (uint64_t)INT64_MAX) return vdit_seterr(err, "data: seed %llu above 2^63-1", (unsigned long long)seed);
-    snprintf(spec->name, sizeof spec->name, "%s/%s", scenario < 0 ? "all" : vdit_scenario_name(scenario),
-             is_train ? "train" : vdit_split_name(split));
+    /* the five in order are "all"; any other list is named by its members */
+    int is_all = nscen == VDIT_NSCENARIOS;
+    for (int k = 0; k < nscen && is_all; k++) is_all = scenarios[k] == k;
+    char scen[48] = "";
+    if (is_all) snprintf(scen, sizeof scen, "all");
+    else
+        for (int k = 0; k < nscen; k++)
+            snprintf(scen + strlen(scen), sizeof scen - strlen(scen), "%s%s", k ? "+" : "", vdit_scenario_name(scenarios[k]));
+    snprintf(spec->name, sizeof spec->name, "%s/%s", scen, is_train ? "train" : vdit_split_name(split));
     spec->seed = seed;
     spec->count = count;
     spec->frames = frames;
@@ -79,10 +105,12 @@ int vdit_data_spec_make(vdit_data_spec *spec, int scenario, int split, int is_tr
     spec->level = 1;
     if (spec_alloc(spec, count, err)) return -1;
     /* the set's salt keeps a train set apart from the id set of the same
-     * seed, and every scenario/split apart from the others */
-    uint64_t salt = (uint64_t)(scenario + 2) << 8 | (uint64_t)(is_train ? 15 : split + 1);
+     * seed, and every scenario (list)/split apart from the others: one
+     * scenario s has (s + 2), all five 1, another list 0x100 + its bit mask */
+    uint64_t which = is_all ? 1 : nscen == 1 ? (uint64_t)scenarios[0] + 2 : 0x100u + mask;
+    uint64_t salt = which << 8 | (uint64_t)(is_train ? 15 : split + 1);
     for (int i = 0; i < count; i++) {
-        spec->labels[i] = scenario < 0 ? i % VDIT_NSCENARIOS : scenario;
+        spec->labels[i] = scenarios[i % nscen];
         spec->splits[i] = split;
         spec->seeds[i] = (int64_t)vdit_data_seed(seed, salt, (uint64_t)i);
     }

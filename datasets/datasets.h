@@ -170,6 +170,11 @@ int vdit_data_write(const char *dir, const vdit_data_spec *spec, int replace, vd
  * Fills labels/splits/seeds (malloc'ed; free with vdit_data_spec_free). */
 int vdit_data_spec_make(vdit_data_spec *spec, int scenario, int split, int is_train, int count, int frames, int size,
                         uint64_t seed, vdit_err *err);
+/* The same for a list of scenarios, video i of scenarios[i % nscen]: one
+ * scenario or all five in order give exactly the sets above; another list
+ * is named by its members ("uniform+parabola/train") and has seeds of its own. */
+int vdit_data_spec_make_list(vdit_data_spec *spec, const int *scenarios, int nscen, int split, int is_train, int count,
+                             int frames, int size, uint64_t seed, vdit_err *err);
 
 /* The fixed benchmark sets: "phys-v1" is 5 scenarios x 4 splits (id, ood-v,
  * ood-r, ood-rv) x 20 videos of 32 frames, with the second take, from fixed

@@ -132,14 +132,14 @@ static int data_show(int argc, char **argv)
  * vdit data --scenario S --split SPLIT ... | --benchmark NAME ...
  * ---------------------------------------------------------------------- */
 
-static const char *const SCENARIOS[] = {"uniform", "parabola", "collision", "bounce", "occlusion", "all", NULL};
 static const char *const SPLITS[] = {"train", "id", "ood-v", "ood-r", "ood-rv", NULL};
 
 int cmd_data(int argc, char **argv)
 {
     if (argc > 0 && !strcmp(argv[0], "show")) return data_show(argc - 1, argv + 1);
     cli_flag flags[] = {
-        {"--scenario", "S", "uniform|parabola|collision|bounce|occlusion|all (all: the five in turn, labelled)", NULL},
+        {"--scenario", "S", "uniform|parabola|collision|bounce|occlusion|all (all: the five in turn, labelled), or a list "
+                            "like uniform,parabola,collision (those in turn)", NULL},
         {"--split", "SPLIT", "train|id|ood-v|ood-r|ood-rv (train and id: the ID ranges, other seeds)", NULL},
         {"--count", "N", "number of videos (1..100000000)", NULL},
         {"--frames", "T", "frames per video (default 32; 4..256)", NULL},
@@ -188,16 +188,33 @@ int cmd_data(int argc, char **argv)
             return 2;
         }
     } else {
-        int sc, sp;
+        int sp, scen[VDIT_NSCENARIOS], nscen = 0;
         const char *s_sc = cli_required(&cmd, "--scenario");
-        if (!s_sc || cli_choice(&cmd, "--scenario", SCENARIOS, 0, &sc)) return 2;
+        if (!s_sc) return 2;
+        if (!strcmp(s_sc, "all")) {
+            for (int k = 0; k < VDIT_NSCENARIOS; k++) scen[nscen++] = k;
+        } else { /* one scenario or a comma list of them */
+            for (const char *p = s_sc;; p++) {
+                size_t len = strcspn(p, ",");
+                char name[32];
+                snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
+                int k = len < sizeof name ? vdit_scenario_parse(name) : -1;
+                if (k < 0 || nscen == VDIT_NSCENARIOS) {
+                    cli_usage_error(&cmd, "--scenario '%s' must be one of uniform|parabola|collision|bounce|occlusion|all, "
+                                          "or a list of the first five", name);
+                    return 2;
+                }
+                scen[nscen++] = k;
+                p += len;
+                if (!*p) break;
+            }
+        }
         const char *s_sp = cli_required(&cmd, "--split");
         if (!s_sp || cli_choice(&cmd, "--split", SPLITS, 0, &sp)) return 2;
         if (!cli_required(&cmd, "--count") || cli_int(&cmd, "--count", 0, 1, 100000000, &count)) return 2;
         int is_train;
         int split = vdit_split_parse(SPLITS[sp], &is_train);
-        if (vdit_data_spec_make(&spec, sc == VDIT_NSCENARIOS ? -1 : sc, split, is_train, count, frames, size, seed,
-                                &err)) {
+        if (vdit_data_spec_make_list(&spec, scen, nscen, split, is_train, count, frames, size, seed, &err)) {
             cli_fail(err.msg);
             return 1;
         }

@@ -81,4 +81,19 @@ cp -r "$o" "$tmp/broken" && echo "{" >"$tmp/broken/meta.json"
 expect 1 "$tmp/broken/meta.json: line" "$VDIT" data show "$tmp/broken" --out "$tmp/w.gif"
 [ -e "$tmp/w.gif" ] && bad "a failed show wrote its output"
 
+# a list of scenarios: those in turn, labelled; the five in order are exactly "all"
+expect 0 "" "$VDIT" data --scenario uniform,parabola,collision --split train --count 6 --frames 8 --size 16 --out "$tmp/l3"
+grep -q '"uniform+parabola+collision/train"' "$tmp/l3/meta.json" || bad "the list set is not named by its members"
+for i in 0 1 2 3 4 5; do
+    want=$(echo "uniform parabola collision uniform parabola collision" | cut -d' ' -f$((i + 1)))
+    "$VDIT" data show "$tmp/l3" --index $i --out "$tmp/l.gif" | grep -q "($want, id)" || bad "video $i of the list is not $want"
+done
+"$VDIT" data --scenario all --split ood-v --count 10 --frames 8 --size 16 --out "$tmp/la" >/dev/null 2>&1
+expect 0 "" "$VDIT" data --scenario uniform,parabola,collision,bounce,occlusion --split ood-v --count 10 --frames 8 --size 16 --out "$tmp/l5"
+same "$tmp/la/data.npz" "$tmp/l5/data.npz"
+expect 2 "--scenario 'foo' must be one of" "$VDIT" data --scenario uniform,foo --split train --count 2 --out "$tmp/lx"
+expect 2 "--scenario '' must be one of" "$VDIT" data --scenario uniform, --split train --count 2 --out "$tmp/lx"
+expect 1 "scenario parabola given twice" "$VDIT" data --scenario parabola,uniform,parabola --split train --count 2 --out "$tmp/lx"
+[ -e "$tmp/lx" ] && bad "a refused list wrote its output"
+
 testlib_finish
