@@ -11,7 +11,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ini.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include "cli.h"
 #include "latents.h"
 #include "progress.h"
+#include "settings.h"
 #include "vdit.h"
 
 /* ------------------------------------------------------------------------
@@ -41,49 +41,72 @@ typedef struct {
     char size[64]; /* a registry name (VDiT-S/2), or "" */
 } train_settings;
 
-typedef enum { K_INT, K_INT3, K_FLOAT, K_U64, K_BOOL, K_CHOICE, K_PROBS, K_PRESET } key_kind;
-
-typedef struct {
-    const char *section, *name;
-    key_kind kind;
-    size_t offset;
-    const char *const *choices;
-    int lo, hi;
-} ini_key;
-
 static const char *const ATTENTION[] = {"full", "st", NULL};
 static const char *const OBJECTIVE[] = {"eps", "flow", NULL};
 static const char *const TIME_SAMPLING[] = {"uniform", "logit-normal", NULL};
 
+/* [model] size: a registry name, whose values the keys after it override */
+static int parse_size(void *settings, const char *value, char *msg, size_t cap)
+{
+    train_settings *s = settings;
+    vdit_err e;
+    if (vdit_dit_preset(value, &s->model, &e)) {
+        snprintf(msg, cap, "is not a model size: %s", e.msg);
+        return -1;
+    }
+    snprintf(s->size, sizeof s->size, "%s", value);
+    return 0;
+}
+static void format_size(const void *settings, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", ((const train_settings *)settings)->size);
+}
+
+/* [data] context_probs: kept as text until context_frames is known (parse_probs) */
+static int parse_probs_text(void *settings, const char *value, char *msg, size_t cap)
+{
+    train_settings *s = settings;
+    if (strlen(value) >= sizeof s->context_probs_text) {
+        snprintf(msg, cap, "is too long");
+        return -1;
+    }
+    snprintf(s->context_probs_text, sizeof s->context_probs_text, "%s", value);
+    return 0;
+}
+static void format_probs(const void *settings, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", ((const train_settings *)settings)->context_probs_text);
+}
+
 #define OFF(f) offsetof(train_settings, f)
-static const ini_key KEYS[] = {
-    {"model", "size", K_PRESET, OFF(size), NULL, 0, 0}, /* first: the keys below override it */
-    {"model", "hidden", K_INT, OFF(model.hidden), NULL, 4, 16384},
-    {"model", "depth", K_INT, OFF(model.depth), NULL, 1, 1024},
-    {"model", "heads", K_INT, OFF(model.heads), NULL, 1, 1024},
-    {"model", "patch", K_INT3, OFF(model.patch), NULL, 1, 4096},
-    {"model", "attention", K_CHOICE, OFF(model.attention), ATTENTION, 0, 0},
-    {"model", "objective", K_CHOICE, OFF(model.objective), OBJECTIVE, 0, 0},
-    {"train", "batch", K_INT, OFF(train.batch), NULL, 1, 65536},
-    {"train", "steps", K_INT, OFF(train.steps), NULL, 0, 1000000000},
-    {"train", "warmup", K_INT, OFF(train.warmup), NULL, 0, 1000000000},
-    {"train", "lr", K_FLOAT, OFF(train.lr), NULL, 0, 0},
-    {"train", "min_lr", K_FLOAT, OFF(train.min_lr), NULL, 0, 0},
-    {"train", "weight_decay", K_FLOAT, OFF(train.weight_decay), NULL, 0, 0},
-    {"train", "beta1", K_FLOAT, OFF(train.beta1), NULL, 0, 0},
-    {"train", "beta2", K_FLOAT, OFF(train.beta2), NULL, 0, 0},
-    {"train", "grad_clip", K_FLOAT, OFF(train.grad_clip), NULL, 0, 0},
-    {"train", "ema_decay", K_FLOAT, OFF(train.ema_decay), NULL, 0, 0},
-    {"train", "label_dropout", K_FLOAT, OFF(train.label_dropout), NULL, 0, 0},
-    {"train", "time_sampling", K_CHOICE, OFF(train.time_sampling), TIME_SAMPLING, 0, 0},
-    {"train", "seed", K_U64, OFF(train.seed), NULL, 0, 0},
-    {"train", "checkpoint_every", K_INT, OFF(checkpoint_every), NULL, 1, 1000000000},
-    {"train", "keep_checkpoints", K_INT, OFF(keep_checkpoints), NULL, 1, 1000},
-    {"train", "log_every", K_INT, OFF(log_every), NULL, 1, 1000000000},
-    {"data", "context_frames", K_INT, OFF(train.context_frames), NULL, 0, VDIT_MAX_CONTEXT},
-    {"data", "context_probs", K_PROBS, OFF(context_probs_text), NULL, 0, 0},
-    {"data", "labels", K_BOOL, OFF(use_labels), NULL, 0, 0},
-    {"data", "count", K_INT, OFF(count), NULL, 0, 1000000000},
+static const setting_key KEYS[] = {
+    {"model", "size", SET_CUSTOM, OFF(size), NULL, 0, 0, parse_size, format_size}, /* first: the keys below override it */
+    {"model", "hidden", SET_INT, OFF(model.hidden), NULL, 4, 16384, NULL, NULL},
+    {"model", "depth", SET_INT, OFF(model.depth), NULL, 1, 1024, NULL, NULL},
+    {"model", "heads", SET_INT, OFF(model.heads), NULL, 1, 1024, NULL, NULL},
+    {"model", "patch", SET_INT3, OFF(model.patch), NULL, 1, 4096, NULL, NULL},
+    {"model", "attention", SET_CHOICE, OFF(model.attention), ATTENTION, 0, 0, NULL, NULL},
+    {"model", "objective", SET_CHOICE, OFF(model.objective), OBJECTIVE, 0, 0, NULL, NULL},
+    {"train", "batch", SET_INT, OFF(train.batch), NULL, 1, 65536, NULL, NULL},
+    {"train", "steps", SET_INT, OFF(train.steps), NULL, 0, 1000000000, NULL, NULL},
+    {"train", "warmup", SET_INT, OFF(train.warmup), NULL, 0, 1000000000, NULL, NULL},
+    {"train", "lr", SET_FLOAT, OFF(train.lr), NULL, 0, 0, NULL, NULL},
+    {"train", "min_lr", SET_FLOAT, OFF(train.min_lr), NULL, 0, 0, NULL, NULL},
+    {"train", "weight_decay", SET_FLOAT, OFF(train.weight_decay), NULL, 0, 0, NULL, NULL},
+    {"train", "beta1", SET_FLOAT, OFF(train.beta1), NULL, 0, 0, NULL, NULL},
+    {"train", "beta2", SET_FLOAT, OFF(train.beta2), NULL, 0, 0, NULL, NULL},
+    {"train", "grad_clip", SET_FLOAT, OFF(train.grad_clip), NULL, 0, 0, NULL, NULL},
+    {"train", "ema_decay", SET_FLOAT, OFF(train.ema_decay), NULL, 0, 0, NULL, NULL},
+    {"train", "label_dropout", SET_FLOAT, OFF(train.label_dropout), NULL, 0, 0, NULL, NULL},
+    {"train", "time_sampling", SET_CHOICE, OFF(train.time_sampling), TIME_SAMPLING, 0, 0, NULL, NULL},
+    {"train", "seed", SET_U64, OFF(train.seed), NULL, 0, 0, NULL, NULL},
+    {"train", "checkpoint_every", SET_INT, OFF(checkpoint_every), NULL, 1, 1000000000, NULL, NULL},
+    {"train", "keep_checkpoints", SET_INT, OFF(keep_checkpoints), NULL, 1, 1000, NULL, NULL},
+    {"train", "log_every", SET_INT, OFF(log_every), NULL, 1, 1000000000, NULL, NULL},
+    {"data", "context_frames", SET_INT, OFF(train.context_frames), NULL, 0, VDIT_MAX_CONTEXT, NULL, NULL},
+    {"data", "context_probs", SET_CUSTOM, OFF(context_probs_text), NULL, 0, 0, parse_probs_text, format_probs},
+    {"data", "labels", SET_BOOL, OFF(use_labels), NULL, 0, 0, NULL, NULL},
+    {"data", "count", SET_INT, OFF(count), NULL, 0, 1000000000, NULL, NULL},
 };
 #define NKEYS (int)(sizeof KEYS / sizeof KEYS[0])
 
@@ -98,84 +121,6 @@ static void settings_default(train_settings *s)
     s->log_every = 10;
     s->use_labels = 1;
     snprintf(s->context_probs_text, sizeof s->context_probs_text, "0.1,0.1,0.1,0.7");
-}
-
-typedef struct {
-    train_settings *s;
-    char msg[1200];
-} ini_ctx;
-
-static int settings_handler(void *user, const char *section, const char *name, const char *value)
-{
-    ini_ctx *c = user;
-    char *base = (char *)c->s, *end;
-    for (int i = 0; i < NKEYS; i++) {
-        const ini_key *k = &KEYS[i];
-        if (strcmp(section, k->section) || strcmp(name, k->name)) continue;
-        void *dst = base + k->offset;
-        errno = 0;
-        switch (k->kind) {
-        case K_INT: {
-            long v = strtol(value, &end, 10);
-            if (errno || end == value || *end || v < k->lo || v > k->hi) break;
-            *(int *)dst = (int)v;
-            return 1;
-        }
-        case K_INT3: {
-            int *o = dst;
-            const char *p = value;
-            int ok = 1;
-            for (int j = 0; j < 3 && ok; j++) {
-                long v = strtol(p, &end, 10);
-                ok = end != p && v >= k->lo && v <= k->hi && (j < 2 ? *end == ',' : *end == 0);
-                o[j] = (int)v;
-                p = end + 1;
-            }
-            if (!ok) break;
-            return 1;
-        }
-        case K_FLOAT: {
-            double v = strtod(value, &end);
-            if (errno || end == value || *end || !isfinite(v)) break;
-            *(float *)dst = (float)v;
-            return 1;
-        }
-        case K_U64: {
-            unsigned long long v = strtoull(value, &end, 10);
-            if (errno || end == value || *end || value[0] == '-') break;
-            *(uint64_t *)dst = v;
-            return 1;
-        }
-        case K_BOOL:
-            if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes")) *(int *)dst = 1;
-            else if (!strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no")) *(int *)dst = 0;
-            else break;
-            return 1;
-        case K_CHOICE:
-            for (int j = 0; k->choices[j]; j++)
-                if (!strcmp(value, k->choices[j])) {
-                    *(int *)dst = j;
-                    return 1;
-                }
-            break;
-        case K_PROBS:
-            snprintf((char *)dst, sizeof c->s->context_probs_text, "%s", value);
-            return 1;
-        case K_PRESET: {
-            vdit_err e;
-            if (vdit_dit_preset(value, &c->s->model, &e)) {
-                snprintf(c->msg, sizeof c->msg, "[%s] %s: %s", section, name, e.msg);
-                return 0;
-            }
-            snprintf((char *)dst, sizeof c->s->size, "%s", value);
-            return 1;
-        }
-        }
-        snprintf(c->msg, sizeof c->msg, "[%s] %s = '%s' is not a valid value", section, name, value);
-        return 0;
-    }
-    snprintf(c->msg, sizeof c->msg, "unknown key '%s' in section [%s]", name, section);
-    return 0;
 }
 
 /* "0.1,0.2,0.7" -> probabilities for K = 0..context_frames */
@@ -202,18 +147,7 @@ static int parse_probs(train_settings *s, char *msg, size_t cap)
 static int settings_load(train_settings *s, const char *path)
 {
     settings_default(s);
-    ini_ctx c = {s, ""};
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "vdit: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    int line = ini_parse_file(f, settings_handler, &c);
-    fclose(f);
-    if (line) {
-        fprintf(stderr, "vdit: %s:%d: %s\n", path, line, c.msg[0] ? c.msg : "syntax error");
-        return -1;
-    }
+    if (settings_read(path, KEYS, NKEYS, s)) return -1;
     char msg[512];
     if (parse_probs(s, msg, sizeof msg)) {
         fprintf(stderr, "vdit: %s: %s\n", path, msg);
@@ -230,35 +164,12 @@ static int settings_load(train_settings *s, const char *path)
 /* Every key with its resolved value, so the run directory says exactly what ran. */
 static char *settings_text(const train_settings *s, const char *data, const char *vae)
 {
-    size_t cap = 8192;
-    char *buf = malloc(cap);
-    if (!buf) return NULL;
-    size_t o = 0;
-    const char *section = "";
-    o += snprintf(buf + o, cap - o, "# resolved by vdit train\n# data = %s\n# vae = %s\n", data, vae ? vae : "(none: pixels)");
-    o += snprintf(buf + o, cap - o, "# latent grid %d,%d,%d, %d channels, %d classes\n", s->model.grid[0],
-                  s->model.grid[1], s->model.grid[2], s->model.latent_channels, s->model.num_classes);
-    for (int i = 0; i < NKEYS; i++) {
-        const ini_key *k = &KEYS[i];
-        const char *p = (const char *)s + k->offset;
-        if (strcmp(section, k->section)) o += snprintf(buf + o, cap - o, "\n[%s]\n", section = k->section);
-        o += snprintf(buf + o, cap - o, "%s = ", k->name);
-        switch (k->kind) {
-        case K_INT: o += snprintf(buf + o, cap - o, "%d\n", *(const int *)p); break;
-        case K_INT3: {
-            const int *v = (const int *)p;
-            o += snprintf(buf + o, cap - o, "%d,%d,%d\n", v[0], v[1], v[2]);
-            break;
-        }
-        case K_FLOAT: o += snprintf(buf + o, cap - o, "%.7g\n", *(const float *)p); break;
-        case K_U64: o += snprintf(buf + o, cap - o, "%llu\n", (unsigned long long)*(const uint64_t *)p); break;
-        case K_BOOL: o += snprintf(buf + o, cap - o, "%s\n", *(const int *)p ? "true" : "false"); break;
-        case K_CHOICE: o += snprintf(buf + o, cap - o, "%s\n", k->choices[*(const int *)p]); break;
-        case K_PROBS:
-        case K_PRESET: o += snprintf(buf + o, cap - o, "%s\n", p); break;
-        }
-    }
-    return buf;
+    char header[8192];
+    snprintf(header, sizeof header,
+             "# resolved by vdit train\n# data = %s\n# vae = %s\n# latent grid %d,%d,%d, %d channels, %d classes\n", data,
+             vae ? vae : "(none: pixels)", s->model.grid[0], s->model.grid[1], s->model.grid[2],
+             s->model.latent_channels, s->model.num_classes);
+    return settings_to_ini(KEYS, NKEYS, s, header);
 }
 
 /* ------------------------------------------------------------------------
@@ -301,6 +212,30 @@ static int list_states(const char *run, int *steps, int cap)
             steps[j - 1] = t;
         }
     return n;
+}
+
+#define LOG_HEADER "step,loss,lr,grad_norm,time\n"
+
+/* Removes the temporaries of writes a killed run left unfinished
+ * (NAME.tmp.XXXXXX beside checkpoints/step-N.safetensors, model.safetensors,
+ * log.csv, config.ini): the files they were for are intact or absent. */
+static void remove_stale_temps(const char *run)
+{
+    const char *dirs[2] = {"", "/checkpoints"};
+    for (int k = 0; k < 2; k++) {
+        char dir[4096], p[4096 + 256];
+        snprintf(dir, sizeof dir, "%s%s", run, dirs[k]);
+        DIR *d = opendir(dir);
+        if (!d) continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            const char *t = strstr(e->d_name, ".tmp.");
+            if (!t || strlen(t) != 11) continue; /* ".tmp." + mkstemp's 6 characters */
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
 }
 
 static void state_path(char *buf, size_t cap, const char *run, int step)
@@ -465,6 +400,9 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     snprintf(path, sizeof path, "%s/config.ini", run);
+    int no_states[1];
+    if (resume && access(path, F_OK) != 0 && errno == ENOENT && list_states(run, no_states, 1) == 0)
+        resume = 0; /* killed before its config.ini was written: nothing to resume, start afresh */
     if (resume) {
         void *old;
         size_t oldn;
@@ -473,12 +411,23 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
         int same = oldn == strlen(text) && !memcmp(old, text, oldn);
-        free(old);
-        if (!same) {
-            fprintf(stderr, "vdit: --resume: the settings differ from %s (resume with the same config, data and vae)\n",
-                    path);
+        if (!same) { /* name the first line that differs */
+            const char *o = old, *oe = o + oldn, *t = text, *te = text + strlen(text);
+            size_t lo, lt;
+            for (;;) {
+                const char *on = memchr(o, '\n', (size_t)(oe - o)), *tn = memchr(t, '\n', (size_t)(te - t));
+                lo = on ? (size_t)(on - o) : (size_t)(oe - o), lt = tn ? (size_t)(tn - t) : (size_t)(te - t);
+                if (lo != lt || memcmp(o, t, lo) || !on || !tn) break;
+                o = on + 1, t = tn + 1;
+            }
+            fprintf(stderr,
+                    "vdit: --resume: %s has '%.*s' where this run has '%.*s' (resume with the same config, data and "
+                    "vae)\n",
+                    path, (int)(lo > 200 ? 200 : lo), o, (int)(lt > 200 ? 200 : lt), t);
+            free(old);
             goto done;
         }
+        free(old);
         int steps[1024], n = list_states(run, steps, 1024);
         if (n) {
             char sp[4096];
@@ -493,6 +442,13 @@ int cmd_train(int argc, char **argv)
             cli_fail(err.msg);
             goto done;
         }
+        /* killed between config.ini and log.csv: the header as a fresh run writes it */
+        if (rank == 0 && access(path, F_OK) != 0 && errno == ENOENT &&
+            vdit_write_file_atomic(path, LOG_HEADER, strlen(LOG_HEADER), &err)) {
+            cli_fail(err.msg);
+            goto done;
+        }
+        if (rank == 0) remove_stale_temps(run);
         if (rank == 0) fprintf(stderr, "resuming %s at step %d\n", run, tr.step);
     } else if (rank == 0) {
         char cdir[4096];
@@ -502,8 +458,7 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
         snprintf(path, sizeof path, "%s/log.csv", run);
-        const char *header = "step,loss,lr,grad_norm,time\n";
-        if (vdit_write_file_atomic(path, header, strlen(header), &err)) {
+        if (vdit_write_file_atomic(path, LOG_HEADER, strlen(LOG_HEADER), &err)) {
             cli_fail(err.msg);
             goto done;
         }

@@ -17,7 +17,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -34,6 +33,7 @@
 #include "datasets.h"
 #include "eval.h"
 #include "progress.h"
+#include "settings.h"
 #include "vdit.h"
 
 /* ------------------------------------------------------------------------
@@ -58,46 +58,64 @@ typedef struct {
     char channels_text[64];
 } vae_settings;
 
-typedef enum { K_INT, K_FLOAT, K_U64, K_CHOICE, K_CHANNELS } key_kind;
-
-typedef struct {
-    const char *section, *name;
-    key_kind kind;
-    size_t offset;
-    const char *const *choices;
-    double lo, hi;
-} ini_key;
-
 static const char *const RECON[] = {"l1", "mse", NULL};
 
+/* [model] channels = "32,64,64": one width per level */
+static int parse_channels(void *settings, const char *value, char *msg, size_t cap)
+{
+    vae_settings *s = settings;
+    int w[VDIT_VAE_MAX_LEVELS] = {0}, n = 0;
+    const char *p = value;
+    char *end;
+    while (1) {
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || v < 1 || v > 4096 || n == VDIT_VAE_MAX_LEVELS || (*end && *end != ',') ||
+            strlen(value) >= sizeof s->channels_text) {
+            snprintf(msg, cap, "must be 1..%d comma-separated widths in 1..4096, one per level", VDIT_VAE_MAX_LEVELS);
+            return -1;
+        }
+        w[n++] = (int)v;
+        if (!*end) break;
+        p = end + 1;
+    }
+    snprintf(s->channels_text, sizeof s->channels_text, "%s", value);
+    memcpy(s->model.channels, w, sizeof w);
+    return 0;
+}
+static void format_channels(const void *settings, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", ((const vae_settings *)settings)->channels_text);
+}
+
 #define OFF(f) offsetof(vae_settings, f)
-static const ini_key KEYS[] = {
-    {"model", "channels", K_CHANNELS, OFF(channels_text), NULL, 0, 0},
-    {"model", "res_blocks", K_INT, OFF(model.res_blocks), NULL, 1, VDIT_VAE_MAX_BLOCKS},
-    {"model", "mid_blocks", K_INT, OFF(model.mid_blocks), NULL, 0, VDIT_VAE_MAX_MID},
-    {"model", "downsample", K_INT, OFF(model.downsample), NULL, 2, 8},
-    {"model", "temporal", K_INT, OFF(model.temporal), NULL, 1, 2},
-    {"model", "latent_channels", K_INT, OFF(model.latent_channels), NULL, 1, 256},
-    {"model", "groups", K_INT, OFF(model.groups), NULL, 1, 4096},
-    {"loss", "recon", K_CHOICE, OFF(recon), RECON, 0, 0},
-    {"loss", "kl_weight", K_FLOAT, OFF(kl_weight), NULL, 0, 1e6},
-    {"train", "lr", K_FLOAT, OFF(lr), NULL, 0, 10},
-    {"train", "min_lr", K_FLOAT, OFF(min_lr), NULL, 0, 10},
-    {"train", "warmup", K_INT, OFF(warmup), NULL, 0, 1e9},
-    {"train", "weight_decay", K_FLOAT, OFF(weight_decay), NULL, 0, 10},
-    {"train", "beta1", K_FLOAT, OFF(beta1), NULL, 0, 0.999999},
-    {"train", "beta2", K_FLOAT, OFF(beta2), NULL, 0, 0.999999},
-    {"train", "grad_clip", K_FLOAT, OFF(grad_clip), NULL, 0, 1e9},
-    {"train", "ema_decay", K_FLOAT, OFF(ema_decay), NULL, 0, 0.999999},
-    {"train", "batch", K_INT, OFF(batch), NULL, 1, 65536},
-    {"train", "clip_frames", K_INT, OFF(clip_frames), NULL, 0, 4096},
-    {"train", "steps", K_INT, OFF(steps), NULL, 0, 1e9},
-    {"train", "minutes", K_FLOAT, OFF(minutes), NULL, 0, 1e6},
-    {"train", "seed", K_U64, OFF(seed), NULL, 0, 0},
-    {"train", "val_split", K_FLOAT, OFF(val_split), NULL, 0, 0.5},
-    {"train", "log_interval", K_INT, OFF(log_interval), NULL, 1, 1e9},
-    {"train", "val_interval", K_INT, OFF(val_interval), NULL, 0, 1e9},
-    {"data", "count", K_INT, OFF(count), NULL, 0, 1e9},
+static const setting_key KEYS[] = {
+    {"model", "channels", SET_CUSTOM, OFF(channels_text), NULL, 0, 0, parse_channels, format_channels},
+    {"model", "res_blocks", SET_INT, OFF(model.res_blocks), NULL, 1, VDIT_VAE_MAX_BLOCKS, NULL, NULL},
+    {"model", "mid_blocks", SET_INT, OFF(model.mid_blocks), NULL, 0, VDIT_VAE_MAX_MID, NULL, NULL},
+    {"model", "downsample", SET_INT, OFF(model.downsample), NULL, 2, 8, NULL, NULL},
+    {"model", "temporal", SET_INT, OFF(model.temporal), NULL, 1, 2, NULL, NULL},
+    {"model", "latent_channels", SET_INT, OFF(model.latent_channels), NULL, 1, 256, NULL, NULL},
+    {"model", "groups", SET_INT, OFF(model.groups), NULL, 1, 4096, NULL, NULL},
+    {"loss", "recon", SET_CHOICE, OFF(recon), RECON, 0, 0, NULL, NULL},
+    {"loss", "kl_weight", SET_FLOAT, OFF(kl_weight), NULL, 0, 1e6, NULL, NULL},
+    {"train", "lr", SET_FLOAT, OFF(lr), NULL, 0, 10, NULL, NULL},
+    {"train", "min_lr", SET_FLOAT, OFF(min_lr), NULL, 0, 10, NULL, NULL},
+    {"train", "warmup", SET_INT, OFF(warmup), NULL, 0, 1e9, NULL, NULL},
+    {"train", "weight_decay", SET_FLOAT, OFF(weight_decay), NULL, 0, 10, NULL, NULL},
+    {"train", "beta1", SET_FLOAT, OFF(beta1), NULL, 0, 0.999999, NULL, NULL},
+    {"train", "beta2", SET_FLOAT, OFF(beta2), NULL, 0, 0.999999, NULL, NULL},
+    {"train", "grad_clip", SET_FLOAT, OFF(grad_clip), NULL, 0, 1e9, NULL, NULL},
+    {"train", "ema_decay", SET_FLOAT, OFF(ema_decay), NULL, 0, 0.999999, NULL, NULL},
+    {"train", "batch", SET_INT, OFF(batch), NULL, 1, 65536, NULL, NULL},
+    {"train", "clip_frames", SET_INT, OFF(clip_frames), NULL, 0, 4096, NULL, NULL},
+    {"train", "steps", SET_INT, OFF(steps), NULL, 0, 1e9, NULL, NULL},
+    {"train", "minutes", SET_FLOAT, OFF(minutes), NULL, 0, 1e6, NULL, NULL},
+    {"train", "seed", SET_U64, OFF(seed), NULL, 0, 0, NULL, NULL},
+    {"train", "val_split", SET_FLOAT, OFF(val_split), NULL, 0, 0.5, NULL, NULL},
+    {"train", "log_interval", SET_INT, OFF(log_interval), NULL, 1, 1e9, NULL, NULL},
+    {"train", "val_interval", SET_INT, OFF(val_interval), NULL, 0, 1e9, NULL, NULL},
+    {"data", "count", SET_INT, OFF(count), NULL, 0, 1e9, NULL, NULL},
 };
 #define NKEYS (int)(sizeof KEYS / sizeof KEYS[0])
 
@@ -123,127 +141,10 @@ static void settings_default(vae_settings *s)
     s->val_interval = 500;
 }
 
-typedef struct {
-    vae_settings *s;
-    FILE *f;
-    int line;     /* lines read so far: the line of the key being handled */
-    int err_line; /* the line of the first bad key (0: none) */
-    char msg[512];
-} ini_ctx;
-
-/* inih's reader, counting lines so an error names its own line. */
-static char *ini_read_line(char *str, int num, void *stream)
-{
-    ini_ctx *c = stream;
-    char *r = fgets(str, num, c->f);
-    if (r) c->line++;
-    return r;
-}
-
-static int vae_ini_key_check(ini_ctx *c, const char *section, const char *name, const char *value);
-
-static int vae_ini_key(void *user, const char *section, const char *name, const char *value)
-{
-    ini_ctx *c = user;
-    if (c->err_line) return 0; /* only the first error is reported */
-    int ok = vae_ini_key_check(c, section, name, value);
-    if (!ok) c->err_line = c->line;
-    return ok;
-}
-
-static int vae_ini_key_check(ini_ctx *c, const char *section, const char *name, const char *value)
-{
-    char *base = (char *)c->s, *end;
-    for (int i = 0; i < NKEYS; i++) {
-        const ini_key *k = &KEYS[i];
-        if (strcmp(section, k->section) || strcmp(name, k->name)) continue;
-        void *dst = base + k->offset;
-        errno = 0;
-        switch (k->kind) {
-        case K_INT: {
-            long v = strtol(value, &end, 10);
-            if (errno || end == value || *end || v < k->lo || v > k->hi) {
-                snprintf(c->msg, sizeof c->msg, "[%s] %s = '%s' must be an integer in %.0f..%.0f", section, name,
-                         value, k->lo, k->hi);
-                return 0;
-            }
-            *(int *)dst = (int)v;
-            return 1;
-        }
-        case K_FLOAT: {
-            double v = strtod(value, &end);
-            if (errno || end == value || *end || !isfinite(v) || v < k->lo || v > k->hi) {
-                snprintf(c->msg, sizeof c->msg, "[%s] %s = '%s' must be a number in %g..%g", section, name, value,
-                         k->lo, k->hi);
-                return 0;
-            }
-            *(float *)dst = (float)v;
-            return 1;
-        }
-        case K_U64: {
-            unsigned long long v = strtoull(value, &end, 10);
-            if (errno || end == value || *end || value[0] == '-') {
-                snprintf(c->msg, sizeof c->msg, "[%s] %s = '%s' must be a non-negative integer", section, name,
-                         value);
-                return 0;
-            }
-            *(uint64_t *)dst = v;
-            return 1;
-        }
-        case K_CHOICE:
-            for (int j = 0; k->choices[j]; j++)
-                if (!strcmp(value, k->choices[j])) {
-                    *(int *)dst = j;
-                    return 1;
-                }
-            snprintf(c->msg, sizeof c->msg, "[%s] %s = '%s' must be one of l1|mse", section, name, value);
-            return 0;
-        case K_CHANNELS: {
-            /* "32,64,64": one width per level */
-            int w[VDIT_VAE_MAX_LEVELS] = {0}, n = 0;
-            const char *p = value;
-            while (1) {
-                long v = strtol(p, &end, 10);
-                if (end == p || v < 1 || v > 4096 || n == VDIT_VAE_MAX_LEVELS || (*end && *end != ',')) {
-                    n = -1;
-                    break;
-                }
-                w[n++] = (int)v;
-                if (!*end) break;
-                p = end + 1;
-            }
-            if (n < 1) {
-                snprintf(c->msg, sizeof c->msg,
-                         "[%s] %s = '%s' must be 1..%d comma-separated widths in 1..4096, one per level", section,
-                         name, value, VDIT_VAE_MAX_LEVELS);
-                return 0;
-            }
-            snprintf((char *)dst, sizeof c->s->channels_text, "%s", value);
-            memcpy(c->s->model.channels, w, sizeof w);
-            return 1;
-        }
-        }
-    }
-    snprintf(c->msg, sizeof c->msg, "unknown key '%s' in section [%s]", name, section);
-    return 0;
-}
-
 static int settings_load(vae_settings *s, const char *path)
 {
     settings_default(s);
-    ini_ctx c = {s, NULL, 0, 0, ""};
-    c.f = fopen(path, "r");
-    if (!c.f) {
-        fprintf(stderr, "vdit: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    int line = ini_parse_stream(ini_read_line, &c, vae_ini_key, &c);
-    fclose(c.f);
-    if (line) { /* inih reports the first bad line: ours, or one it could not parse */
-        fprintf(stderr, "vdit: %s:%d: %s\n", path, line,
-                line == c.err_line ? c.msg : "syntax error (expected [section] or key = value)");
-        return -1;
-    }
+    if (settings_read(path, KEYS, NKEYS, s)) return -1;
     vdit_err err;
     if (vdit_vae_config_check(&s->model, &err)) {
         fprintf(stderr, "vdit: %s: [model] %s\n", path, err.msg);

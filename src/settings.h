@@ -1,0 +1,42 @@
+/* settings.h - a command's INI file read through a table of keys: each key
+ * names its section, its type and where its value goes in the command's
+ * settings struct, so one reader serves `vdit train` and `vdit vae train`
+ * and every error names FILE:LINE, the key and what was expected. */
+#ifndef VDIT_SETTINGS_H
+#define VDIT_SETTINGS_H
+
+#include <stddef.h>
+
+typedef enum {
+    SET_INT,    /* int in lo..hi */
+    SET_INT3,   /* int[3] "a,b,c", each in lo..hi */
+    SET_FLOAT,  /* float, finite, in lo..hi (any finite value when lo == hi) */
+    SET_U64,    /* uint64_t, no sign */
+    SET_BOOL,   /* int 0/1 from true|false|yes|no|1|0 */
+    SET_CHOICE, /* int: the index of the value in choices[] */
+    SET_CUSTOM, /* parse(): the command's own syntax */
+} setting_kind;
+
+typedef struct {
+    const char *section, *name;
+    setting_kind kind;
+    size_t offset; /* of the value in the settings struct */
+    const char *const *choices; /* SET_CHOICE: NULL-terminated */
+    double lo, hi;
+    /* SET_CUSTOM: stores `value` into `settings`, or returns -1 with what the
+     * value must be in msg ("must be ..."), which follows "[section] name = 'value' " */
+    int (*parse)(void *settings, const char *value, char *msg, size_t cap);
+    /* SET_CUSTOM: the value as settings_to_ini writes it */
+    void (*format)(const void *settings, char *out, size_t cap);
+} setting_key;
+
+/* Reads the INI file at `path` into `settings` (already holding the
+ * defaults). Unknown sections or keys and bad values are refused; prints
+ * "vdit: PATH:LINE: ..." for the first bad line and returns -1. */
+int settings_read(const char *path, const setting_key *keys, int nkeys, void *settings);
+
+/* Every key with its value, section by section, after `header` (may be
+ * ""): the resolved file a run keeps. malloc'ed; NULL when out of memory. */
+char *settings_to_ini(const setting_key *keys, int nkeys, const void *settings, const char *header);
+
+#endif
