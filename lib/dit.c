@@ -296,10 +296,11 @@ int vdit_dit_param_table(const vdit_dit *m, vdit_param_info *info, int cap)
  * Create / free
  * ---------------------------------------------------------------------- */
 
-int vdit_dit_create(vdit_dit *m, const vdit_dit_config *cfg, vdit_err *err)
+/* The sizes a model of config cfg derives (no allocation): enough for
+ * param_kind_sizes and vdit_dit_param_table. */
+static void dit_dims(vdit_dit *m, const vdit_dit_config *cfg)
 {
     memset(m, 0, sizeof *m);
-    if (vdit_dit_config_check(cfg, err)) return -1;
     m->cfg = *cfg;
     m->C_in = 2 * cfg->latent_channels + 1;
     m->nt = cfg->grid[0] / cfg->patch[0];
@@ -308,6 +309,24 @@ int vdit_dit_create(vdit_dit *m, const vdit_dit_config *cfg, vdit_err *err)
     m->N = m->nt * m->nh * m->nw;
     m->P_in = m->C_in * cfg->patch[0] * cfg->patch[1] * cfg->patch[2];
     m->P_out = cfg->latent_channels * cfg->patch[0] * cfg->patch[1] * cfg->patch[2];
+}
+
+size_t vdit_dit_num_params(const vdit_dit_config *cfg)
+{
+    if (vdit_dit_config_check(cfg, NULL)) return 0;
+    vdit_dit m;
+    dit_dims(&m, cfg);
+    size_t sz[VDIT_DIT_NUM_PARAM_KINDS], n = 0;
+    param_kind_sizes(&m, sz);
+    for (int i = 0; i < VDIT_DIT_NUM_PARAM_KINDS; i++) n += sz[i];
+    return n;
+}
+
+int vdit_dit_create(vdit_dit *m, const vdit_dit_config *cfg, vdit_err *err)
+{
+    memset(m, 0, sizeof *m);
+    if (vdit_dit_config_check(cfg, err)) return -1;
+    dit_dims(m, cfg);
 
     size_t sz[VDIT_DIT_NUM_PARAM_KINDS];
     param_kind_sizes(m, sz);
@@ -729,25 +748,30 @@ int vdit_dit_load(vdit_dit *m, const char *path, vdit_err *err)
     if (vdit_st_read(path, &f, err)) return -1;
     int rc = -1;
     vdit_param_info *info = NULL;
-    const char *cfgjson = vdit_st_meta(&f, "config");
+    const char *cfgjson = vdit_st_meta(&f, "config"), *fmt = vdit_st_meta(&f, "format");
+    /* another vdit file (a VAE, a training state); a foreign "format" (e.g. "pt") is let through */
+    if (fmt && !strncmp(fmt, "vdit-", 5) && strcmp(fmt, "vdit-dit")) {
+        vdit_seterr(err, "%s: not a DiT checkpoint (__metadata__ \"format\" is \"%.64s\", expected \"vdit-dit\")", path,
+                    fmt);
+        goto fail;
+    }
     if (!cfgjson) {
         vdit_seterr(err, "%s: no \"config\" in the safetensors __metadata__ (not a vdit DiT checkpoint?)", path);
         goto fail;
     }
     vdit_dit_config cfg;
     if (vdit_dit_config_from_json(&cfg, cfgjson, path, err)) goto fail;
-    vdit_err cerr;
-    if (vdit_dit_create(m, &cfg, &cerr)) {
-        vdit_seterr(err, "%s: %s", path, cerr.msg);
-        goto fail;
-    }
-    int n = vdit_dit_param_table(m, NULL, 0);
+    /* every tensor is checked against the config's table before the model is
+     * allocated: a small file cannot make us allocate a large model */
+    vdit_dit probe;
+    dit_dims(&probe, &cfg);
+    int n = vdit_dit_param_table(&probe, NULL, 0);
     info = malloc((size_t)n * sizeof *info);
     if (!info) {
         vdit_seterr(err, "%s: out of memory", path);
         goto fail;
     }
-    vdit_dit_param_table(m, info, n);
+    vdit_dit_param_table(&probe, info, n);
     for (int i = 0; i < n; i++) {
         const vdit_st_tensor *t = vdit_st_find(&f, info[i].name);
         if (!t) {
@@ -763,7 +787,6 @@ int vdit_dit_load(vdit_dit *m, const char *path, vdit_err *err)
             vdit_seterr(err, "%s: tensor '%s' has shape %s, the config needs %s", path, info[i].name, got, want);
             goto fail;
         }
-        memcpy(m->params_mem + info[i].offset, t->data, info[i].numel * sizeof(float));
     }
     if (f.ntensors != n) {
         for (int i = 0; i < f.ntensors; i++) {
@@ -775,6 +798,13 @@ int vdit_dit_load(vdit_dit *m, const char *path, vdit_err *err)
             }
         }
     }
+    vdit_err cerr;
+    if (vdit_dit_create(m, &cfg, &cerr)) {
+        vdit_seterr(err, "%s: %s", path, cerr.msg);
+        goto fail;
+    }
+    for (int i = 0; i < n; i++)
+        memcpy(m->params_mem + info[i].offset, vdit_st_find(&f, info[i].name)->data, info[i].numel * sizeof(float));
     rc = 0;
 fail:
     if (rc) vdit_dit_free(m);

@@ -303,6 +303,14 @@ static void point_params(const vdit_vae_config *c, vdit_vae_params *p, float *me
  * Create / free / init
  * ---------------------------------------------------------------------- */
 
+size_t vdit_vae_num_params(const vdit_vae_config *cfg)
+{
+    if (vdit_vae_config_check(cfg, NULL)) return 0;
+    walker wk = {NULL, NULL, 0, 0, 0};
+    walk_params(cfg, &wk);
+    return wk.off;
+}
+
 int vdit_vae_create(vdit_vae *m, const vdit_vae_config *cfg, vdit_err *err)
 {
     memset(m, 0, sizeof *m);
@@ -1161,19 +1169,18 @@ int vdit_vae_load(vdit_vae *m, const char *path, vdit_err *err)
                     sc ? sc : "absent");
         goto fail;
     }
-    vdit_err cerr;
-    if (vdit_vae_create(m, &cfg, &cerr)) {
-        vdit_seterr(err, "%s: %s", path, cerr.msg);
-        goto fail;
-    }
-    m->scale_factor = (float)scale;
-    int n = vdit_vae_param_table(m, NULL, 0);
+    /* every tensor is checked against the config's table before the model is
+     * allocated: a small file cannot make us allocate a large model */
+    vdit_vae probe;
+    memset(&probe, 0, sizeof probe);
+    probe.cfg = cfg; /* all the table reads */
+    int n = vdit_vae_param_table(&probe, NULL, 0);
     info = malloc((size_t)n * sizeof *info);
     if (!info) {
         vdit_seterr(err, "%s: out of memory", path);
         goto fail;
     }
-    vdit_vae_param_table(m, info, n);
+    vdit_vae_param_table(&probe, info, n);
     for (int i = 0; i < n; i++) {
         const vdit_st_tensor *t = vdit_st_find(&f, info[i].name);
         if (!t) {
@@ -1195,7 +1202,6 @@ int vdit_vae_load(vdit_vae *m, const char *path, vdit_err *err)
                             (long long)k);
                 goto fail;
             }
-        memcpy(m->params_mem + info[i].offset, t->data, info[i].numel * sizeof(float));
     }
     for (int i = 0; i < f.ntensors; i++) {
         int known = 0;
@@ -1205,6 +1211,14 @@ int vdit_vae_load(vdit_vae *m, const char *path, vdit_err *err)
             goto fail;
         }
     }
+    vdit_err cerr;
+    if (vdit_vae_create(m, &cfg, &cerr)) {
+        vdit_seterr(err, "%s: %s", path, cerr.msg);
+        goto fail;
+    }
+    m->scale_factor = (float)scale;
+    for (int i = 0; i < n; i++)
+        memcpy(m->params_mem + info[i].offset, vdit_st_find(&f, info[i].name)->data, info[i].numel * sizeof(float));
     rc = 0;
 fail:
     if (rc) vdit_vae_free(m);

@@ -902,6 +902,16 @@ int vdit_gif_write(const char *path, const uint8_t *frames, int T, int H, int W,
 int vdit_contact_sheet(uint8_t **out, int *outH, int *outW, const uint8_t *frames, int R, int T, int H, int W,
                        int scale, int gap);
 
+/* ------------------------------------------------------------------------
+ * Reliability (issue 9): sizes known before anything is allocated
+ * ---------------------------------------------------------------------- */
+
+/* The parameter count a config needs (0 for a config that fails its check),
+ * without allocating: the checkpoint loaders compare it with what the file
+ * holds before creating the model. */
+size_t vdit_dit_num_params(const vdit_dit_config *cfg);
+size_t vdit_vae_num_params(const vdit_vae_config *cfg);
+
 #ifdef __cplusplus
 }
 #endif

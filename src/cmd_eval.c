@@ -188,6 +188,11 @@ int cmd_eval(int argc, char **argv)
             goto done;
         }
         have_dit = 1;
+        if (have_vae && vae.cfg.latent_channels != dit.cfg.latent_channels) {
+            fprintf(stderr, "vdit: %s has %d latent channels, %s's DiT %d\n", vae_path, vae.cfg.latent_channels, ckpt,
+                    dit.cfg.latent_channels);
+            goto done;
+        }
         size = dit.cfg.grid[1] * (have_vae ? vae.cfg.downsample : 1);
     }
     if (!truth_dir) { /* --benchmark alone: its fixed set at this size, made once in OUT */

@@ -88,6 +88,7 @@ int cmd_sample(int argc, char **argv)
     if (sampler < 0) sampler = c->objective == VDIT_OBJ_EPS ? VDIT_SAMPLER_DDIM : VDIT_SAMPLER_HEUN;
     int context, label;
     latent_set ls = {0};
+    vdit_vae vm = {0};
     float *lat = NULL, *ctx = NULL;
     uint8_t *known = NULL, *videos = NULL;
     int *labels = NULL;
@@ -100,6 +101,20 @@ int cmd_sample(int argc, char **argv)
         goto done;
     }
     rc = 1;
+    /* the decoder is checked before any sampling, so a mismatch costs nothing */
+    if (vae) {
+        if (vdit_vae_load(&vm, vae, &err)) {
+            cli_fail(err.msg);
+            goto done;
+        }
+        if (vm.cfg.latent_channels != C) {
+            fprintf(stderr, "vdit: %s has %d latent channels, %s's DiT %d\n", vae, vm.cfg.latent_channels, ckpt, C);
+            goto done;
+        }
+    } else if (C != 3) {
+        fprintf(stderr, "vdit: %s: %d latent channels are not pixels: give the --vae to decode them\n", ckpt, C);
+        goto done;
+    }
     if (data) {
         if (load_latents(&ls, data, vae, first + count, &err)) {
             cli_fail(err.msg);
@@ -169,17 +184,7 @@ int cmd_sample(int argc, char **argv)
     /* pixels: from the VAE's decoder, or the latents themselves */
     int F = T, S = H;
     float *pix = lat;
-    vdit_vae vm = {0};
-    if (vae) {
-        if (vdit_vae_load(&vm, vae, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-        if (vm.cfg.latent_channels != C) {
-            fprintf(stderr, "vdit: %s has %d latent channels, %s's DiT %d\n", vae, vm.cfg.latent_channels, ckpt, C);
-            vdit_vae_free(&vm);
-            goto done;
-        }
+    if (vae) { /* loaded and checked above */
         F = T * vm.cfg.temporal, S = H * vm.cfg.downsample;
         pix = malloc((size_t)count * F * 3 * S * S * sizeof(float));
         for (int i = 0; pix && i < count; i++)
@@ -194,9 +199,6 @@ int cmd_sample(int argc, char **argv)
             cli_fail("out of memory");
             goto done;
         }
-    } else if (C != 3) {
-        fprintf(stderr, "vdit: %s: %d latent channels are not pixels: give the --vae to decode them\n", ckpt, C);
-        goto done;
     }
     /* [N][F][3][S][S] in [-1, 1] -> uint8 [N][F][S][S][3] */
     size_t nframes = (size_t)F * S * S * 3;
@@ -250,6 +252,7 @@ int cmd_sample(int argc, char **argv)
 done:
     free(lat), free(known), free(labels), free(videos), free(ctx);
     latent_set_free(&ls);
+    vdit_vae_free(&vm);
     vdit_dit_free(&m);
     return rc;
 }

@@ -401,8 +401,10 @@ int cmd_train(int argc, char **argv)
     }
     snprintf(path, sizeof path, "%s/config.ini", run);
     int no_states[1];
-    if (resume && access(path, F_OK) != 0 && errno == ENOENT && list_states(run, no_states, 1) == 0)
+    if (resume && access(path, F_OK) != 0 && errno == ENOENT && list_states(run, no_states, 1) == 0) {
         resume = 0; /* killed before its config.ini was written: nothing to resume, start afresh */
+        if (rank == 0) remove_stale_temps(run);
+    }
     if (resume) {
         void *old;
         size_t oldn;

@@ -948,6 +948,144 @@ START_TEST(test_st_read_not_a_file)
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * Declared sizes far beyond the file (issue 9): every reader compares them
+ * with the file, with overflow-safe arithmetic, before allocating. Each
+ * case runs with the data segment capped 256 MB above its size at the start
+ * (not under ASan, whose
+ * shadow memory such a cap would break), so an allocation of the declared
+ * size would fail with "out of memory" instead of the expected message.
+ * ---------------------------------------------------------------------- */
+
+#define HUGE_CFG "{\"latent_channels\":1024,\"hidden\":16384,\"depth\":1024,\"heads\":16,\"patch\":[1,1,1]," \
+                 "\"grid\":[64,128,128],\"num_classes\":1000000,\"attention\":\"st\",\"objective\":\"flow\"}"
+#define HUGE_VAE "{\"channels\":[4096,4096,4096,4096],\"res_blocks\":4,\"mid_blocks\":4,\"downsample\":8," \
+                 "\"temporal\":2,\"latent_channels\":256,\"groups\":1}"
+/* a JSON string holding a JSON document: quotes escaped */
+static char *json_quote(const char *s)
+{
+    char *o = malloc(2 * strlen(s) + 3), *p = o;
+    *p++ = '"';
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') *p++ = '\\';
+        *p++ = *s;
+    }
+    *p++ = '"';
+    *p = 0;
+    return o;
+}
+
+static const struct {
+    const char *what;
+    char kind;          /* n: NPY, s: safetensors, d: DiT checkpoint, v: VAE checkpoint, z: NPY inside an NPZ */
+    const char *header; /* NPY dict or safetensors JSON (d, v: the config, wrapped here) */
+    uint64_t hlen;      /* safetensors: the declared header length (UINT64_MAX: its own) */
+    size_t datalen;
+    const char *expect;
+} huge[] = {
+    {"npy 2^40 x 2^20 floats in 24 bytes", 'n', "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1048576), }",
+     0, 24, "data is 24 bytes but shape (1099511627776, 1048576) of '<f4' needs 4611686018427387904 bytes"},
+    {"npy shape product over int64", 'n', "{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", 0,
+     24, "is too large"},
+    {"npy 10^12 bytes in 8", 'n', "{'descr': '|u1', 'fortran_order': False, 'shape': (1000000000000,), }", 0, 8,
+     "data is 8 bytes but shape (1000000000000,) of '|u1' needs 1000000000000 bytes"},
+    {"safetensors 2^50 floats in 8 bytes", 's',
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1024],\"data_offsets\":[0,8]}}", UINT64_MAX, 8,
+     "needs 4503599627370496 bytes but data_offsets give 8"},
+    {"safetensors shape product over int64", 's',
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[9007199254740992,9007199254740992],\"data_offsets\":[0,8]}}", UINT64_MAX, 8,
+     "is too large"},
+    {"safetensors offsets beyond the file", 's',
+     "{\"a\":{\"dtype\":\"F32\",\"shape\":[2251799813685248],\"data_offsets\":[0,9007199254740992]}}", UINT64_MAX, 8,
+     "go beyond the 8-byte data buffer"},
+    {"safetensors header of 2^62 bytes", 's', "{}", 1ull << 62, 0, "header length 4611686018427387904 over 100000000"},
+    {"DiT checkpoint of a 5e12-parameter config", 'd', HUGE_CFG, 0, 8, "missing tensor 'x_embedder.proj.weight'"},
+    {"VAE checkpoint of a 1.9e10-parameter config", 'v', HUGE_VAE, 0, 8, "missing tensor 'encoder.conv_in.weight'"},
+    {"npz member declaring 10^12 floats", 'z', "(999999999999,)", 0, 0, "member 'a.npy': offset 128: data is 12 bytes but shape (999999999999,) of '<f4' needs 3999999999996 bytes"},
+};
+
+START_TEST(test_huge_declared_sizes)
+{
+#if !defined(__SANITIZE_ADDRESS__)
+    /* 256 MB above what the process holds already (OpenBLAS's buffers) */
+    long kb = 0;
+    char line[256];
+    FILE *st = fopen("/proc/self/status", "r");
+    while (st && fgets(line, sizeof line, st))
+        if (sscanf(line, "VmData: %ld kB", &kb) == 1) break;
+    if (st) fclose(st);
+    struct rlimit lim = {((rlim_t)kb << 10) + (256u << 20), ((rlim_t)kb << 10) + (256u << 20)};
+    ck_assert_int_eq(setrlimit(RLIMIT_DATA, &lim), 0); /* this test runs in its own process (CK_FORK) */
+#endif
+    const char *path = tpath("huge");
+    vdit_err err = {{0}};
+    int rc = 0;
+    char hdr[1024];
+    switch (huge[_i].kind) {
+    case 'n': {
+        make_npy(path, 0, 1, 0, huge[_i].header, UINT32_MAX, huge[_i].datalen, FULL);
+        vdit_array a;
+        rc = vdit_npy_read(path, &a, &err);
+        break;
+    }
+    case 's': {
+        make_st(path, huge[_i].header, huge[_i].hlen, huge[_i].datalen, FULL);
+        vdit_st_file f;
+        rc = vdit_st_read(path, &f, &err);
+        break;
+    }
+    case 'd':
+    case 'v': {
+        char *q = json_quote(huge[_i].header);
+        snprintf(hdr, sizeof hdr,
+                 "{\"__metadata__\":{\"format\":\"%s\",\"config\":%s,\"scale_factor\":\"1\"},"
+                 "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+                 huge[_i].kind == 'd' ? "vdit-dit" : "vdit-vae", q);
+        free(q);
+        make_st(path, hdr, UINT64_MAX, 8, FULL);
+        if (huge[_i].kind == 'd') {
+            vdit_dit m;
+            rc = vdit_dit_load(&m, path, &err);
+        } else {
+            vdit_vae m;
+            rc = vdit_vae_load(&m, path, &err);
+        }
+        break;
+    }
+    case 'z': { /* a stored member whose NPY header is rewritten in place to declare a huge shape */
+        float x[3] = {1, 2, 3};
+        vdit_array a = {VDIT_DTYPE_F32, 1, {3}, x, sizeof x};
+        vdit_npz_writer *w;
+        ck_assert_int_eq(vdit_npz_open(&w, path, 0, &err), 0);
+        ck_assert_int_eq(vdit_npz_add(w, "a", &a, &err), 0);
+        ck_assert_int_eq(vdit_npz_close(w, &err), 0);
+        size_t n;
+        unsigned char *buf = slurp(path, &n);
+        const char *from = "(3,), }";
+        size_t at = 0, fl = strlen(from), tl = strlen(huge[_i].header);
+        while (at + fl <= n && memcmp(buf + at, from, fl)) at++;
+        ck_assert_uint_lt(at + fl, n);
+        size_t span = fl;
+        while (buf[at + span] == ' ') span++;
+        ck_assert_uint_ge(span, tl + 2);
+        memset(buf + at, ' ', span);
+        memcpy(buf + at, huge[_i].header, tl);
+        memcpy(buf + at + tl, "}", 1);
+        write_bytes(path, buf, n);
+        free(buf);
+        vdit_array b;
+        rc = vdit_npz_read(path, "a", &b, &err);
+        break;
+    }
+    }
+    ck_assert_msg(rc == -1, "%s: accepted", huge[_i].what);
+    ck_assert_msg(strstr(err.msg, huge[_i].expect) != NULL, "%s: message \"%s\" lacks \"%s\"", huge[_i].what, err.msg,
+                  huge[_i].expect);
+    ck_assert_msg(strstr(err.msg, "out of memory") == NULL, "%s: %s", huge[_i].what, err.msg);
+    ck_assert_msg(strstr(err.msg, path) != NULL, "%s: message \"%s\" does not name the file", huge[_i].what, err.msg);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * main
  * ---------------------------------------------------------------------- */
 
@@ -980,6 +1118,10 @@ static Suite *io_suite(void)
     tcase_add_test(tc, test_st_write_rejects);
     tcase_add_loop_test(tc, test_st_bad, 0, (int)(sizeof st_bad / sizeof st_bad[0]));
     tcase_add_test(tc, test_st_read_not_a_file);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("huge");
+    tcase_add_loop_test(tc, test_huge_declared_sizes, 0, (int)(sizeof huge / sizeof huge[0]));
     suite_add_tcase(s, tc);
     return s;
 }
