@@ -11,12 +11,8 @@
 #     file, leaves the previous checkpoint intact, and a resume finishes the
 #     run bit-identical to the uninterrupted one.
 set -u
-tmp=$(mktemp -d /tmp/vdit-kill-XXXXXX)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
-pass=0 failed=0
-ok() { pass=$((pass + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { if "$@"; then ok; else bad "$*"; fi; }
+. "${SRCDIR:?set SRCDIR to the source tree}/tests/testlib.sh"
+testlib_init kill
 temps() { ls "$1" "$1/checkpoints" 2>/dev/null | grep -c '\.tmp\.'; }
 
 "$VDIT" data --scenario parabola --split train --count 16 --frames 8 --size 16 --seed 3 --out "$tmp/data" >/dev/null 2>&1 ||
@@ -140,5 +136,4 @@ fi
 if [ "$failed" -gt 0 ]; then # what the runs said, for the log
     for f in b.err c.err d.err; do [ -f "$tmp/$f" ] && { echo "== $f"; tr '\r' '\n' <"$tmp/$f" | grep -v '^train \[' | tail -n 5; }; done
 fi
-echo "kill: $pass passed, $failed failed"
-[ "$failed" -eq 0 ]
+testlib_finish

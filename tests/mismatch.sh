@@ -5,10 +5,9 @@
 #   row NAME FILE WORDS -- COMMAND...
 # FILE must appear in the line, WORDS (a grep -E pattern) too.
 set -u
-tmp=$(mktemp -d /tmp/vdit-mismatch-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+. "${SRCDIR:?set SRCDIR to the source tree}/tests/testlib.sh"
+testlib_init mismatch
 cd "$tmp" || exit 1
-pass=0 failed=0
 row() {
     name=$1 file=$2 words=$3
     shift 4 # NAME FILE WORDS --
@@ -112,5 +111,4 @@ row "info: truncated checkpoint"     trunc.safetensors          "beyond"        
 row "info: truncated array"          trunc.npy                  "exceeds file size"        -- $V info trunc.npy
 row "data show: truncated dataset"   T/data.npz                 "zip"                      -- $V data show T --index 0 --out o.png
 
-echo "mismatch: $pass passed, $failed failed"
-[ "$failed" -eq 0 ]
+testlib_finish

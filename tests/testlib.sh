@@ -1,13 +1,13 @@
 # testlib.sh - what the shell suites share; sourced, not run:
 #   . "$SRCDIR/tests/testlib.sh"; testlib_init NAME
-# gives $tmp (removed on exit), ok/bad counters, check, expect, same, and
+# gives $tmp (removed on exit unless KEEP is set), ok/bad counters, check, expect, same, and
 # testlib_finish, which prints "NAME: N passed, F failed" (the line .ci/run
 # counts) and exits non-zero on any failure.
 
 testlib_init() {
     testlib_name=$1
     tmp=$(mktemp -d "/tmp/vdit-$1-XXXXXX")
-    trap 'rm -rf "$tmp"' EXIT
+    trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT # KEEP=1: leave it for a look
     pass=0
     failed=0
 }

@@ -4,12 +4,8 @@
 # stopped; a diverging run stops with the last checkpoint intact; bad
 # settings are refused with file:line; samples keep their context frames.
 set -u
-tmp=$(mktemp -d /tmp/vdit-train-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 failed=0
-ok() { pass=$((pass + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { if "$@"; then ok; else bad "$*"; fi; }
+. "${SRCDIR:?set SRCDIR to the source tree}/tests/testlib.sh"
+testlib_init train
 
 "$VDIT" data --scenario parabola --split train --count 24 --frames 8 --size 16 --seed 3 --out "$tmp/data" 2>/dev/null ||
     { echo "FAIL: vdit data"; exit 1; }
@@ -96,5 +92,4 @@ check test $? -eq 0
 check test $? -eq 1
 check grep -q "sampler ddim does not fit the flow objective" "$tmp/err"
 
-echo "train: $pass passed, $failed failed"
-[ "$failed" -eq 0 ]
+testlib_finish
