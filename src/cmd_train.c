@@ -57,10 +57,6 @@ static int parse_size(void *settings, const char *value, char *msg, size_t cap)
     snprintf(s->size, sizeof s->size, "%s", value);
     return 0;
 }
-static void format_size(const void *settings, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", ((const train_settings *)settings)->size);
-}
 
 /* [data] context_probs: kept as text until context_frames is known (parse_probs) */
 static int parse_probs_text(void *settings, const char *value, char *msg, size_t cap)
@@ -73,14 +69,10 @@ static int parse_probs_text(void *settings, const char *value, char *msg, size_t
     snprintf(s->context_probs_text, sizeof s->context_probs_text, "%s", value);
     return 0;
 }
-static void format_probs(const void *settings, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", ((const train_settings *)settings)->context_probs_text);
-}
 
 #define OFF(f) offsetof(train_settings, f)
 static const setting_key KEYS[] = {
-    {"model", "size", SET_CUSTOM, OFF(size), NULL, 0, 0, parse_size, format_size}, /* first: the keys below override it */
+    {"model", "size", SET_CUSTOM, OFF(size), NULL, 0, 0, parse_size, NULL}, /* first: the keys below override it */
     {"model", "hidden", SET_INT, OFF(model.hidden), NULL, 4, 16384, NULL, NULL},
     {"model", "depth", SET_INT, OFF(model.depth), NULL, 1, 1024, NULL, NULL},
     {"model", "heads", SET_INT, OFF(model.heads), NULL, 1, 1024, NULL, NULL},
@@ -104,7 +96,7 @@ static const setting_key KEYS[] = {
     {"train", "keep_checkpoints", SET_INT, OFF(keep_checkpoints), NULL, 1, 1000, NULL, NULL},
     {"train", "log_every", SET_INT, OFF(log_every), NULL, 1, 1000000000, NULL, NULL},
     {"data", "context_frames", SET_INT, OFF(train.context_frames), NULL, 0, VDIT_MAX_CONTEXT, NULL, NULL},
-    {"data", "context_probs", SET_CUSTOM, OFF(context_probs_text), NULL, 0, 0, parse_probs_text, format_probs},
+    {"data", "context_probs", SET_CUSTOM, OFF(context_probs_text), NULL, 0, 0, parse_probs_text, NULL},
     {"data", "labels", SET_BOOL, OFF(use_labels), NULL, 0, 0, NULL, NULL},
     {"data", "count", SET_INT, OFF(count), NULL, 0, 1000000000, NULL, NULL},
 };

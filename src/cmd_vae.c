@@ -83,14 +83,10 @@ static int parse_channels(void *settings, const char *value, char *msg, size_t c
     memcpy(s->model.channels, w, sizeof w);
     return 0;
 }
-static void format_channels(const void *settings, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", ((const vae_settings *)settings)->channels_text);
-}
 
 #define OFF(f) offsetof(vae_settings, f)
 static const setting_key KEYS[] = {
-    {"model", "channels", SET_CUSTOM, OFF(channels_text), NULL, 0, 0, parse_channels, format_channels},
+    {"model", "channels", SET_CUSTOM, OFF(channels_text), NULL, 0, 0, parse_channels, NULL},
     {"model", "res_blocks", SET_INT, OFF(model.res_blocks), NULL, 1, VDIT_VAE_MAX_BLOCKS, NULL, NULL},
     {"model", "mid_blocks", SET_INT, OFF(model.mid_blocks), NULL, 0, VDIT_VAE_MAX_MID, NULL, NULL},
     {"model", "downsample", SET_INT, OFF(model.downsample), NULL, 2, 8, NULL, NULL},

@@ -165,7 +165,10 @@ char *settings_to_ini(const setting_key *keys, int nkeys, const void *settings, 
         case SET_U64: snprintf(v, sizeof v, "%llu", (unsigned long long)*(const uint64_t *)p); break;
         case SET_BOOL: snprintf(v, sizeof v, "%s", *(const int *)p ? "true" : "false"); break;
         case SET_CHOICE: snprintf(v, sizeof v, "%s", k->choices[*(const int *)p]); break;
-        case SET_CUSTOM: k->format(settings, v, sizeof v); break;
+        case SET_CUSTOM:
+            if (k->format) k->format(settings, v, sizeof v);
+            else snprintf(v, sizeof v, "%s", p);
+            break;
         }
         o += (size_t)snprintf(buf + o, cap - o, "%s = %s\n", k->name, v);
     }

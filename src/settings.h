@@ -26,7 +26,8 @@ typedef struct {
     /* SET_CUSTOM: stores `value` into `settings`, or returns -1 with what the
      * value must be in msg ("must be ..."), which follows "[section] name = 'value' " */
     int (*parse)(void *settings, const char *value, char *msg, size_t cap);
-    /* SET_CUSTOM: the value as settings_to_ini writes it */
+    /* SET_CUSTOM: the value as settings_to_ini writes it; NULL: the setting
+     * at `offset` is the value's text, kept by parse() */
     void (*format)(const void *settings, char *out, size_t cap);
 } setting_key;
 
