@@ -303,14 +303,6 @@ static void point_params(const vdit_vae_config *c, vdit_vae_params *p, float *me
  * Create / free / init
  * ---------------------------------------------------------------------- */
 
-size_t vdit_vae_num_params(const vdit_vae_config *cfg)
-{
-    if (vdit_vae_config_check(cfg, NULL)) return 0;
-    walker wk = {NULL, NULL, 0, 0, 0};
-    walk_params(cfg, &wk);
-    return wk.off;
-}
-
 int vdit_vae_create(vdit_vae *m, const vdit_vae_config *cfg, vdit_err *err)
 {
     memset(m, 0, sizeof *m);

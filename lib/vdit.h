@@ -906,11 +906,12 @@ int vdit_contact_sheet(uint8_t **out, int *outH, int *outW, const uint8_t *frame
  * Reliability (issue 9): sizes known before anything is allocated
  * ---------------------------------------------------------------------- */
 
-/* The parameter count a config needs (0 for a config that fails its check),
- * without allocating: the checkpoint loaders compare it with what the file
- * holds before creating the model. */
+/* The parameter count a DiT config needs (0 for a config that fails its
+ * check), without allocating: what a caller can weigh before vdit_dit_create
+ * (the safetensors fuzz target builds a trainer only when the input is big
+ * enough to hold one). The checkpoint loaders go further and check every
+ * tensor's shape against the config before allocating. */
 size_t vdit_dit_num_params(const vdit_dit_config *cfg);
-size_t vdit_vae_num_params(const vdit_vae_config *cfg);
 
 #ifdef __cplusplus
 }

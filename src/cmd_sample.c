@@ -191,7 +191,6 @@ int cmd_sample(int argc, char **argv)
             if (vdit_vae_decode(&vm, lat + i * nv, 1, T, H, W, pix + (size_t)i * F * 3 * S * S, &err)) {
                 cli_fail(err.msg);
                 free(pix);
-                vdit_vae_free(&vm);
                 goto done;
             }
         vdit_vae_free(&vm);

@@ -144,16 +144,18 @@ int settings_read(const char *path, const setting_key *keys, int nkeys, void *se
 
 char *settings_to_ini(const setting_key *keys, int nkeys, const void *settings, const char *header)
 {
-    size_t cap = strlen(header) + 256 * (size_t)(nkeys + 1), o = 0;
+    char v[200];
+    /* the most each line can take: "\n[section]\n", then "name = value\n" */
+    size_t cap = strlen(header) + 1, o = 0;
+    for (int i = 0; i < nkeys; i++) cap += strlen(keys[i].section) + 4 + strlen(keys[i].name) + 4 + sizeof v;
     char *buf = malloc(cap);
     if (!buf) return NULL;
     const char *section = "";
     o += (size_t)snprintf(buf, cap, "%s", header);
-    for (int i = 0; i < nkeys && o < cap; i++) {
+    for (int i = 0; i < nkeys; i++) {
         const setting_key *k = &keys[i];
         const char *p = (const char *)settings + k->offset;
         if (strcmp(section, k->section)) o += (size_t)snprintf(buf + o, cap - o, "\n[%s]\n", section = k->section);
-        char v[200];
         switch (k->kind) {
         case SET_INT: snprintf(v, sizeof v, "%d", *(const int *)p); break;
         case SET_INT3: {
