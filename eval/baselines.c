@@ -60,9 +60,15 @@ int eval_linear(const eval_info *in, const uint8_t *video, uint8_t *out, vdit_er
     int T = in->T, S = in->S, ctx = in->ctx;
     if (ctx < 1 || ctx >= T) return vdit_seterr(err, "linear baseline: %d context frames of %d", ctx, T);
     size_t f = (size_t)S * S * 3;
-    float *trk = malloc((size_t)ctx * 6 * sizeof(float));
-    if (!trk) return vdit_seterr(err, "linear baseline: out of memory");
-    eval_track_video(video, ctx, S, trk);
+    float *trk = malloc((size_t)ctx * 6 * sizeof(float)), expect_r[2];
+    int32_t *scratch = malloc(eval_track_scratch(S) * sizeof(int32_t));
+    if (!trk || !scratch) {
+        free(trk), free(scratch);
+        return vdit_seterr(err, "linear baseline: out of memory");
+    }
+    eval_expected_radii(in->states, expect_r);
+    eval_track_video(video, ctx, S, expect_r, trk, NULL, scratch);
+    free(scratch);
     double ax[2], vx[2], ay[2], vy[2], rr[2];
     int have[2];
     for (int b = 0; b < 2; b++) {

@@ -42,15 +42,38 @@ extern const char *const eval_scenario_names[EVAL_NUM_SCENARIOS];
 extern const char *const eval_split_names[EVAL_NUM_SPLITS];
 
 /* ------------------------------------------------------------------------
- * Object tracking: red R>127 & G<127 & B<127, blue R<127 & G<127 & B>127;
- * centre = mean of the mask's pixel centres, radius = sqrt(area/pi), in
- * world units. A ball with an empty mask is missing (NaN).
+ * Gated object tracking (benchmark.md "Metrics"): the colour masks, red
+ * R>127 & G<127 & B<127 and blue R<127 & G<127 & B>127, split into
+ * 8-connected components. A ball is found only when its largest component
+ * holds at least 80% of its mask and that component's area lies within
+ * [0.25, 4] times the expected pi r^2 (r in pixels); then its centre is
+ * the component's mean pixel centre and its radius sqrt(area/pi), in world
+ * units. Otherwise it is missing (NaN), whatever colour pixels there are:
+ * noise, speckle, a ball split in two or a smear is never a ball. Colour
+ * pixels outside the found components are debris.
+ *
+ * expect_r[2]: each ball's radius in world units (from the truth); NaN: no
+ * area gate for that ball (the share gate still holds); negative: the ball
+ * is not in the scene, never found, its pixels all debris. NULL: NaN for
+ * both. scratch: eval_track_scratch(S) ints, from the caller.
  * ---------------------------------------------------------------------- */
 
-/* frame[S][S][3] -> out[2][3] (x, y, r per ball, NaN when missing) */
-void eval_track_frame(const uint8_t *frame, int S, float *out);
-/* video[T][S][S][3] -> trk[T][2][3] */
-void eval_track_video(const uint8_t *video, int T, int S, float *trk);
+#define EVAL_TRACK_SHARE 0.8 /* the largest component's share of the mask */
+#define EVAL_TRACK_AREA_LO 0.25
+#define EVAL_TRACK_AREA_HI 4.0
+
+size_t eval_track_scratch(int S);
+/* frame[S][S][3] -> out[2][3] (x, y, r per ball, NaN when missing);
+ * *debris (may be NULL) the fraction of the frame's pixels that are debris */
+void eval_track_frame(const uint8_t *frame, int S, const float *expect_r, float *out, float *debris,
+                      int32_t *scratch);
+/* video[T][S][S][3] -> trk[T][2][3], debris[T] (may be NULL) */
+void eval_track_video(const uint8_t *video, int T, int S, const float *expect_r, float *trk, float *debris,
+                      int32_t *scratch);
+/* The radii eval_track_* expect for the balls of a truth video: r from its
+ * first frame's state, -1 for a ball the scene does not have.
+ * states[T][2][5] -> expect_r[2] */
+void eval_expected_radii(const float *states, float *expect_r);
 
 /* ------------------------------------------------------------------------
  * Physics-IQ motion masks (their binary_mask_generator.py, in integers as
@@ -108,20 +131,35 @@ void eval_ball_support(const uint8_t *video, int T, int S, int tint, uint8_t *ou
  *
  * Scored frames are the generated ones, t >= ctx; a ball counts only in the
  * frames where it is in view in the truth (eval_in_view), and only where
- * the truth has it.
+ * the truth has it. Tracks are gated (above): a missing ball is NaN.
  *   velocity: forward differences v_t = (x_t - x_t-1) / 0.1 s for t >= ctx
  *     (so the first spans the last context frame), both frames in view and
- *     the ball tracked in both; vel_err = |mean_t v_t - mean_t v_true,t|
+ *     the ball found in both; vel_err = |mean_t v_t - mean_t v_true,t|
  *     over those pairs, v_true from the true positions (= v0 in uniform,
  *     parabola, bounce, occlusion), averaged over the balls. Collision:
  *     pairs wholly before the contact frame (t < contact) and wholly after
  *     it (t-1 >= contact) each, vel_err their mean; momentum and kinetic
  *     energy along x per pair with both balls (m = r^2) against the truth's
  *     initial (conserved) values.
- *   position, shape: over the in-view frames where the ball is tracked (a
+ *   speed: ball 0's (the red ball, whose speed the split draws) mean v_x
+ *     over its pairs before any contact (collision: before the contact
+ *     frame; others: all pairs), the truth's over the same pairs, and the
+ *     signed error between them; per group the slope of generated against
+ *     true speed is fitted in eval_run.
+ *   position, shape: over the in-view frames where the ball is found (a
  *     missing ball counts in `missing` only); shape drift is the largest
  *     over the balls.
- *   missing: in-view ball-frames with an empty mask / in-view ball-frames.
+ *   gravity (parabola, bounce): y(t) = y0 + vy0 t + a t^2 / 2 fitted by
+ *     least squares to ball 0's found positions in the generated frames
+ *     in view before any contact, the found disc (the truth's radius)
+ *     inside the frame (at least 4 frames); gravity_fit = a and
+ *     gravity_err = |a - g| / |g|, g the scenario's (params[EVAL_P_G]).
+ *   missing: in-view ball-frames with the ball missing / in-view ball-frames.
+ *   failed: 1 when a ball in view in the truth is missing in more than
+ *     EVAL_FAIL_MISSING of its in-view generated frames (else 0). In every
+ *     mean eval_run replaces a failed video's velocity, speed, position and
+ *     gravity errors by copy-last's on the same video (EVAL_FAIL_REPLACED).
+ *   debris: mean over generated frames of the frame's debris fraction.
  *   motion masks: the pipeline runs over the whole video (its background
  *     starts at frame 0), the metrics over t >= ctx; physics_iq needs the
  *     second take's physical variance (NaN without one).
@@ -129,16 +167,25 @@ void eval_ball_support(const uint8_t *video, int T, int S, int tint, uint8_t *ou
  *     in neither the truth's ball support (tinted) nor the video's.
  * ---------------------------------------------------------------------- */
 
+#define EVAL_FAIL_MISSING 0.2 /* a video fails above this missing fraction of a ball */
+
 enum {
     EVAL_M_VEL = 0,      /* |mean_t v_x - v0| (collision: mean of pre and post, over the balls) */
     EVAL_M_VEL_PRE,      /* collision: before the contact frame */
     EVAL_M_VEL_POST,     /* collision: after the contact frame */
     EVAL_M_MOMENTUM,     /* collision: mean_t |sum m v_x - p_true|, m = r^2 */
     EVAL_M_ENERGY,       /* collision: mean_t |sum m v_x^2 / 2 - E_true| */
+    EVAL_M_SPEED_ERR,    /* signed: ball 0's mean_t v_x - the truth's, before any contact */
+    EVAL_M_SPEED,        /* ball 0's generated mean_t v_x before any contact */
+    EVAL_M_SPEED_TRUE,   /* the truth's over the same frame pairs */
     EVAL_M_POS_X,        /* mean |x - x_true| */
     EVAL_M_POS_Y,        /* mean |y - y_true| */
+    EVAL_M_GRAVITY,      /* parabola, bounce: |a_fit - g| / |g| */
+    EVAL_M_GRAVITY_FIT,  /* parabola, bounce: the fitted vertical acceleration a_fit */
     EVAL_M_SHAPE,        /* max r - min r */
     EVAL_M_MISSING,      /* object permanence: fraction of in-view ball-frames missing */
+    EVAL_M_FAILED,       /* 1: a ball missing in more than EVAL_FAIL_MISSING of its frames */
+    EVAL_M_DEBRIS,       /* mean debris fraction of the generated frames */
     EVAL_M_SPATIAL_IOU,  /* motion masks */
     EVAL_M_ST_IOU,
     EVAL_M_WSPATIAL_IOU,
@@ -148,6 +195,8 @@ enum {
     EVAL_M_FLICKER_ALL,  /* temporal flicker on the whole frame */
     EVAL_NUM_METRICS
 };
+/* Whether metric k of a failed video is replaced by copy-last's in the means. */
+int eval_fail_replaced(int k);
 
 typedef struct {
     const char *name;  /* "vel_err" */
@@ -178,6 +227,7 @@ typedef struct {
     eval_info info;
     const uint8_t *truth; /* [T][S][S][3] (not owned) */
     float *trk;           /* [T][2][3] tracked truth */
+    float expect_r[2];    /* the balls' radii the tracker expects (eval_expected_radii) */
     uint8_t *mask;        /* [T][S][S] motion masks of the truth */
     uint8_t *support;     /* [T][S][S] ball support of the truth */
     double var[4];        /* physical variance (truth vs second take); NaN without one */
@@ -192,8 +242,8 @@ void eval_ref_free(eval_ref *r);
 int eval_score(const eval_ref *r, const uint8_t *video, double *m, float *trk, vdit_err *err);
 
 /* The kinematic metrics from tracks alone (used by eval_score): fills
- * m[EVAL_M_VEL .. EVAL_M_MISSING]. */
-void eval_track_metrics(const eval_info *info, const float *trk, double *m);
+ * m[EVAL_M_VEL .. EVAL_M_DEBRIS]; debris[T] may be NULL (debris NaN). */
+void eval_track_metrics(const eval_info *info, const float *trk, const float *debris, double *m);
 
 /* ------------------------------------------------------------------------
  * References
@@ -279,29 +329,48 @@ typedef struct {
 int eval_vae_features(eval_feature_fn *f, vdit_vae *vae, int T, int S, vdit_err *err);
 void eval_vae_features_free(eval_feature_fn *f);
 
-/* Groups a report summarises: all, each split, each scenario, each
- * (split, scenario). */
-#define EVAL_NUM_GROUPS (1 + EVAL_NUM_SPLITS + EVAL_NUM_SCENARIOS + EVAL_NUM_SPLITS * EVAL_NUM_SCENARIOS)
+/* Groups a report summarises: all, each split, ood-v's low and high
+ * speed bands (ood-v-low: ball 0's speed below the ID range, ood-v-high:
+ * above it), each scenario, each (split, scenario). */
+enum { EVAL_BAND_NONE = 0, EVAL_BAND_LOW, EVAL_BAND_HIGH };
+#define EVAL_NUM_BANDS 2
+#define EVAL_G_ALL 0
+#define EVAL_G_SPLIT(s) (1 + (s))
+#define EVAL_G_BAND(b) (1 + EVAL_NUM_SPLITS + (b) - 1) /* b = EVAL_BAND_LOW or EVAL_BAND_HIGH */
+#define EVAL_G_SCENARIO(c) (1 + EVAL_NUM_SPLITS + EVAL_NUM_BANDS + (c))
+#define EVAL_G_CELL(s, c) (1 + EVAL_NUM_SPLITS + EVAL_NUM_BANDS + EVAL_NUM_SCENARIOS + (s) * EVAL_NUM_SCENARIOS + (c))
+#define EVAL_NUM_GROUPS (1 + EVAL_NUM_SPLITS + EVAL_NUM_BANDS + EVAL_NUM_SCENARIOS + EVAL_NUM_SPLITS * EVAL_NUM_SCENARIOS)
 
 typedef struct {
     int N, T, S, ctx;
-    int has[EVAL_NUM_SOURCES];  /* which sources were scored */
-    double *m;                  /* [NSRC][N][EVAL_NUM_METRICS] per-video metrics */
+    int has[EVAL_NUM_SOURCES];  /* which sources are reported */
+    double *m;                  /* [NSRC][N][EVAL_NUM_METRICS] per-video metrics, as measured */
     float *trk;                 /* [NSRC][N][T][2][3] tracks */
     int32_t *labels, *splits;   /* [N] copies */
-    eval_stat *stats;           /* [NSRC][EVAL_NUM_GROUPS][EVAL_NUM_METRICS] */
+    int32_t *bands;             /* [N] EVAL_BAND_* of each video */
+    float *params;              /* [N][EVAL_NPARAMS] the scenario parameters (NaN where unknown) */
+    eval_stat *stats;           /* [NSRC][EVAL_NUM_GROUPS][EVAL_NUM_METRICS] means, failures replaced */
+    eval_stat *slope;           /* [NSRC][EVAL_NUM_GROUPS] slope of generated against true speed */
     double *fd_traj;            /* [NSRC][EVAL_NUM_GROUPS] vs the truth; NaN where < 2 videos */
     double *fd_feat;            /* [NSRC][EVAL_NUM_GROUPS] or NULL without a feature map */
     int group_n[EVAL_NUM_GROUPS];
     const char *feat_name;
     int bootstrap;
     uint64_t seed;
+    int has_take2;              /* the truth set has second takes (else no physics_iq) */
+    double context_diff;        /* mean |model - truth| over the context frames' pixels, 0..255; NaN without a model */
 } eval_result;
+
+/* A model's context frames that differ from the truth's by more than this
+ * mean absolute pixel difference get a note in the report: the videos may
+ * belong to another truth set, or have their channels or range wrong. */
+#define EVAL_CONTEXT_DIFF_NOTE 40.0
 
 typedef struct {
     int bootstrap;           /* resamples (default 1000) */
     uint64_t seed;           /* bootstrap seed (default 0) */
-    int references;          /* also score the references (default 1) */
+    int references;          /* also report the references (default 1); copy-last is scored either way,
+                                for the failed videos' replacement */
     const eval_feature_fn *features; /* may be NULL */
 } eval_options;
 
@@ -314,10 +383,22 @@ int eval_truth_check(const eval_truth_set *t, vdit_err *err);
 int eval_run(const eval_truth_set *truth, const uint8_t *model, const eval_options *opt, eval_result *res,
              vdit_err *err);
 void eval_result_free(eval_result *res);
-/* Group g's name, e.g. "all", "id", "parabola", "ood-v/parabola" (static). */
+/* Metric k of source src on video i as it enters the means: copy-last's
+ * where the video failed and k is replaced (eval_fail_replaced). */
+double eval_mean_value(const eval_result *res, int src, int i, int k);
+/* Group g's name, e.g. "all", "id", "ood-v-low", "parabola", "ood-v/parabola" (static). */
 const char *eval_group_name(int g);
-/* Whether video with (split, scenario) belongs to group g. */
-int eval_group_has(int g, int split, int scenario);
+/* Whether a video of (split, band, scenario) belongs to group g. */
+int eval_group_has(int g, int split, int band, int scenario);
+/* A video's speed band: ood-v videos whose ball 0 is slower than the ID
+ * range (|v1| < 1) are EVAL_BAND_LOW, faster (|v1| > 4) EVAL_BAND_HIGH;
+ * every other video EVAL_BAND_NONE. params[8] may be NULL. */
+int eval_speed_band(int split, const float *params);
+
+/* Least-squares slope of y on x over the pairs where both are finite, with
+ * a percentile-bootstrap 95% interval over resampled pairs (draws as
+ * eval_bootstrap's); NaN with fewer than 3 pairs or no spread in x. */
+void eval_bootstrap_slope(const double *x, const double *y, int n, int B, uint64_t seed, eval_stat *out);
 
 /* ------------------------------------------------------------------------
  * Loading videos and truth sets
@@ -362,6 +443,10 @@ typedef struct {
 } eval_report_options;
 
 void eval_report_options_default(eval_report_options *o);
+/* Which of two means is better, on the intervals: -1 a beats b (intervals
+ * do not overlap), 1 a is worse (likewise), 0 they overlap, 2 one is NaN.
+ * higher_better as eval_metrics[k]'s. */
+int eval_compare(const eval_stat *a, const eval_stat *b, int higher_better);
 /* mkdir -p */
 int eval_mkdir_p(const char *dir, vdit_err *err);
 /* Writes into DIR (created if missing): report.json, report.csv (one row

@@ -105,6 +105,28 @@ int eval_mkdir_p(const char *dir, vdit_err *err)
 }
 
 /* ------------------------------------------------------------------------
+ * Notes: what the reader must know to trust the numbers
+ * ---------------------------------------------------------------------- */
+
+/* note i of the report into buf; 0 when there is no note i */
+static int report_note(const eval_result *r, int i, char *buf, size_t n)
+{
+    int k = 0;
+    if (!r->has_take2 && k++ == i) {
+        snprintf(buf, n, "physics_iq is not computed: the truth set has no second takes (made by an older vdit "
+                         "data; remake it, benchmark sets now always carry them)");
+        return 1;
+    }
+    if (!isnan(r->context_diff) && r->context_diff > EVAL_CONTEXT_DIFF_NOTE && k++ == i) {
+        snprintf(buf, n, "the videos' context frames differ from the truth's by %.1f of 255 on average: they may "
+                         "continue another truth set, or have their channels or value range wrong",
+                 r->context_diff);
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * JSON
  * ---------------------------------------------------------------------- */
 
@@ -129,11 +151,26 @@ static int write_json(const char *dir, const eval_result *r, const eval_report_o
         json_t *m = json_object();
         json_object_set_new(m, "name", json_string(eval_metrics[k].name));
         json_object_set_new(m, "unit", json_string(eval_metrics[k].unit));
-        json_object_set_new(m, "higher_is_better", json_boolean(eval_metrics[k].higher_better));
+        json_object_set_new(m, "higher_is_better", eval_metrics[k].higher_better < 0
+                                                       ? json_null()
+                                                       : json_boolean(eval_metrics[k].higher_better));
         json_object_set_new(m, "description", json_string(eval_metrics[k].what));
         json_array_append_new(ms, m);
     }
     json_object_set_new(root, "metrics", ms);
+    json_object_set_new(root, "failure_rule",
+                        json_string("a video fails when a ball in view in the truth is missing in more than 20% of "
+                                    "the generated frames; its velocity, speed, position and gravity errors are "
+                                    "copy-last's in every mean (videos.csv keeps what was measured)"));
+    json_object_set_new(root, "speed_slope",
+                        json_string("least-squares slope of ball 0's generated mean v_x against the truth's over "
+                                    "the group's videos (1: the rule was learned; near 0: speeds regress to the "
+                                    "training range)"));
+    json_object_set_new(root, "second_takes", json_boolean(r->has_take2));
+    json_t *notes = json_array();
+    char note[512];
+    for (int i = 0; report_note(r, i, note, sizeof note); i++) json_array_append_new(notes, json_string(note));
+    json_object_set_new(root, "notes", notes);
     json_t *srcs = json_array();
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
         if (r->has[s]) json_array_append_new(srcs, json_string(eval_source_names[s]));
@@ -161,6 +198,13 @@ static int write_json(const char *dir, const eval_result *r, const eval_report_o
                 json_object_set_new(v, "n", json_integer(st->n));
                 json_object_set_new(one, eval_metrics[k].name, v);
             }
+            const eval_stat *sl = r->slope + (size_t)s * EVAL_NUM_GROUPS + g;
+            json_t *v = json_object();
+            json_object_set_new(v, "mean", jnum(sl->mean));
+            json_object_set_new(v, "lo", jnum(sl->lo));
+            json_object_set_new(v, "hi", jnum(sl->hi));
+            json_object_set_new(v, "n", json_integer(sl->n));
+            json_object_set_new(one, "speed_slope", v);
             json_object_set_new(one, "frechet_trajectory", jnum(r->fd_traj[s * EVAL_NUM_GROUPS + g]));
             if (r->fd_feat) json_object_set_new(one, "frechet_features", jnum(r->fd_feat[s * EVAL_NUM_GROUPS + g]));
             json_object_set_new(sj, eval_source_names[s], one);
@@ -198,6 +242,10 @@ static int write_csv(const char *dir, const eval_result *r, vdit_err *err)
                 sb_num(&b, st->mean), sb_printf(&b, ","), sb_num(&b, st->lo), sb_printf(&b, ",");
                 sb_num(&b, st->hi), sb_printf(&b, ",%d\n", st->n);
             }
+            const eval_stat *sl = r->slope + (size_t)s * EVAL_NUM_GROUPS + g;
+            sb_printf(&b, "%s,%s,speed_slope,", eval_source_names[s], eval_group_name(g));
+            sb_num(&b, sl->mean), sb_printf(&b, ","), sb_num(&b, sl->lo), sb_printf(&b, ",");
+            sb_num(&b, sl->hi), sb_printf(&b, ",%d\n", sl->n);
             sb_printf(&b, "%s,%s,frechet_trajectory,", eval_source_names[s], eval_group_name(g));
             sb_num(&b, r->fd_traj[s * EVAL_NUM_GROUPS + g]);
             sb_printf(&b, ",,,%d\n", r->group_n[g]);
@@ -210,14 +258,18 @@ static int write_csv(const char *dir, const eval_result *r, vdit_err *err)
     }
     if (sb_write(&b, dir, "report.csv", err)) return -1;
 
-    sb_printf(&b, "video,split,scenario,source");
+    static const char *const param_names[EVAL_NPARAMS] = {"v1", "r1", "v2", "r2", "e", "wall_x", "wall_w", "g"};
+    sb_printf(&b, "video,split,band,scenario,source");
+    for (int k = 0; k < EVAL_NPARAMS; k++) sb_printf(&b, ",%s", param_names[k]);
     for (int k = 0; k < EVAL_NUM_METRICS; k++) sb_printf(&b, ",%s", eval_metrics[k].name);
     sb_printf(&b, "\n");
     for (int i = 0; i < r->N; i++)
         for (int s = 0; s < EVAL_NUM_SOURCES; s++) {
             if (!r->has[s]) continue;
-            sb_printf(&b, "%d,%s,%s,%s", i, eval_split_names[r->splits[i]], eval_scenario_names[r->labels[i]],
-                      eval_source_names[s]);
+            sb_printf(&b, "%d,%s,%s,%s,%s", i, eval_split_names[r->splits[i]],
+                      r->bands[i] == EVAL_BAND_NONE ? "" : eval_group_name(EVAL_G_BAND(r->bands[i])),
+                      eval_scenario_names[r->labels[i]], eval_source_names[s]);
+            for (int k = 0; k < EVAL_NPARAMS; k++) sb_printf(&b, ","), sb_num(&b, r->params[(size_t)i * EVAL_NPARAMS + k]);
             for (int k = 0; k < EVAL_NUM_METRICS; k++) {
                 sb_printf(&b, ",");
                 sb_num(&b, r->m[((size_t)s * r->N + i) * EVAL_NUM_METRICS + k]);
@@ -235,6 +287,11 @@ static void md_cell(sbuf *b, const eval_stat *st)
         sb_printf(b, " %.4g [%.4g, %.4g] |", st->mean, st->lo, st->hi);
 }
 
+static const char *direction(int higher_better)
+{
+    return higher_better > 0 ? "(up)" : higher_better == 0 ? "(down)" : "(signed)";
+}
+
 static void md_table(sbuf *b, const eval_result *r, int g)
 {
     sb_printf(b, "| metric |");
@@ -249,12 +306,15 @@ static void md_table(sbuf *b, const eval_result *r, int g)
         for (int s = 0; s < EVAL_NUM_SOURCES; s++)
             if (r->has[s] && stat_at(r, s, g, k)->n) any = 1;
         if (!any) continue;
-        sb_printf(b, "| %s %s |", eval_metrics[k].name, eval_metrics[k].higher_better ? "(up)" : "(down)");
+        sb_printf(b, "| %s %s |", eval_metrics[k].name, direction(eval_metrics[k].higher_better));
         for (int s = 0; s < EVAL_NUM_SOURCES; s++)
             if (r->has[s]) md_cell(b, stat_at(r, s, g, k));
         sb_printf(b, "\n");
     }
-    sb_printf(b, "| frechet_trajectory (down) |");
+    sb_printf(b, "| speed_slope (1 is right) |");
+    for (int s = 0; s < EVAL_NUM_SOURCES; s++)
+        if (r->has[s]) md_cell(b, r->slope + (size_t)s * EVAL_NUM_GROUPS + g);
+    sb_printf(b, "\n| frechet_trajectory (down) |");
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
         if (r->has[s]) {
             double v = r->fd_traj[s * EVAL_NUM_GROUPS + g];
@@ -278,6 +338,48 @@ static void md_table(sbuf *b, const eval_result *r, int g)
     }
 }
 
+/* -1: a is better than b with intervals that do not overlap; 1: worse,
+ * likewise; 0: the intervals overlap; 2: either is missing */
+int eval_compare(const eval_stat *a, const eval_stat *b, int higher_better)
+{
+    if (isnan(a->mean) || isnan(b->mean)) return 2;
+    int a_below = a->hi < b->lo, a_above = a->lo > b->hi;
+    if (!a_below && !a_above) return 0;
+    return (a_below != (higher_better > 0)) ? -1 : 1;
+}
+
+/* one sentence: the model against ref (linear or copy-last) on metric k of group g */
+static void md_verdict(sbuf *b, const eval_result *r, int g, int k, int ref)
+{
+    const eval_stat *a = stat_at(r, EVAL_SRC_MODEL, g, k), *c = stat_at(r, ref, g, k);
+    int v = eval_compare(a, c, eval_metrics[k].higher_better);
+    if (v == 2) return;
+    sb_printf(b, "- %s: model %.3g [%.3g, %.3g] against %s %.3g [%.3g, %.3g]: %s\n", eval_metrics[k].name, a->mean,
+              a->lo, a->hi, eval_source_names[ref], c->mean, c->lo, c->hi,
+              v < 0   ? "**beats** it (intervals do not overlap)"
+              : v > 0 ? "**worse** (intervals do not overlap)"
+                      : "no clear difference (intervals overlap)");
+}
+
+/* The verdict of one group in words: which of linear and copy-last the model beats. */
+static void md_verdicts(sbuf *b, const eval_result *r, int g)
+{
+    static const int KS[] = {EVAL_M_VEL, EVAL_M_POS_X, EVAL_M_POS_Y, EVAL_M_GRAVITY, EVAL_M_MOMENTUM};
+    sb_printf(b, "\n### %s (%d videos): the model against `linear` and `copy-last`\n\n", eval_group_name(g),
+              r->group_n[g]);
+    const eval_stat *f = stat_at(r, EVAL_SRC_MODEL, g, EVAL_M_FAILED);
+    if (!isnan(f->mean))
+        sb_printf(b, "Failure rate %.3g [%.3g, %.3g] (failed videos score copy-last's errors).\n\n", f->mean, f->lo,
+                  f->hi);
+    for (int j = 0; j < (int)(sizeof KS / sizeof KS[0]); j++) md_verdict(b, r, g, KS[j], EVAL_SRC_LINEAR);
+    for (int j = 0; j < (int)(sizeof KS / sizeof KS[0]); j++) md_verdict(b, r, g, KS[j], EVAL_SRC_COPY_LAST);
+    const eval_stat *sm = r->slope + (size_t)EVAL_SRC_MODEL * EVAL_NUM_GROUPS + g,
+                    *sl = r->slope + (size_t)EVAL_SRC_LINEAR * EVAL_NUM_GROUPS + g;
+    if (!isnan(sm->mean))
+        sb_printf(b, "- speed_slope: model %.3g [%.3g, %.3g], linear %.3g (1 is right)\n", sm->mean, sm->lo, sm->hi,
+                  sl->mean);
+}
+
 static int write_md(const char *dir, const eval_result *r, const eval_report_options *o, int figs, vdit_err *err)
 {
     sbuf b = {0};
@@ -288,27 +390,34 @@ static int write_md(const char *dir, const eval_result *r, const eval_report_opt
               "%d videos of %d frames at %dx%d, the first %d given as context. Each cell: the mean over the videos, "
               "and a 95%% percentile-bootstrap interval (%d resamples, seed %llu). (up): higher is better, (down): "
               "lower is better. `truth` is the ground truth scored as a sample (the floor of the tracker's error), "
-              "`take2` the second take (the physical variance), `copy-last` and `linear` the baselines to beat. "
+              "`take2` the second take (the physical variance), `copy-last` and `linear` the baselines to beat: a "
+              "model that does not beat `linear` has not shown that it learned more than inertia. Tracking is "
+              "gated (benchmark.md): colour noise, speckle, a split ball or a smear is never a ball. A video whose "
+              "ball is missing in more than 20%% of its generated frames fails, and its velocity, speed, position "
+              "and gravity errors are copy-last's in every mean (`videos.csv` keeps what was measured). "
               "Frechet distances are ours (trajectory features), not comparable to published FVD.\n\n",
               r->N, r->T, r->S, r->S, r->ctx, r->bootstrap, (unsigned long long)r->seed);
+    char note[512];
+    for (int i = 0; report_note(r, i, note, sizeof note); i++) sb_printf(&b, "**Note:** %s.\n\n", note);
     sb_printf(&b, "## Counts\n\n| group | videos |\n| --- | --- |\n");
-    for (int g = 0; g < 1 + EVAL_NUM_SPLITS + EVAL_NUM_SCENARIOS; g++)
-        sb_printf(&b, "| %s | %d |\n", eval_group_name(g), r->group_n[g]);
-    sb_printf(&b, "\n## All videos\n\n");
-    md_table(&b, r, 0);
-    for (int s = 0; s < EVAL_NUM_SPLITS; s++) {
-        if (!r->group_n[1 + s]) continue;
-        sb_printf(&b, "\n## Split %s (%d videos)\n\n", eval_split_names[s], r->group_n[1 + s]);
-        md_table(&b, r, 1 + s);
+    for (int g = 0; g < EVAL_G_CELL(0, 0); g++)
+        if (g <= EVAL_NUM_SPLITS || r->group_n[g]) sb_printf(&b, "| %s | %d |\n", eval_group_name(g), r->group_n[g]);
+    if (r->has[EVAL_SRC_MODEL] && r->has[EVAL_SRC_LINEAR] && r->has[EVAL_SRC_COPY_LAST]) {
+        sb_printf(&b, "\n## Verdict\n");
+        md_verdicts(&b, r, EVAL_G_ALL);
+        for (int g = 1; g < EVAL_G_SCENARIO(0); g++)
+            if (r->group_n[g] && r->group_n[g] < r->N) md_verdicts(&b, r, g);
     }
-    for (int c = 0; c < EVAL_NUM_SCENARIOS; c++) {
-        int g = 1 + EVAL_NUM_SPLITS + c;
+    sb_printf(&b, "\n## All videos\n\n");
+    md_table(&b, r, EVAL_G_ALL);
+    for (int g = 1; g < EVAL_G_CELL(0, 0); g++) {
         if (!r->group_n[g]) continue;
-        sb_printf(&b, "\n## Scenario %s (%d videos)\n\n", eval_scenario_names[c], r->group_n[g]);
+        const char *kind = g < EVAL_G_BAND(EVAL_BAND_LOW) ? "Split" : g < EVAL_G_SCENARIO(0) ? "Speed band" : "Scenario";
+        sb_printf(&b, "\n## %s %s (%d videos)\n\n", kind, eval_group_name(g), r->group_n[g]);
         md_table(&b, r, g);
     }
-    sb_printf(&b, "\nEvery (split, scenario) cell is in `report.csv` and `report.json`; every video's metrics in "
-                  "`videos.csv`.\n");
+    sb_printf(&b, "\nEvery (split, scenario) cell is in `report.csv` and `report.json`; every video's metrics and "
+                  "scenario parameters in `videos.csv`.\n");
     if (figs) {
         sb_printf(&b, "\n## Figures\n\n");
         if (figs & 1) sb_printf(&b, "![errors per split](fig_errors.png)\n\n");
@@ -349,9 +458,13 @@ static int run_gnuplot(const char *dir, const char *script)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-static const int FIG_METRICS[] = {EVAL_M_VEL, EVAL_M_POS_X, EVAL_M_MISSING, EVAL_M_PHYSICS_IQ, EVAL_M_ST_IOU,
-                                  EVAL_M_FLICKER_BG};
+static const int FIG_METRICS[] = {EVAL_M_VEL, EVAL_M_POS_X, EVAL_M_POS_Y, EVAL_M_GRAVITY,
+                                  EVAL_M_FAILED, EVAL_M_MISSING, EVAL_M_PHYSICS_IQ, EVAL_M_DEBRIS};
 #define NFIG_METRICS (int)(sizeof FIG_METRICS / sizeof FIG_METRICS[0])
+/* the x axis: the splits with ood-v's speed bands after it */
+static const int FIG_GROUPS[] = {EVAL_G_SPLIT(EVAL_ID), EVAL_G_SPLIT(EVAL_OOD_V), EVAL_G_BAND(EVAL_BAND_LOW),
+                                 EVAL_G_BAND(EVAL_BAND_HIGH), EVAL_G_SPLIT(EVAL_OOD_R), EVAL_G_SPLIT(EVAL_OOD_RV)};
+#define NFIG_GROUPS (int)(sizeof FIG_GROUPS / sizeof FIG_GROUPS[0])
 
 static int write_fig_errors(const char *dir, const eval_result *r, vdit_err *err)
 {
@@ -359,16 +472,16 @@ static int write_fig_errors(const char *dir, const eval_result *r, vdit_err *err
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
         if (r->has[s]) src[ns++] = s;
     sbuf d = {0};
-    sb_printf(&d, "# error per split: one block per metric; columns: split");
+    sb_printf(&d, "# error per split (ood-v also by speed band): one block per metric; columns: group");
     for (int j = 0; j < ns; j++) sb_printf(&d, " %s_mean %s_lo %s_hi", eval_source_names[src[j]],
                                            eval_source_names[src[j]], eval_source_names[src[j]]);
     sb_printf(&d, "\n");
     for (int f = 0; f < NFIG_METRICS; f++) {
         sb_printf(&d, "# %s\n", eval_metrics[FIG_METRICS[f]].name);
-        for (int s = 0; s < EVAL_NUM_SPLITS; s++) {
-            sb_printf(&d, "%d", s);
+        for (int x = 0; x < NFIG_GROUPS; x++) {
+            sb_printf(&d, "%d", x);
             for (int j = 0; j < ns; j++) {
-                const eval_stat *st = stat_at(r, src[j], 1 + s, FIG_METRICS[f]);
+                const eval_stat *st = stat_at(r, src[j], FIG_GROUPS[x], FIG_METRICS[f]);
                 sb_printf(&d, " "), sb_num(&d, st->mean), sb_printf(&d, " "), sb_num(&d, st->lo);
                 sb_printf(&d, " "), sb_num(&d, st->hi);
             }
@@ -378,12 +491,13 @@ static int write_fig_errors(const char *dir, const eval_result *r, vdit_err *err
     }
     if (sb_write(&d, dir, "fig_errors.dat", err)) return -1;
     sbuf g = {0};
-    sb_printf(&g, "# fig_errors.gp - mean and 95%% bootstrap interval per split (gnuplot fig_errors.gp)\n");
-    sb_printf(&g, GP_TERMINAL, 1200, 800, 1200, 800);
-    sb_printf(&g, "set output 'fig_errors.png'\nset datafile missing 'NaN'\nset multiplot layout 2,3\n");
+    sb_printf(&g, "# fig_errors.gp - mean and 95%% bootstrap interval per split, the model beside truth, copy-last "
+                  "and linear (gnuplot fig_errors.gp)\n");
+    sb_printf(&g, GP_TERMINAL, 1600, 800, 1600, 800);
+    sb_printf(&g, "set output 'fig_errors.png'\nset datafile missing 'NaN'\nset multiplot layout 2,4\n");
     sb_printf(&g, "set xtics (");
-    for (int s = 0; s < EVAL_NUM_SPLITS; s++) sb_printf(&g, "%s'%s' %d", s ? ", " : "", eval_split_names[s], s);
-    sb_printf(&g, ")\nset xrange [-0.5:%d.5]\nset key outside top center horizontal font ',8'\nset grid ytics\nnames = '", EVAL_NUM_SPLITS - 1);
+    for (int x = 0; x < NFIG_GROUPS; x++) sb_printf(&g, "%s'%s' %d", x ? ", " : "", eval_group_name(FIG_GROUPS[x]), x);
+    sb_printf(&g, ") rotate by 30 right\nset xrange [-0.5:%d.5]\nset key outside top center horizontal font ',8'\nset grid ytics\nnames = '", NFIG_GROUPS - 1);
     for (int j = 0; j < ns; j++) sb_printf(&g, "%s%s", j ? " " : "", eval_source_names[src[j]]);
     sb_printf(&g, "'\n");
     for (int f = 0; f < NFIG_METRICS; f++) {

@@ -18,35 +18,44 @@ void eval_options_default(eval_options *o)
     o->features = NULL;
 }
 
+static const char *const band_names[EVAL_NUM_BANDS] = {"ood-v-low", "ood-v-high"};
+
 const char *eval_group_name(int g)
 {
     static char names[EVAL_NUM_GROUPS][40];
     static int init = 0;
     if (g < 0 || g >= EVAL_NUM_GROUPS) return "?";
     if (!init) { /* filled once; the table is constant afterwards */
-        snprintf(names[0], sizeof names[0], "all");
-        for (int s = 0; s < EVAL_NUM_SPLITS; s++) snprintf(names[1 + s], sizeof names[0], "%s", eval_split_names[s]);
+        snprintf(names[EVAL_G_ALL], sizeof names[0], "all");
+        for (int s = 0; s < EVAL_NUM_SPLITS; s++) snprintf(names[EVAL_G_SPLIT(s)], sizeof names[0], "%s", eval_split_names[s]);
+        for (int b = EVAL_BAND_LOW; b <= EVAL_BAND_HIGH; b++)
+            snprintf(names[EVAL_G_BAND(b)], sizeof names[0], "%s", band_names[b - 1]);
         for (int c = 0; c < EVAL_NUM_SCENARIOS; c++)
-            snprintf(names[1 + EVAL_NUM_SPLITS + c], sizeof names[0], "%s", eval_scenario_names[c]);
+            snprintf(names[EVAL_G_SCENARIO(c)], sizeof names[0], "%s", eval_scenario_names[c]);
         for (int s = 0; s < EVAL_NUM_SPLITS; s++)
             for (int c = 0; c < EVAL_NUM_SCENARIOS; c++)
-                snprintf(names[1 + EVAL_NUM_SPLITS + EVAL_NUM_SCENARIOS + s * EVAL_NUM_SCENARIOS + c],
-                         sizeof names[0], "%s/%s", eval_split_names[s], eval_scenario_names[c]);
+                snprintf(names[EVAL_G_CELL(s, c)], sizeof names[0], "%s/%s", eval_split_names[s], eval_scenario_names[c]);
         init = 1;
     }
     return names[g];
 }
 
-int eval_group_has(int g, int split, int scenario)
+int eval_group_has(int g, int split, int band, int scenario)
 {
-    if (g == 0) return 1;
-    g -= 1;
-    if (g < EVAL_NUM_SPLITS) return split == g;
-    g -= EVAL_NUM_SPLITS;
-    if (g < EVAL_NUM_SCENARIOS) return scenario == g;
-    g -= EVAL_NUM_SCENARIOS;
+    if (g == EVAL_G_ALL) return 1;
+    if (g < EVAL_G_BAND(EVAL_BAND_LOW)) return split == g - EVAL_G_SPLIT(0);
+    if (g < EVAL_G_SCENARIO(0)) return band != EVAL_BAND_NONE && g == EVAL_G_BAND(band);
+    if (g < EVAL_G_CELL(0, 0)) return scenario == g - EVAL_G_SCENARIO(0);
+    g -= EVAL_G_CELL(0, 0);
     return g < EVAL_NUM_SPLITS * EVAL_NUM_SCENARIOS && split == g / EVAL_NUM_SCENARIOS &&
            scenario == g % EVAL_NUM_SCENARIOS;
+}
+
+int eval_speed_band(int split, const float *params)
+{
+    if (split != EVAL_OOD_V || !params || !isfinite(params[EVAL_P_V1])) return EVAL_BAND_NONE;
+    double v = fabs(params[EVAL_P_V1]);
+    return v < 1.0 ? EVAL_BAND_LOW : v > 4.0 ? EVAL_BAND_HIGH : EVAL_BAND_NONE;
 }
 
 int eval_truth_check(const eval_truth_set *t, vdit_err *err)
@@ -86,7 +95,10 @@ void eval_result_free(eval_result *r)
     free(r->trk);
     free(r->labels);
     free(r->splits);
+    free(r->bands);
+    free(r->params);
     free(r->stats);
+    free(r->slope);
     free(r->fd_traj);
     free(r->fd_feat);
     memset(r, 0, sizeof *r);
@@ -115,6 +127,14 @@ static int source_video(const eval_truth_set *t, const uint8_t *model, int src, 
 
 static size_t midx(const eval_result *r, int src, int i) { return ((size_t)src * r->N + i) * EVAL_NUM_METRICS; }
 
+double eval_mean_value(const eval_result *r, int src, int i, int k)
+{
+    const double *m = r->m + midx(r, src, i);
+    if (src != EVAL_SRC_COPY_LAST && m[EVAL_M_FAILED] == 1.0 && eval_fail_replaced(k))
+        return r->m[midx(r, EVAL_SRC_COPY_LAST, i) + k];
+    return m[k];
+}
+
 /* Frechet distances between every scored source and the truth over the
  * videos of each group, on features feat[NSRC][N][D], into fd[NSRC][G];
  * NaN where a group has fewer than 2 videos. The truth's side is set up
@@ -123,7 +143,7 @@ static void gather(const eval_result *r, const double *feat, int D, int src, int
 {
     int k = 0;
     for (int i = 0; i < r->N; i++)
-        if (eval_group_has(g, r->splits[i], r->labels[i]))
+        if (eval_group_has(g, r->splits[i], r->bands[i], r->labels[i]))
             memcpy(x + (size_t)k++ * D, feat + ((size_t)src * r->N + i) * D, D * sizeof(double));
 }
 
@@ -172,13 +192,21 @@ int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *
     r->has[EVAL_SRC_TRUTH] = 1;
     r->has[EVAL_SRC_TAKE2] = opt.references && t->take2 != NULL;
     r->has[EVAL_SRC_COPY_LAST] = r->has[EVAL_SRC_LINEAR] = opt.references;
+    r->has_take2 = t->take2 != NULL;
+    r->context_diff = NAN;
+    /* copy-last is scored even when not reported: a failed video's errors are its */
+    int scored[EVAL_NUM_SOURCES];
+    for (int src = 0; src < EVAL_NUM_SOURCES; src++) scored[src] = r->has[src] || src == EVAL_SRC_COPY_LAST;
     r->m = malloc((size_t)EVAL_NUM_SOURCES * N * EVAL_NUM_METRICS * sizeof(double));
     r->trk = malloc((size_t)EVAL_NUM_SOURCES * N * T * 6 * sizeof(float));
     r->labels = malloc((size_t)N * sizeof(int32_t));
     r->splits = malloc((size_t)N * sizeof(int32_t));
+    r->bands = malloc((size_t)N * sizeof(int32_t));
+    r->params = malloc((size_t)N * EVAL_NPARAMS * sizeof(float));
     r->stats = malloc((size_t)EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * EVAL_NUM_METRICS * sizeof(eval_stat));
+    r->slope = malloc((size_t)EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * sizeof(eval_stat));
     r->fd_traj = malloc((size_t)EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * sizeof(double));
-    if (!r->m || !r->trk || !r->labels || !r->splits || !r->stats || !r->fd_traj) {
+    if (!r->m || !r->trk || !r->labels || !r->splits || !r->bands || !r->params || !r->stats || !r->slope || !r->fd_traj) {
         eval_result_free(r);
         return vdit_seterr(err, "eval: out of memory for %d videos", N);
     }
@@ -186,8 +214,11 @@ int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *
     for (size_t k = 0; k < (size_t)EVAL_NUM_SOURCES * N * T * 6; k++) r->trk[k] = NAN;
     memcpy(r->labels, t->labels, (size_t)N * sizeof(int32_t));
     memcpy(r->splits, t->splits, (size_t)N * sizeof(int32_t));
+    for (size_t k = 0; k < (size_t)N * EVAL_NPARAMS; k++) r->params[k] = t->params ? t->params[k] : NAN;
+    for (int i = 0; i < N; i++)
+        r->bands[i] = eval_speed_band(t->splits[i], t->params ? t->params + (size_t)i * EVAL_NPARAMS : NULL);
     for (int g = 0; g < EVAL_NUM_GROUPS; g++)
-        for (int i = 0; i < N; i++) r->group_n[g] += eval_group_has(g, r->splits[i], r->labels[i]);
+        for (int i = 0; i < N; i++) r->group_n[g] += eval_group_has(g, r->splits[i], r->bands[i], r->labels[i]);
 
     /* ---- per-video scores: independent, so any thread split gives the same numbers */
     size_t vs = (size_t)T * S * S * 3;
@@ -214,7 +245,7 @@ int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *
                     ref_ok = 1;
             }
             for (int src = 0; src < EVAL_NUM_SOURCES && !bad; src++) {
-                if (!r->has[src]) continue;
+                if (!scored[src]) continue;
                 const uint8_t *v;
                 if (source_video(t, model, src, i, buf, &v, &e) ||
                     eval_score(&ref, v, r->m + midx(r, src, i), r->trk + ((size_t)src * N + i) * T * 6, &e))
@@ -236,7 +267,20 @@ int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *
         return vdit_seterr(err, "eval: %s", first.msg);
     }
 
-    /* ---- means and bootstrap intervals per source, group and metric */
+    /* ---- how far the model's context frames are from the truth's (a note, not an error) */
+    if (model) {
+        size_t fs = (size_t)S * S * 3;
+        double sum = 0.0;
+        for (int i = 0; i < N; i++) {
+            const uint8_t *a = model + (size_t)i * vs, *b = t->videos + (size_t)i * vs;
+            for (size_t p = 0; p < (size_t)t->ctx * fs; p++) sum += abs((int)a[p] - (int)b[p]);
+        }
+        r->context_diff = sum / ((double)N * t->ctx * fs);
+    }
+
+    /* ---- means and bootstrap intervals per source, group and metric; a
+     * failed video's errors are copy-last's (losing the ball never scores
+     * better than standing still) */
     int ncell = EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * EVAL_NUM_METRICS;
 #pragma omp parallel
     {
@@ -251,11 +295,34 @@ int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *
             if (!r->has[src] || !x) continue;
             int n = 0;
             for (int i = 0; i < N; i++)
-                if (eval_group_has(g, r->splits[i], r->labels[i])) x[n++] = r->m[midx(r, src, i) + k];
+                if (eval_group_has(g, r->splits[i], r->bands[i], r->labels[i])) x[n++] = eval_mean_value(r, src, i, k);
             /* the same draws for every source (paired resampling): a seed per group and metric */
             eval_bootstrap(x, n, opt.bootstrap, vdit_rng_at(opt.seed, (uint64_t)(g * EVAL_NUM_METRICS + k)), st);
         }
         free(x);
+    }
+
+    /* ---- slope of generated against true speed per source and group */
+#pragma omp parallel
+    {
+        double *xs = malloc((size_t)N * sizeof(double)), *ys = malloc((size_t)N * sizeof(double));
+#pragma omp for schedule(dynamic, 4)
+        for (int c = 0; c < EVAL_NUM_SOURCES * EVAL_NUM_GROUPS; c++) {
+            int src = c / EVAL_NUM_GROUPS, g = c % EVAL_NUM_GROUPS;
+            eval_stat *st = r->slope + c;
+            st->mean = st->lo = st->hi = NAN;
+            st->n = 0;
+            if (!r->has[src] || !xs || !ys) continue;
+            int n = 0;
+            for (int i = 0; i < N; i++)
+                if (eval_group_has(g, r->splits[i], r->bands[i], r->labels[i])) {
+                    xs[n] = eval_mean_value(r, src, i, EVAL_M_SPEED_TRUE);
+                    ys[n++] = eval_mean_value(r, src, i, EVAL_M_SPEED);
+                }
+            eval_bootstrap_slope(xs, ys, n, opt.bootstrap,
+                                 vdit_rng_at(opt.seed, (uint64_t)(EVAL_NUM_GROUPS * EVAL_NUM_METRICS + g)), st);
+        }
+        free(xs), free(ys);
     }
 
     /* ---- Frechet distances to the truth on trajectory features */

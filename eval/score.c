@@ -18,11 +18,15 @@ int eval_ref_init(eval_ref *r, const eval_info *info, const uint8_t *truth, cons
     r->trk = malloc((size_t)T * 6 * sizeof(float));
     r->mask = malloc(n);
     r->support = malloc(n);
-    if (!r->trk || !r->mask || !r->support) {
+    int32_t *scratch = malloc(eval_track_scratch(S) * sizeof(int32_t));
+    if (!r->trk || !r->mask || !r->support || !scratch) {
+        free(scratch);
         eval_ref_free(r);
         return vdit_seterr(err, "eval: out of memory for a %dx%dx%d video", T, S, S);
     }
-    eval_track_video(truth, T, S, r->trk);
+    eval_expected_radii(info->states, r->expect_r);
+    eval_track_video(truth, T, S, r->expect_r, r->trk, NULL, scratch);
+    free(scratch);
     if (eval_motion_masks(truth, T, S, S, r->mask, err)) {
         eval_ref_free(r);
         return -1;
@@ -59,16 +63,18 @@ int eval_score(const eval_ref *r, const uint8_t *video, double *m, float *trk_ou
 {
     int T = r->info.T, S = r->info.S, ctx = r->info.ctx;
     size_t n = (size_t)T * S * S;
-    float *trk = trk_out ? trk_out : malloc((size_t)T * 6 * sizeof(float));
+    float *trk = trk_out ? trk_out : malloc((size_t)T * 6 * sizeof(float)), *debris = malloc((size_t)T * sizeof(float));
     uint8_t *mask = malloc(n), *support = malloc(n);
-    if (!trk || !mask || !support) {
+    int32_t *scratch = malloc(eval_track_scratch(S) * sizeof(int32_t));
+    if (!trk || !mask || !support || !debris || !scratch) {
         if (!trk_out) free(trk);
-        free(mask), free(support);
+        free(mask), free(support), free(debris), free(scratch);
         return vdit_seterr(err, "eval: out of memory for a %dx%dx%d video", T, S, S);
     }
     for (int k = 0; k < EVAL_NUM_METRICS; k++) m[k] = NAN;
-    eval_track_video(video, T, S, trk);
-    eval_track_metrics(&r->info, trk, m);
+    eval_track_video(video, T, S, r->expect_r, trk, debris, scratch);
+    eval_track_metrics(&r->info, trk, debris, m);
+    free(debris), free(scratch);
 
     int rc = eval_motion_masks(video, T, S, S, mask, err);
     if (!rc) {

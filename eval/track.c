@@ -17,10 +17,17 @@ const eval_metric_info eval_metrics[EVAL_NUM_METRICS] = {
     {"vel_err_post", "world/s", 0, "collision: velocity error after the contact frame, mean over the balls"},
     {"momentum_err", "mass*world/s", 0, "collision: mean_t |m1 v1x + m2 v2x - p_true|, m = r^2"},
     {"energy_err", "mass*world^2/s^2", 0, "collision: mean_t |m1 v1x^2/2 + m2 v2x^2/2 - E_true|"},
+    {"speed_err", "world/s", -1, "signed: ball 0's generated mean_t v_x minus the truth's, before any contact (0 is right)"},
+    {"speed", "world/s", -1, "ball 0's generated mean_t v_x before any contact"},
+    {"speed_true", "world/s", -1, "the truth's mean_t v_x of ball 0 over the same frame pairs"},
     {"pos_err_x", "world", 0, "mean |x - x_true| over generated frames"},
     {"pos_err_y", "world", 0, "mean |y - y_true| over generated frames"},
+    {"gravity_err", "fraction", 0, "parabola, bounce: |a_fit - g| / |g|, a_fit the least-squares vertical acceleration of the generated frames before any contact"},
+    {"gravity_fit", "world/s^2", -1, "parabola, bounce: the fitted vertical acceleration a_fit (g = -2.5)"},
     {"shape_drift", "world", 0, "max r - min r over generated frames"},
     {"missing", "fraction", 0, "object permanence: fraction of generated frames where a ball in view in the truth is missing"},
+    {"failed", "fraction", 0, "videos where a ball in view in the truth is missing in more than 20% of the generated frames; their errors are copy-last's in every mean"},
+    {"debris", "fraction", 0, "colour pixels outside the found balls, fraction of the frame, mean over generated frames"},
     {"mask_spatial_iou", "", 1, "Physics-IQ spatial IoU of the motion masks over the generated frames"},
     {"mask_st_iou", "", 1, "Physics-IQ spatiotemporal IoU of the motion masks, per generated frame, averaged"},
     {"mask_wspatial_iou", "", 1, "Physics-IQ weighted spatial IoU of the motion masks over the generated frames"},
@@ -30,45 +37,105 @@ const eval_metric_info eval_metrics[EVAL_NUM_METRICS] = {
     {"flicker_all", "", 1, "VBench temporal flicker (255 - mean MAE)/255 on the whole frame"},
 };
 
-/* ------------------------------------------------------------------------
- * Tracking
- * ---------------------------------------------------------------------- */
-
-void eval_track_frame(const uint8_t *frame, int S, float *out)
+int eval_fail_replaced(int k)
 {
-    uint64_t cnt[2] = {0, 0}, sx[2] = {0, 0}, sy[2] = {0, 0};
-    for (int i = 0; i < S; i++) {
-        const uint8_t *row = frame + (size_t)i * S * 3;
-        for (int j = 0; j < S; j++) {
-            const uint8_t *p = row + 3 * j;
-            if (p[1] >= 127) continue; /* both colours need G < 127 */
-            int b = -1;
-            if (p[0] > 127 && p[2] < 127)
-                b = 0;
-            else if (p[0] < 127 && p[2] > 127)
-                b = 1;
-            if (b < 0) continue;
-            cnt[b]++;
-            sx[b] += (uint64_t)j;
-            sy[b] += (uint64_t)i;
-        }
-    }
-    double px = EVAL_WORLD / S;
-    for (int b = 0; b < 2; b++) {
-        if (!cnt[b]) {
-            out[3 * b] = out[3 * b + 1] = out[3 * b + 2] = NAN;
-            continue;
-        }
-        double cj = (double)sx[b] / cnt[b], ci = (double)sy[b] / cnt[b];
-        out[3 * b] = (float)((cj + 0.5) * px);
-        out[3 * b + 1] = (float)(EVAL_WORLD - (ci + 0.5) * px);
-        out[3 * b + 2] = (float)(sqrt((double)cnt[b] / 3.14159265358979323846) * px);
+    switch (k) {
+    case EVAL_M_VEL: case EVAL_M_VEL_PRE: case EVAL_M_VEL_POST: case EVAL_M_MOMENTUM: case EVAL_M_ENERGY:
+    case EVAL_M_SPEED_ERR: case EVAL_M_SPEED: case EVAL_M_SPEED_TRUE: case EVAL_M_POS_X: case EVAL_M_POS_Y: case EVAL_M_GRAVITY:
+    case EVAL_M_GRAVITY_FIT:
+        return 1;
+    default:
+        return 0;
     }
 }
 
-void eval_track_video(const uint8_t *video, int T, int S, float *trk)
+/* ------------------------------------------------------------------------
+ * Gated tracking
+ * ---------------------------------------------------------------------- */
+
+#define PI 3.14159265358979323846
+
+size_t eval_track_scratch(int S) { return (size_t)2 * S * S; }
+
+/* 0 background, 1 red, 2 blue (the colour thresholds of benchmark.md) */
+static int colour_of(const uint8_t *p)
 {
-    for (int t = 0; t < T; t++) eval_track_frame(video + (size_t)t * S * S * 3, S, trk + (size_t)t * 6);
+    if (p[1] >= 127) return 0; /* both colours need G < 127 */
+    if (p[0] > 127 && p[2] < 127) return 1;
+    if (p[0] < 127 && p[2] > 127) return 2;
+    return 0;
+}
+
+void eval_track_frame(const uint8_t *frame, int S, const float *expect_r, float *out, float *debris,
+                      int32_t *scratch)
+{
+    /* scratch: label[S*S] (0 background, 1/2 colour unvisited, -1 visited),
+     * then a stack of pixel indices for the flood fill */
+    int32_t *label = scratch, *stack = scratch + (size_t)S * S;
+    long total[2] = {0, 0};
+    for (int p = 0; p < S * S; p++) {
+        int c = colour_of(frame + 3 * (size_t)p);
+        label[p] = c;
+        if (c) total[c - 1]++;
+    }
+    /* the largest 8-connected component of each colour: its area and pixel sums */
+    long best[2] = {0, 0};
+    double bsx[2] = {0, 0}, bsy[2] = {0, 0};
+    for (int p0 = 0; p0 < S * S; p0++) {
+        int c = label[p0];
+        if (c <= 0) continue;
+        long area = 0;
+        double sx = 0, sy = 0;
+        int top = 0;
+        stack[top++] = p0;
+        label[p0] = -1;
+        while (top) {
+            int p = stack[--top], i = p / S, j = p % S;
+            area++, sx += j, sy += i;
+            for (int di = -1; di <= 1; di++)
+                for (int dj = -1; dj <= 1; dj++) {
+                    int ii = i + di, jj = j + dj;
+                    if (ii < 0 || ii >= S || jj < 0 || jj >= S) continue;
+                    int q = ii * S + jj;
+                    if (label[q] == c) label[q] = -1, stack[top++] = q;
+                }
+        }
+        if (area > best[c - 1]) best[c - 1] = area, bsx[c - 1] = sx, bsy[c - 1] = sy;
+    }
+    double px = EVAL_WORLD / S;
+    long found_px = 0;
+    for (int b = 0; b < 2; b++) {
+        out[3 * b] = out[3 * b + 1] = out[3 * b + 2] = NAN;
+        double r = expect_r ? expect_r[b] : NAN;
+        if (!best[b] || r < 0) continue;
+        if ((double)best[b] < EVAL_TRACK_SHARE * (double)total[b]) continue;
+        if (!isnan(r)) {
+            double want = PI * (r / px) * (r / px);
+            if (best[b] < EVAL_TRACK_AREA_LO * want || best[b] > EVAL_TRACK_AREA_HI * want) continue;
+        }
+        double cj = bsx[b] / best[b], ci = bsy[b] / best[b];
+        out[3 * b] = (float)((cj + 0.5) * px);
+        out[3 * b + 1] = (float)(EVAL_WORLD - (ci + 0.5) * px);
+        out[3 * b + 2] = (float)(sqrt((double)best[b] / PI) * px);
+        found_px += best[b];
+    }
+    if (debris) *debris = (float)((double)(total[0] + total[1] - found_px) / ((double)S * S));
+}
+
+void eval_track_video(const uint8_t *video, int T, int S, const float *expect_r, float *trk, float *debris,
+                      int32_t *scratch)
+{
+    for (int t = 0; t < T; t++)
+        eval_track_frame(video + (size_t)t * S * S * 3, S, expect_r, trk + (size_t)t * 6, debris ? debris + t : NULL,
+                         scratch);
+}
+
+void eval_expected_radii(const float *states, float *expect_r)
+{
+    for (int b = 0; b < 2; b++) {
+        const float *s = states + 5 * b;
+        expect_r[b] = isfinite(s[0]) && isfinite(s[1]) && isfinite(s[4]) && s[4] > 0 ? s[4] : -1.0f;
+    }
 }
 
 /* ------------------------------------------------------------------------
@@ -139,9 +206,75 @@ static double mean_finite(const double *x, int n)
     return k ? s / k : NAN;
 }
 
-void eval_track_metrics(const eval_info *in, const float *trk, double *m)
+/* Ball 0's speed before any contact: generated and true mean v_x over the
+ * same pairs (collision: before the contact frame; bounce: the floor
+ * contact does not change v_x, but the pairs stop there too, as gravity's). */
+static void speed_ball0(const eval_info *in, const float *trk, double *gen, double *truth)
 {
-    for (int k = EVAL_M_VEL; k <= EVAL_M_MISSING; k++) m[k] = NAN;
+    double sv = 0.0, st = 0.0;
+    int n = 0;
+    for (int t = 1; t < in->T; t++) {
+        if (!pair_ok(in, trk, t, 0, in->contact >= 0 ? 1 : 0)) continue;
+        sv += (trk_at(trk, t, 0, 0) - trk_at(trk, t - 1, 0, 0)) / EVAL_FRAME_DT;
+        st += ((double)state(in, t, 0)[0] - state(in, t - 1, 0)[0]) / EVAL_FRAME_DT;
+        n++;
+    }
+    *gen = n ? sv / n : NAN;
+    *truth = n ? st / n : NAN;
+}
+
+/* Least-squares y(t) = c0 + c1 t + a t^2 / 2 through ball 0's found
+ * positions in the generated frames in view before any contact; NaN with
+ * fewer than 4. Times are centred for a well-conditioned 3x3 system. */
+/* A frame for the gravity fit: before any contact, in view in the truth,
+ * and the found ball's disc inside the frame (a ball cut by the edge keeps
+ * its found centroid off its centre, which would bend the fit). */
+static int gravity_frame(const eval_info *in, const float *trk, int t)
+{
+    if ((in->contact >= 0 && t >= in->contact) || !eval_in_view(in, t, 0) || !tracked(trk, t, 0)) return 0;
+    double x = trk_at(trk, t, 0, 0), y = trk_at(trk, t, 0, 1), r = state(in, 0, 0)[4];
+    return x - r >= 0 && x + r <= EVAL_WORLD && y - r >= 0 && y + r <= EVAL_WORLD;
+}
+
+static double fit_acceleration(const eval_info *in, const float *trk)
+{
+    double tm = 0.0;
+    int n = 0;
+    for (int t = in->ctx; t < in->T; t++)
+        if (gravity_frame(in, trk, t)) tm += t * EVAL_FRAME_DT, n++;
+    if (n < 4) return NAN;
+    tm /= n;
+    /* normal equations on the basis (1, u, u^2 / 2), u = t - tm */
+    double A[3][4] = {{0}};
+    for (int t = in->ctx; t < in->T; t++) {
+        if (!gravity_frame(in, trk, t)) continue;
+        double u = t * EVAL_FRAME_DT - tm, f[3] = {1.0, u, 0.5 * u * u}, y = trk_at(trk, t, 0, 1);
+        for (int r = 0; r < 3; r++) {
+            for (int c = 0; c < 3; c++) A[r][c] += f[r] * f[c];
+            A[r][3] += f[r] * y;
+        }
+    }
+    for (int c = 0; c < 3; c++) { /* Gauss-Jordan with partial pivoting */
+        int piv = c;
+        for (int r = c + 1; r < 3; r++)
+            if (fabs(A[r][c]) > fabs(A[piv][c])) piv = r;
+        if (fabs(A[piv][c]) < 1e-12) return NAN;
+        for (int k = 0; k < 4; k++) {
+            double x = A[c][k];
+            A[c][k] = A[piv][k], A[piv][k] = x;
+        }
+        for (int r = 0; r < 3; r++) {
+            if (r == c) continue;
+            double f = A[r][c] / A[c][c];
+            for (int k = c; k < 4; k++) A[r][k] -= f * A[c][k];
+        }
+    }
+    return A[2][3] / A[2][2];
+}
+
+void eval_track_metrics(const eval_info *in, const float *trk, const float *debris, double *m)
+{
+    for (int k = EVAL_M_VEL; k <= EVAL_M_DEBRIS; k++) m[k] = NAN;
     int balls[2] = {has_ball(in, 0), has_ball(in, 1)};
 
     /* velocity */
@@ -216,4 +349,31 @@ void eval_track_metrics(const eval_info *in, const float *trk, double *m)
     }
     m[EVAL_M_SHAPE] = drift;
     if (nview) m[EVAL_M_MISSING] = (double)nmiss / nview;
+
+    /* failed: some ball missing in more than EVAL_FAIL_MISSING of its in-view frames */
+    m[EVAL_M_FAILED] = 0.0;
+    for (int b = 0; b < 2; b++) {
+        if (!balls[b]) continue;
+        int nv = 0, nm = 0;
+        for (int t = in->ctx; t < in->T; t++)
+            if (eval_in_view(in, t, b)) nv++, nm += !tracked(trk, t, b);
+        if (nv && (double)nm > EVAL_FAIL_MISSING * nv) m[EVAL_M_FAILED] = 1.0;
+    }
+
+    /* ball 0's speed, and gravity where the scenario has it */
+    if (balls[0]) {
+        speed_ball0(in, trk, &m[EVAL_M_SPEED], &m[EVAL_M_SPEED_TRUE]);
+        m[EVAL_M_SPEED_ERR] = m[EVAL_M_SPEED] - m[EVAL_M_SPEED_TRUE];
+    }
+    double g = in->params ? in->params[EVAL_P_G] : NAN;
+    if (balls[0] && (in->scenario == EVAL_PARABOLA || in->scenario == EVAL_BOUNCE) && isfinite(g) && g != 0.0) {
+        m[EVAL_M_GRAVITY_FIT] = fit_acceleration(in, trk);
+        m[EVAL_M_GRAVITY] = fabs(m[EVAL_M_GRAVITY_FIT] - g) / fabs(g);
+    }
+
+    if (debris) {
+        double sd = 0.0;
+        for (int t = in->ctx; t < in->T; t++) sd += debris[t];
+        m[EVAL_M_DEBRIS] = sd / (in->T - in->ctx);
+    }
 }

@@ -834,8 +834,14 @@ static void score_video(const uint8_t *truth, const uint8_t *rec, const float *s
     st->mse_sum += mse;
     st->psnr_sum += mse > 0 ? 10.0 * log10(255.0 * 255.0 / mse) : 99.0;
     st->videos++;
-    eval_track_video(truth, T, S, trk_t);
-    eval_track_video(rec, T, S, trk_r);
+    /* gated tracking, each ball's area expected from the truth's radius */
+    float expect_r[2] = {NAN, NAN};
+    if (states) eval_expected_radii(states, expect_r);
+    int32_t *scratch = malloc(eval_track_scratch(S) * sizeof(int32_t));
+    if (!scratch) return;
+    eval_track_video(truth, T, S, expect_r, trk_t, NULL, scratch);
+    eval_track_video(rec, T, S, expect_r, trk_r, NULL, scratch);
+    free(scratch);
     for (int t = 0; t < T; t++)
         for (int o = 0; o < EVAL_NOBJ; o++) {
             const float *a = trk_t + (t * EVAL_NOBJ + o) * 3, *b = trk_r + (t * EVAL_NOBJ + o) * 3;

@@ -85,6 +85,11 @@ static void print_metrics(const char *what, const double *m)
     fprintf(stderr, "\n");
 }
 
+static const eval_stat *st_at(const eval_result *r, int src, int g, int k)
+{
+    return r->stats + ((size_t)src * EVAL_NUM_GROUPS + g) * EVAL_NUM_METRICS + k;
+}
+
 /* removes a test's temporary directory */
 static void rm_rf(const char *dir)
 {
@@ -286,8 +291,11 @@ START_TEST(test_track_hand)
         }
     uint8_t *p = f + (9 * 10 + 0) * 3; /* one blue pixel at the bottom left: (0.5, 0.5) */
     p[0] = 0, p[1] = 0, p[2] = 255;
-    float out[6];
-    eval_track_frame(f, 10, out);
+    float out[6], debris;
+    int32_t scratch[200];
+    ck_assert_int_eq((int)eval_track_scratch(10), 200);
+    eval_track_frame(f, 10, NULL, out, &debris, scratch); /* no area gate */
+    ASSERT_NEAR(debris, 0.0, 1e-9);
     ASSERT_NEAR(out[0], 4.0, 1e-6);
     ASSERT_NEAR(out[1], 8.0, 1e-6);
     ASSERT_NEAR(out[2], sqrt(4.0 / 3.14159265358979), 1e-6);
@@ -297,9 +305,55 @@ START_TEST(test_track_hand)
     memset(f, 255, sizeof f);
     f[0] = 255, f[1] = 127, f[2] = 0;
     f[3] = 128, f[4] = 126, f[5] = 126; /* red */
-    eval_track_frame(f, 10, out);
+    eval_track_frame(f, 10, NULL, out, NULL, scratch);
     ASSERT_NEAR(out[0], 1.5, 1e-6);
     ck_assert(isnan(out[3]) && isnan(out[4]) && isnan(out[5]));
+
+    /* the gates: a 2x2 red block (area 4) and a lone red pixel, 5 pixels in all */
+    memset(f, 255, sizeof f);
+    for (int i = 1; i <= 2; i++)
+        for (int j = 3; j <= 4; j++) {
+            uint8_t *q = f + (i * 10 + j) * 3;
+            q[0] = 200, q[1] = 30, q[2] = 30;
+        }
+    p = f + (7 * 10 + 7) * 3;
+    p[0] = 200, p[1] = 30, p[2] = 30;
+    float r_ok[2] = {(float)sqrt(4.0 / 3.14159265358979), -1.0f};
+    eval_track_frame(f, 10, r_ok, out, &debris, scratch); /* 4 of 5 = 80%: found */
+    ASSERT_NEAR(out[0], 4.0, 1e-6);
+    ASSERT_NEAR(out[1], 8.0, 1e-6);
+    ASSERT_NEAR(debris, 0.01, 1e-7); /* the lone pixel */
+    p = f + (7 * 10 + 8) * 3;        /* a second stray pixel, touching the first: 4 of 6 < 80% */
+    p[0] = 200, p[1] = 30, p[2] = 30;
+    eval_track_frame(f, 10, r_ok, out, &debris, scratch);
+    ck_assert(isnan(out[0]) && isnan(out[1]) && isnan(out[2]));
+    ASSERT_NEAR(debris, 0.06, 1e-7); /* every red pixel is debris */
+    p[0] = p[1] = p[2] = 255;
+    /* the area gate: 4 pixels against an expected pi r^2 */
+    float r_big[2] = {2.3f, -1.0f}; /* 16.6 px: 4 >= 0.25 * 16.6 = 4.15? no: missing */
+    eval_track_frame(f, 10, r_big, out, NULL, scratch);
+    ck_assert(isnan(out[0]));
+    float r_small[2] = {0.5f, -1.0f}; /* 0.785 px: 4 <= 4 * 0.785 = 3.14? no: missing */
+    eval_track_frame(f, 10, r_small, out, NULL, scratch);
+    ck_assert(isnan(out[0]));
+    float r_edge[2] = {2.2f, -1.0f}; /* 15.2 px: 4 >= 3.8: found */
+    eval_track_frame(f, 10, r_edge, out, NULL, scratch);
+    ASSERT_NEAR(out[0], 4.0, 1e-6);
+    /* a ball the scene does not have is never found, its pixels are debris */
+    float r_none[2] = {-1.0f, -1.0f};
+    eval_track_frame(f, 10, r_none, out, &debris, scratch);
+    ck_assert(isnan(out[0]));
+    ASSERT_NEAR(debris, 0.05, 1e-7);
+    /* 8-connected: a diagonal chain is one component */
+    memset(f, 255, sizeof f);
+    for (int k = 0; k < 5; k++) {
+        uint8_t *q = f + (k * 10 + k) * 3;
+        q[0] = 0, q[1] = 0, q[2] = 255;
+    }
+    eval_track_frame(f, 10, NULL, out, &debris, scratch);
+    ASSERT_NEAR(out[3], 2.5, 1e-6);
+    ASSERT_NEAR(out[4], 7.5, 1e-6);
+    ASSERT_NEAR(debris, 0.0, 1e-9);
 }
 END_TEST
 
@@ -323,6 +377,15 @@ START_TEST(test_truth_perfect)
         ck_assert_double_lt(m[EVAL_M_POS_Y], 0.02);
         ck_assert_double_lt(m[EVAL_M_SHAPE], 0.05);
         ck_assert_double_eq(m[EVAL_M_MISSING], 0.0);
+        ck_assert_double_eq(m[EVAL_M_FAILED], 0.0);
+        /* debris: a ball cut by the frame's edge or the wall fails the gates */
+        ck_assert_double_lt(m[EVAL_M_DEBRIS], 0.002);
+        ck_assert_double_lt(fabs(m[EVAL_M_SPEED_ERR]), 0.05);
+        ASSERT_NEAR(m[EVAL_M_SPEED_TRUE], s.sp.v1, 0.01);
+        if (sc == EVAL_PARABOLA || sc == EVAL_BOUNCE)
+            ck_assert_double_lt(m[EVAL_M_GRAVITY], 0.05);
+        else
+            ck_assert(isnan(m[EVAL_M_GRAVITY]));
         if (sc == EVAL_COLLISION) {
             ck_assert_double_lt(m[EVAL_M_VEL_PRE], 0.05);
             ck_assert_double_lt(m[EVAL_M_VEL_POST], 0.05);
@@ -372,6 +435,7 @@ START_TEST(test_corrupt_freeze)
     ck_assert_double_lt(m[EVAL_M_POS_Y], 0.02);          /* y untouched */
     ck_assert_double_lt(m[EVAL_M_SHAPE], 0.05);          /* shape untouched */
     ck_assert_double_eq(m[EVAL_M_MISSING], 0.0);         /* still there */
+    ck_assert_double_eq(m[EVAL_M_FAILED], 0.0);
     ck_assert_double_eq(m[EVAL_M_FLICKER_BG], 1.0);      /* background untouched */
     ck_assert_double_lt(m[EVAL_M_ST_IOU], m0[EVAL_M_ST_IOU]);
     ck_assert_double_lt(m[EVAL_M_PHYSICS_IQ], 0.9);
@@ -487,6 +551,8 @@ START_TEST(test_corrupt_gravity)
     ck_assert_double_lt(m[EVAL_M_SHAPE], 0.05);
     ck_assert_double_eq(m[EVAL_M_FLICKER_BG], 1.0);
     ck_assert_double_lt(m[EVAL_M_PHYSICS_IQ], m0[EVAL_M_PHYSICS_IQ]);
+    ASSERT_NEAR(m[EVAL_M_GRAVITY], 1.0, 0.05); /* twice g: off by 100% */
+    ASSERT_NEAR(m0[EVAL_M_GRAVITY], 0.0, 0.05);
     free(st), free(v);
     scene_free(&s);
 }
@@ -703,6 +769,321 @@ START_TEST(test_bootstrap)
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * the benchmark is not fooled (issue: gated tracking, failures counted,
+ * gravity, speed slope): each corruption lands on the metric it breaks
+ * while the truth stays at the floor
+ * ---------------------------------------------------------------------- */
+
+/* a small counter-based generator for the test's noise */
+static uint32_t noise_u32(uint64_t i) { return (uint32_t)(vdit_rng_at(12345, i) >> 32); }
+
+/* the truth's context frames, then `fill` for the generated ones */
+static uint8_t *context_then(const scene *s, void (*fill)(const scene *, int, uint8_t *))
+{
+    size_t f = (size_t)s->S * s->S * 3;
+    uint8_t *v = malloc((size_t)s->T * f);
+    memcpy(v, s->truth, (size_t)s->ctx * f);
+    for (int t = s->ctx; t < s->T; t++) fill(s, t, v + (size_t)t * f);
+    return v;
+}
+
+static void fill_noise(const scene *s, int t, uint8_t *fr)
+{
+    for (size_t k = 0; k < (size_t)s->S * s->S * 3; k++) fr[k] = (uint8_t)noise_u32((uint64_t)t * 1000003u + k);
+}
+
+static void fill_speckle(const scene *s, int t, uint8_t *fr)
+{
+    memset(fr, 255, (size_t)s->S * s->S * 3);
+    for (int k = 0; k < 40; k++) { /* 40 red pixels scattered over the frame */
+        uint32_t p = noise_u32((uint64_t)t * 7919u + k) % (uint32_t)(s->S * s->S);
+        fr[3 * p] = 230, fr[3 * p + 1] = 20, fr[3 * p + 2] = 20;
+    }
+}
+
+static void fill_blank(const scene *s, int t, uint8_t *fr)
+{
+    (void)t;
+    memset(fr, 255, (size_t)s->S * s->S * 3);
+}
+
+/* a red disc of radius r (world units) at (x, y), hard-edged */
+static void disc(uint8_t *fr, int S, double x, double y, double r)
+{
+    double px = EVAL_WORLD / S;
+    for (int i = 0; i < S; i++)
+        for (int j = 0; j < S; j++) {
+            double cx = (j + 0.5) * px, cy = EVAL_WORLD - (i + 0.5) * px;
+            if ((cx - x) * (cx - x) + (cy - y) * (cy - y) <= r * r) {
+                uint8_t *p = fr + ((size_t)i * S + j) * 3;
+                p[0] = 255, p[1] = 0, p[2] = 0;
+            }
+        }
+}
+
+/* the ball split into two halves (each half the area) that move apart
+ * vertically, both staying in the frame */
+static void fill_split(const scene *s, int t, uint8_t *fr)
+{
+    memset(fr, 255, (size_t)s->S * s->S * 3);
+    const float *st = s->states + (size_t)t * 10;
+    double d = 0.9 * s->sp.r1 + 0.1 * (t - s->ctx), r = s->sp.r1 / sqrt(2.0);
+    disc(fr, s->S, st[0], st[1] - d, r);
+    disc(fr, s->S, st[0], st[1] + d, r);
+}
+
+/* the ball shrinks linearly to nothing over the generated frames */
+static void fill_shrink(const scene *s, int t, uint8_t *fr)
+{
+    memset(fr, 255, (size_t)s->S * s->S * 3);
+    const float *st = s->states + (size_t)t * 10;
+    double r = s->sp.r1 * (1.0 - (double)(t - s->ctx + 1) / (s->T - s->ctx));
+    if (r > 0) disc(fr, s->S, st[0], st[1], r);
+}
+
+static void check_failed(const char *what, const double *m)
+{
+    ck_assert_msg(m[EVAL_M_FAILED] == 1.0, "%s: failed = %g", what, m[EVAL_M_FAILED]);
+}
+
+START_TEST(test_fool_noise_speckle_blank)
+{
+    scene s;
+    scene_make(&s, scene_default(EVAL_UNIFORM, 0.3), 32, 64);
+    double m0[EVAL_NUM_METRICS], m[EVAL_NUM_METRICS];
+    score(&s, s.truth, m0);
+    ck_assert_double_eq(m0[EVAL_M_FAILED], 0.0);
+    ck_assert_double_eq(m0[EVAL_M_MISSING], 0.0);
+
+    uint8_t *v = context_then(&s, fill_noise);
+    score(&s, v, m);
+    print_metrics("noise", m);
+    ck_assert_double_ge(m[EVAL_M_MISSING], 0.95); /* presence near 0 */
+    check_failed("noise", m);
+    ck_assert_double_gt(m[EVAL_M_DEBRIS], 0.15); /* 1/8 of the pixels red, 1/8 blue */
+    ck_assert(isnan(m[EVAL_M_VEL]) || m[EVAL_M_VEL] > 0.0);
+    free(v);
+
+    v = context_then(&s, fill_speckle);
+    score(&s, v, m);
+    print_metrics("speckle", m);
+    ck_assert_double_eq(m[EVAL_M_MISSING], 1.0);
+    check_failed("speckle", m);
+    ASSERT_NEAR(m[EVAL_M_DEBRIS], 40.0 / (64 * 64), 2.0 / (64 * 64)); /* a repeat draw may land twice */
+    free(v);
+
+    v = context_then(&s, fill_blank);
+    score(&s, v, m);
+    ck_assert_double_eq(m[EVAL_M_MISSING], 1.0);
+    check_failed("blank", m);
+    ck_assert_double_eq(m[EVAL_M_DEBRIS], 0.0);
+    ck_assert(isnan(m[EVAL_M_VEL]) && isnan(m[EVAL_M_POS_X]));
+    free(v);
+    scene_free(&s);
+}
+END_TEST
+
+START_TEST(test_fool_split_shrink)
+{
+    scene s;
+    scene_make(&s, scene_default(EVAL_UNIFORM, 0.6), 32, 64);
+    double m[EVAL_NUM_METRICS];
+    uint8_t *v = context_then(&s, fill_split);
+    score(&s, v, m);
+    print_metrics("split", m);
+    check_failed("split", m);
+    ck_assert_double_ge(m[EVAL_M_MISSING], 0.9); /* neither half holds 80% of the red */
+    ck_assert_double_gt(m[EVAL_M_DEBRIS], 0.0);
+    free(v);
+
+    v = context_then(&s, fill_shrink);
+    score(&s, v, m);
+    print_metrics("shrink", m);
+    check_failed("shrink", m);
+    /* below half the radius (a quarter of the area) it is missing: about half the frames */
+    ck_assert_double_gt(m[EVAL_M_MISSING], 0.4);
+    ck_assert_double_lt(m[EVAL_M_MISSING], 0.65);
+    ck_assert_double_gt(m[EVAL_M_SHAPE], 0.3 * s.sp.r1); /* found down to half its radius */
+    free(v);
+    scene_free(&s);
+}
+END_TEST
+
+START_TEST(test_fool_kinematics)
+{
+    scene s;
+    scene_make(&s, scene_default(EVAL_UNIFORM, 0.5), 32, 64);
+    double v0 = s.sp.v1, m0[EVAL_NUM_METRICS], m[EVAL_NUM_METRICS];
+    score(&s, s.truth, m0);
+    /* frozen from the last context frame: present, right shape, speed 0 */
+    float *st = copy_states(&s);
+    for (int t = s.ctx; t < s.T; t++) memcpy(st + t * 10, st + (s.ctx - 1) * 10, 10 * sizeof(float));
+    uint8_t *v = render_states(&s, st);
+    score(&s, v, m);
+    print_metrics("frozen", m);
+    ck_assert_double_eq(m[EVAL_M_FAILED], 0.0);
+    ASSERT_NEAR(m[EVAL_M_VEL], v0, 0.05);
+    ASSERT_NEAR(m[EVAL_M_SPEED], 0.0, 1e-9);
+    ASSERT_NEAR(m[EVAL_M_SPEED_ERR], -v0, 0.05);
+    free(st), free(v);
+
+    /* moving backwards from the last context frame at the same speed (a
+     * slower ball from the middle, so that both stay in the frame) */
+    scene_free(&s);
+    scene_spec mid = scene_default(EVAL_UNIFORM, 0.5);
+    mid.x0 = 4.0, mid.v1 = 1.0, v0 = 1.0;
+    scene_make(&s, mid, 32, 64);
+    st = copy_states(&s);
+    for (int t = s.ctx; t < s.T; t++) st[t * 10] = st[(s.ctx - 1) * 10] - (float)(v0 * EVAL_FRAME_DT * (t - s.ctx + 1));
+    v = render_states(&s, st);
+    score(&s, v, m);
+    print_metrics("backwards", m);
+    ck_assert_double_eq(m[EVAL_M_FAILED], 0.0);
+    ASSERT_NEAR(m[EVAL_M_SPEED], -v0, 0.1);
+    ASSERT_NEAR(m[EVAL_M_SPEED_ERR], -2 * v0, 0.1);
+    ASSERT_NEAR(m[EVAL_M_VEL], 2 * v0, 0.1);
+    free(st), free(v);
+
+    /* a teleport: present, not failed, position off */
+    st = copy_states(&s);
+    for (int t = 12; t < s.T; t++) st[t * 10 + 1] += 3.0f;
+    v = render_states(&s, st);
+    score(&s, v, m);
+    ck_assert_double_eq(m[EVAL_M_FAILED], 0.0);
+    ck_assert_double_gt(m[EVAL_M_POS_Y], 1.5);
+    ASSERT_NEAR(m[EVAL_M_POS_Y], m0[EVAL_M_POS_Y] + 3.0 * (s.T - 12) / (s.T - s.ctx), 0.05);
+    free(st), free(v);
+    scene_free(&s);
+}
+END_TEST
+
+START_TEST(test_fool_gravity)
+{
+    /* a perfect parabola with g off by 30%: gravity error 0.3, the truth 0 */
+    scene s;
+    scene_make(&s, scene_default(EVAL_PARABOLA, 0.2), 24, 64); /* the x1.3 ball leaves by the bottom */
+    scene_spec g = s.sp;
+    g.g *= 1.3;
+    float *st = malloc((size_t)s.T * 10 * sizeof(float)), pp[8];
+    int c;
+    scene_states(&g, s.T, st, pp, &c);
+    uint8_t *v = render_states(&s, st);
+    double m0[EVAL_NUM_METRICS], m[EVAL_NUM_METRICS];
+    score(&s, s.truth, m0);
+    score(&s, v, m);
+    print_metrics("gravity x1.3", m);
+    ck_assert_double_lt(m0[EVAL_M_GRAVITY], 0.03);
+    ASSERT_NEAR(m0[EVAL_M_GRAVITY_FIT], -2.5, 0.075);
+    ASSERT_NEAR(m[EVAL_M_GRAVITY], 0.3, 0.03);
+    ASSERT_NEAR(m[EVAL_M_GRAVITY_FIT], -3.25, 0.075);
+    ASSERT_NEAR(m[EVAL_M_VEL], m0[EVAL_M_VEL], 0.02); /* the horizontal motion is right */
+    ck_assert_double_eq(m[EVAL_M_FAILED], 0.0);
+    free(st), free(v);
+    /* linear extrapolation cannot pass it: no curvature at all */
+    uint8_t *lin = malloc((size_t)s.T * s.S * s.S * 3);
+    vdit_err err;
+    ck_assert_msg(eval_linear(&s.info, s.truth, lin, &err) == 0, "%s", err.msg);
+    score(&s, lin, m);
+    ASSERT_NEAR(m[EVAL_M_GRAVITY], 1.0, 0.05);
+    free(lin);
+    scene_free(&s);
+}
+END_TEST
+
+/* the runner: noise videos fail, and score exactly copy-last's errors;
+ * backwards motion gives a negative speed slope; ood-v's speed bands */
+START_TEST(test_fool_runner)
+{
+    enum { N = 8, T = 12, S = 32 };
+    size_t vs = (size_t)T * S * S * 3;
+    uint8_t *videos = malloc(N * vs), *noise = malloc(N * vs), *back = malloc(N * vs);
+    float *states = malloc((size_t)N * T * 10 * sizeof(float)), *params = malloc((size_t)N * 8 * sizeof(float));
+    int32_t labels[N], splits[N], contact[N];
+    for (int i = 0; i < N; i++) {
+        scene_spec sp = scene_default(EVAL_UNIFORM, 0.0);
+        sp.v1 = i < 2 ? 0.4 + 0.2 * i : i < 6 ? 1.0 + 0.7 * (i - 2) : 4.6 + 0.5 * (i - 6); /* low, ID, high */
+        sp.r1 = 0.9, sp.x0 = sp.r1 + 0.75 * sp.v1 + 0.1; /* room to go back 9 frames */
+        sp.split = i < 2 || i >= 6 ? EVAL_OOD_V : EVAL_ID;
+        float *st = states + (size_t)i * T * 10;
+        scene_states(&sp, T, st, params + (size_t)i * 8, &contact[i]);
+        scene_render(&sp, st, T, S, videos + i * vs);
+        labels[i] = EVAL_UNIFORM, splits[i] = sp.split;
+        scene s = {.sp = sp, .T = T, .S = S, .ctx = 3, .states = st, .truth = videos + i * vs};
+        uint8_t *nv = context_then(&s, fill_noise);
+        memcpy(noise + i * vs, nv, vs);
+        free(nv);
+        float *bs = malloc((size_t)T * 10 * sizeof(float));
+        memcpy(bs, st, (size_t)T * 10 * sizeof(float));
+        for (int t = 3; t < T; t++) bs[t * 10] = st[2 * 10] - (float)(sp.v1 * EVAL_FRAME_DT * (t - 2));
+        scene_render(&sp, bs, T, S, back + i * vs);
+        free(bs);
+    }
+    eval_truth_set set = {N, T, S, 3, videos, NULL, states, params, labels, splits, contact};
+    eval_options o;
+    eval_options_default(&o);
+    o.bootstrap = 200;
+    eval_result r;
+    vdit_err err;
+    ck_assert_msg(eval_run(&set, noise, &o, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.group_n[EVAL_G_BAND(EVAL_BAND_LOW)], 2);
+    ck_assert_int_eq(r.group_n[EVAL_G_BAND(EVAL_BAND_HIGH)], 2);
+    ck_assert_int_eq(r.group_n[EVAL_G_SPLIT(EVAL_OOD_V)], 4);
+    ck_assert_double_eq(st_at(&r, EVAL_SRC_MODEL, EVAL_G_ALL, EVAL_M_FAILED)->mean, 1.0);
+    ck_assert_double_eq(st_at(&r, EVAL_SRC_TRUTH, EVAL_G_ALL, EVAL_M_FAILED)->mean, 0.0);
+    for (int g = 0; g < EVAL_NUM_GROUPS; g++)
+        for (int k = 0; k < EVAL_NUM_METRICS; k++)
+            if (eval_fail_replaced(k)) {
+                const eval_stat *a = st_at(&r, EVAL_SRC_MODEL, g, k), *b = st_at(&r, EVAL_SRC_COPY_LAST, g, k);
+                ck_assert_int_eq(a->n, b->n);
+                if (a->n) ck_assert(a->mean == b->mean && a->lo == b->lo && a->hi == b->hi);
+            }
+    ck_assert_double_gt(st_at(&r, EVAL_SRC_MODEL, EVAL_G_ALL, EVAL_M_VEL)->mean, 1.0);
+    /* no second takes: physics_iq is NaN, and the report says why */
+    ck_assert(!r.has_take2);
+    ck_assert(isnan(st_at(&r, EVAL_SRC_MODEL, EVAL_G_ALL, EVAL_M_PHYSICS_IQ)->mean));
+    char dir[] = "/tmp/check_eval_fool_XXXXXX";
+    ck_assert(mkdtemp(dir));
+    eval_report_options ro;
+    eval_report_options_default(&ro);
+    ro.figures = 0;
+    ck_assert_msg(eval_write_report(dir, &r, &ro, NULL, &err) == 0, "%s", err.msg);
+    char path[600], *md = NULL;
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert(f);
+    size_t cap = 0;
+    ck_assert(getdelim(&md, &cap, '\0', f) > 0);
+    fclose(f);
+    ck_assert_msg(strstr(md, "no second takes"), "report.md does not say why physics_iq is missing");
+    ck_assert_msg(strstr(md, "Failure rate 1 "), "report.md lacks the failure rate");
+    ck_assert_msg(strstr(md, "vel_err: model") && strstr(md, "against linear"), "report.md lacks the verdict");
+    free(md);
+    snprintf(path, sizeof path, "%s/videos.csv", dir);
+    f = fopen(path, "r");
+    char head[2048];
+    ck_assert(fgets(head, sizeof head, f));
+    fclose(f);
+    ck_assert_msg(strstr(head, "video,split,band,scenario,source,v1,r1,") && strstr(head, ",failed,"), "%s", head);
+    rm_rf(dir);
+    /* the truth and linear read the speed: slope 1; copy-last 0 */
+    ASSERT_NEAR(r.slope[EVAL_SRC_TRUTH * EVAL_NUM_GROUPS + EVAL_G_ALL].mean, 1.0, 0.02);
+    ASSERT_NEAR(r.slope[EVAL_SRC_LINEAR * EVAL_NUM_GROUPS + EVAL_G_ALL].mean, 1.0, 0.05);
+    ASSERT_NEAR(r.slope[EVAL_SRC_COPY_LAST * EVAL_NUM_GROUPS + EVAL_G_ALL].mean, 0.0, 1e-9);
+    eval_result_free(&r);
+
+    /* backwards: a negative slope, with its interval below 0 */
+    ck_assert_msg(eval_run(&set, back, &o, &r, &err) == 0, "%s", err.msg);
+    const eval_stat *sl = &r.slope[EVAL_SRC_MODEL * EVAL_NUM_GROUPS + EVAL_G_ALL];
+    ck_assert_double_lt(sl->mean, -0.3);
+    ck_assert_double_lt(sl->hi, 0.0);
+    ck_assert_double_eq(st_at(&r, EVAL_SRC_MODEL, EVAL_G_ALL, EVAL_M_FAILED)->mean, 0.0);
+    ck_assert_double_lt(st_at(&r, EVAL_SRC_MODEL, EVAL_G_ALL, EVAL_M_SPEED_ERR)->mean, -1.0);
+    eval_result_free(&r);
+    free(videos), free(noise), free(back), free(states), free(params);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * the runner, loaders and report
  * ---------------------------------------------------------------------- */
 
@@ -746,10 +1127,6 @@ static void synth_free(synth_set *d)
         free(d->contact);
 }
 
-static const eval_stat *st_at(const eval_result *r, int src, int g, int k)
-{
-    return r->stats + ((size_t)src * EVAL_NUM_GROUPS + g) * EVAL_NUM_METRICS + k;
-}
 
 START_TEST(test_run_truth_as_model)
 {
@@ -762,8 +1139,8 @@ START_TEST(test_run_truth_as_model)
     vdit_err err;
     ck_assert_msg(eval_run(&d.set, d.videos, &o, &r, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(r.group_n[0], 20);
-    ck_assert_int_eq(r.group_n[1 + EVAL_ID], 5); /* videos 0-4, 20-24... */
-    ck_assert_int_eq(r.group_n[1 + EVAL_NUM_SPLITS + EVAL_PARABOLA], 4);
+    ck_assert_int_eq(r.group_n[EVAL_G_SPLIT(EVAL_ID)], 5); /* videos 0-4, 20-24... */
+    ck_assert_int_eq(r.group_n[EVAL_G_SCENARIO(EVAL_PARABOLA)], 4);
     for (int g = 0; g < EVAL_NUM_GROUPS; g++) {
         for (int k = 0; k < EVAL_NUM_METRICS; k++) {
             const eval_stat *a = st_at(&r, EVAL_SRC_MODEL, g, k), *b = st_at(&r, EVAL_SRC_TRUTH, g, k);
@@ -777,7 +1154,7 @@ START_TEST(test_run_truth_as_model)
     ck_assert_double_gt(st_at(&r, EVAL_SRC_COPY_LAST, 0, EVAL_M_VEL)->mean, 1.0);
     ck_assert_double_gt(r.fd_traj[EVAL_SRC_COPY_LAST * EVAL_NUM_GROUPS], r.fd_traj[EVAL_SRC_LINEAR * EVAL_NUM_GROUPS]);
     ck_assert_double_gt(r.fd_traj[EVAL_SRC_LINEAR * EVAL_NUM_GROUPS], r.fd_traj[EVAL_SRC_TAKE2 * EVAL_NUM_GROUPS]);
-    ck_assert_double_lt(st_at(&r, EVAL_SRC_LINEAR, 1 + EVAL_NUM_SPLITS + EVAL_UNIFORM, EVAL_M_POS_X)->mean, 0.15);
+    ck_assert_double_lt(st_at(&r, EVAL_SRC_LINEAR, EVAL_G_SCENARIO(EVAL_UNIFORM), EVAL_M_POS_X)->mean, 0.15);
     /* momentum only where there are collisions */
     ck_assert_int_eq(st_at(&r, EVAL_SRC_TRUTH, 0, EVAL_M_MOMENTUM)->n, 4);
     /* deterministic, whatever the thread split */
@@ -824,13 +1201,13 @@ START_TEST(test_run_truth_as_model)
                                                   "physics_iq"), "mean");
     ck_assert_double_eq(json_real_value(piq), 1.0);
     json_decref(j);
-    /* csv: header + (5 sources x 30 groups x (16 metrics + 1 Frechet)) rows */
+    /* csv: header + (5 sources x groups x (metrics + speed slope + Frechet)) rows */
     snprintf(path, sizeof path, "%s/report.csv", sub);
     FILE *f = fopen(path, "r");
     int lines = 0, ch;
     while ((ch = fgetc(f)) != EOF) lines += ch == '\n';
     fclose(f);
-    ck_assert_int_eq(lines, 1 + EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * (EVAL_NUM_METRICS + 1));
+    ck_assert_int_eq(lines, 1 + EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * (EVAL_NUM_METRICS + 2));
     eval_result_free(&r);
     synth_free(&d);
     rm_rf(dir);
@@ -1116,6 +1493,14 @@ static Suite *eval_suite(void)
     tcase_add_test(phys, test_collision_momentum);
     tcase_add_test(phys, test_linear_baseline);
     tcase_add_test(phys, test_linear_keeps_walls);
+    TCase *fool = tcase_create("fooled");
+    tcase_set_timeout(fool, 120);
+    tcase_add_test(fool, test_fool_noise_speckle_blank);
+    tcase_add_test(fool, test_fool_split_shrink);
+    tcase_add_test(fool, test_fool_kinematics);
+    tcase_add_test(fool, test_fool_gravity);
+    tcase_add_test(fool, test_fool_runner);
+    suite_add_tcase(s, fool);
     suite_add_tcase(s, phys);
     TCase *stat = tcase_create("statistics");
     tcase_add_test(stat, test_frechet);
