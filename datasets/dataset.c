@@ -103,6 +103,9 @@ int vdit_data_spec_make_list(vdit_data_spec *spec, const int *scenarios, int nsc
     spec->frames = frames;
     spec->size = size;
     spec->level = 1;
+    /* every test set carries its second takes, so every report has its
+     * Physics-IQ score (benchmark.md); a train set needs none */
+    spec->take2 = !is_train;
     if (spec_alloc(spec, count, err)) return -1;
     /* the set's salt keeps a train set apart from the id set of the same
      * seed, and every scenario (list)/split apart from the others: one

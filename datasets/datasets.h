@@ -148,7 +148,7 @@ typedef struct {
     char name[64];    /* meta.json "name", e.g. "uniform/train" or "phys-v1" */
     uint64_t seed;    /* meta.json "seed" (the set's seed, for the record) */
     int count, frames, size;
-    int take2; /* also write videos_take2 / states_take2 */
+    int take2; /* also write videos_take2 / states_take2 (set for every test split by vdit_data_spec_make*) */
     int level; /* deflate level of data.npz (0..9; 1 is fast) */
     int32_t *labels, *splits;
     int64_t *seeds; /* each in 0 .. 2^63-1 */

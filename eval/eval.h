@@ -22,6 +22,7 @@
 #define VDIT_EVAL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "vdit.h"
@@ -156,7 +157,8 @@ void eval_ball_support(const uint8_t *video, int T, int S, int tint, uint8_t *ou
  *     gravity_err = |a - g| / |g|, g the scenario's (params[EVAL_P_G]).
  *   missing: in-view ball-frames with the ball missing / in-view ball-frames.
  *   failed: 1 when a ball in view in the truth is missing in more than
- *     EVAL_FAIL_MISSING of its in-view generated frames (else 0). In every
+ *     EVAL_FAIL_MISSING of its in-view generated frames, else 0; NaN when
+ *     no ball is in view in any generated frame. In every
  *     mean eval_run replaces a failed video's velocity, speed, position and
  *     gravity errors by copy-last's on the same video (EVAL_FAIL_REPLACED).
  *   debris: mean over generated frames of the frame's debris fraction.
@@ -457,6 +459,11 @@ int eval_mkdir_p(const char *dir, vdit_err *err);
  * set to the number of gnuplot figures that were drawn. */
 int eval_write_report(const char *dir, const eval_result *res, const eval_report_options *o, int *figures_made,
                       vdit_err *err);
+
+/* One line for the command line to out: the count, the failure rate, the
+ * velocity error beside linear's and copy-last's with the verdict, the
+ * Physics-IQ score and flicker; the report's notes to notes (may be NULL). */
+void eval_print_summary(FILE *out, FILE *notes, const char *dir, const eval_result *r, int figures);
 
 /* ------------------------------------------------------------------------
  * Generating continuations (the checkpoint path of `vdit eval`)

@@ -654,3 +654,20 @@ int eval_write_report(const char *dir, const eval_result *r, const eval_report_o
     if (figures_made) *figures_made = made;
     return write_md(dir, r, &o, figs, err);
 }
+
+void eval_print_summary(FILE *out, FILE *notes, const char *dir, const eval_result *r, int figures)
+{
+    const eval_stat *m = stat_at(r, EVAL_SRC_MODEL, EVAL_G_ALL, 0);
+    const eval_stat *lin = stat_at(r, EVAL_SRC_LINEAR, EVAL_G_ALL, 0), *cl = stat_at(r, EVAL_SRC_COPY_LAST, EVAL_G_ALL, 0);
+    fprintf(out, "%s: %d videos scored; failed %.3g; vel_err %.4g [%.4g, %.4g]", dir, r->N, m[EVAL_M_FAILED].mean,
+            m[EVAL_M_VEL].mean, m[EVAL_M_VEL].lo, m[EVAL_M_VEL].hi);
+    if (r->has[EVAL_SRC_LINEAR] && r->has[EVAL_SRC_COPY_LAST]) {
+        int v = eval_compare(&m[EVAL_M_VEL], &lin[EVAL_M_VEL], 0);
+        fprintf(out, " (linear %.4g, copy-last %.4g: %s linear)", lin[EVAL_M_VEL].mean, cl[EVAL_M_VEL].mean,
+                v < 0 ? "beats" : v > 0 ? "worse than" : "no clear difference from");
+    }
+    fprintf(out, ", physics_iq %.4g, flicker_bg %.4g; %d figures\n", m[EVAL_M_PHYSICS_IQ].mean,
+            m[EVAL_M_FLICKER_BG].mean, figures);
+    char note[512];
+    for (int i = 0; notes && report_note(r, i, note, sizeof note); i++) fprintf(notes, "vdit eval: note: %s\n", note);
+}

@@ -351,12 +351,13 @@ void eval_track_metrics(const eval_info *in, const float *trk, const float *debr
     if (nview) m[EVAL_M_MISSING] = (double)nmiss / nview;
 
     /* failed: some ball missing in more than EVAL_FAIL_MISSING of its in-view frames */
-    m[EVAL_M_FAILED] = 0.0;
+    /* (NaN when no ball is in view in any generated frame: nothing to fail) */
     for (int b = 0; b < 2; b++) {
         if (!balls[b]) continue;
         int nv = 0, nm = 0;
         for (int t = in->ctx; t < in->T; t++)
             if (eval_in_view(in, t, b)) nv++, nm += !tracked(trk, t, b);
+        if (nv && isnan(m[EVAL_M_FAILED])) m[EVAL_M_FAILED] = 0.0;
         if (nv && (double)nm > EVAL_FAIL_MISSING * nv) m[EVAL_M_FAILED] = 1.0;
     }
 

@@ -145,7 +145,8 @@ int cmd_data(int argc, char **argv)
         {"--frames", "T", "frames per video (default 32; 4..256)", NULL},
         {"--size", "S", "frame size in pixels, square (default 32; 8..512)", NULL},
         {"--seed", "K", "the set's seed (default 0; 0..2^63-1)", NULL},
-        {"--take2", NULL, "also write the second take (perturbed re-simulation)", NULL},
+        {"--take2", NULL, "also write the second take (perturbed re-simulation) of a train set; test splits always "
+                          "have it", NULL},
         {"--benchmark", "NAME", "a fixed benchmark set instead: phys-v1", NULL},
         {"--level", "L", "deflate level of data.npz, 0 stored .. 9 (default 1; benchmarks 0)", NULL},
         {"--force", NULL, "replace an existing dataset directory", NULL},
@@ -218,7 +219,7 @@ int cmd_data(int argc, char **argv)
             cli_fail(err.msg);
             return 1;
         }
-        spec.take2 = cli_get(&cmd, "--take2") != NULL;
+        if (cli_get(&cmd, "--take2")) spec.take2 = 1;
     }
     if (level >= 0) spec.level = level;
 

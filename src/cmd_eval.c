@@ -272,10 +272,7 @@ int cmd_eval(int argc, char **argv)
     if (eval_write_report(out, &res, &ro, &figs, &err)) {
         cli_fail(err.msg);
     } else {
-        const eval_stat *all = res.stats + ((size_t)EVAL_SRC_MODEL * EVAL_NUM_GROUPS) * EVAL_NUM_METRICS;
-        printf("%s: %d videos scored; vel_err %.4g [%.4g, %.4g], physics_iq %.4g, flicker_bg %.4g; %d figures\n", out,
-               res.N, all[EVAL_M_VEL].mean, all[EVAL_M_VEL].lo, all[EVAL_M_VEL].hi, all[EVAL_M_PHYSICS_IQ].mean,
-               all[EVAL_M_FLICKER_BG].mean, figs);
+        eval_print_summary(stdout, stderr, out, &res, figs);
         rc = 0;
     }
     eval_result_free(&res);

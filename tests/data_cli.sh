@@ -43,6 +43,11 @@ expect 1 "cannot create a temporary directory" \
 expect 0 "" env OMP_NUM_THREADS=2 "$VDIT" data --scenario all --split ood-rv --count 15 --frames 12 --size 24 \
     --seed 5 --take2 --out "$o"
 grep -q "15 videos of 12 frames at 24x24 (all/ood-rv) with the second take" "$tmp/out" || bad "no summary: $(cat "$tmp/out")"
+# a test split carries its second takes without asking; a train set only when asked
+expect 0 "" "$VDIT" data --scenario uniform --split id --count 2 --frames 8 --size 16 --out "$tmp/idset"
+grep -q '"videos_take2"' "$tmp/idset/meta.json" || bad "an id set has no second take"
+expect 0 "" "$VDIT" data --scenario uniform --split train --count 2 --frames 8 --size 16 --out "$tmp/trset"
+grep -q '"videos_take2"' "$tmp/trset/meta.json" && bad "a train set has a second take it was not asked for"
 grep -q "videos/s" "$tmp/err" || bad "no final progress line: $(cat "$tmp/err")"
 [ -f "$o/data.npz" ] && [ -f "$o/meta.json" ] && ok || bad "no data.npz/meta.json in $o"
 expect 0 "" env OMP_NUM_THREADS=1 "$VDIT" data --scenario all --split ood-rv --count 15 --frames 12 --size 24 \

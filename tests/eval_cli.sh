@@ -38,11 +38,40 @@ check 0 "score the truth's own videos (npz)" "$VDIT" eval --videos "$tmp/data/da
 for f in report.json report.csv report.md videos.csv fig_errors.gp fig_errors.dat fig_traj.gp fig_traj.dat strip.png; do
     [ -s "$tmp/rep/$f" ] || { echo "FAIL: $f not written"; fail=1; }
 done
+grep -q "failed 0; .*(linear .*, copy-last .*: .* linear)" "$tmp/out" || { echo "FAIL: no failure rate or linear beside the model"; cat "$tmp/out"; fail=1; }
 grep -q "physics_iq 1," "$tmp/out" || { echo "FAIL: the truth does not score physics_iq 1"; cat "$tmp/out"; fail=1; }
 grep -q "^model,all,mask_st_iou,1," "$tmp/rep/report.csv" || { echo "FAIL: report.csv: the truth's st-IoU is not 1"; fail=1; }
 check 1 "not the named benchmark" "$VDIT" eval --videos "$tmp/data/data.npz" --truth "$tmp/data" --out "$tmp/rep1" \
     --benchmark phys-v1
 grep -q "is not the phys-v1 benchmark" "$tmp/err" || { echo "FAIL: benchmark mismatch not explained"; cat "$tmp/err"; fail=1; }
+# uniform colour noise (a fixed pseudo-random draw): every video fails, and
+# its velocity error is copy-last's, never a better one
+npy_noise() { # OUT N T S: uint8 [N][T][S][S][3] of noise as NPY version 1.0
+    local hdr="{'descr': '|u1', 'fortran_order': False, 'shape': ($2, $3, $4, $4, 3), }"
+    local pad=$(( 63 - (10 + ${#hdr}) % 64 ))
+    { printf '\223NUMPY\001\000'; printf "\\$(printf %03o $(( (${#hdr} + pad + 1) % 256 )))\\$(printf %03o $(( (${#hdr} + pad + 1) / 256 )))"
+      printf '%s%*s\n' "$hdr" "$pad" ""
+      LC_ALL=C awk -v n=$(( $2 * $3 * $4 * $4 * 3 )) 'BEGIN { srand(7); for (i = 0; i < n; i++) printf "%c", int(rand() * 256) }'
+    } >"$1"
+}
+npy_noise "$tmp/noise.npy" 10 8 16
+check 0 "score colour noise" "$VDIT" eval --videos "$tmp/noise.npy" --truth "$tmp/data" --out "$tmp/repn" --bootstrap 20 \
+    --no-figures
+grep -q "failed 1;" "$tmp/out" || { echo "FAIL: noise videos do not all fail"; cat "$tmp/out"; fail=1; }
+grep -q "note: the videos' context frames differ from the truth's" "$tmp/err" ||
+    { echo "FAIL: noise context frames are not noted"; cat "$tmp/err"; fail=1; }
+vm=$(awk -F, '$1 == "model" && $2 == "all" && $3 == "vel_err" { print $4 }' "$tmp/repn/report.csv")
+vc=$(awk -F, '$1 == "copy-last" && $2 == "all" && $3 == "vel_err" { print $4 }' "$tmp/repn/report.csv")
+[ -n "$vm" ] && [ "$vm" = "$vc" ] || { echo "FAIL: noise vel_err $vm is not copy-last's $vc"; fail=1; }
+grep -q "^model,all,failed,1," "$tmp/repn/report.csv" || { echo "FAIL: report.csv: noise failure rate not 1"; fail=1; }
+# a truth set without second takes (as older vdit data made): a note, no silent NaN
+"$VDIT" data --scenario uniform --split train --count 3 --frames 8 --size 16 --out "$tmp/old" >/dev/null 2>&1 ||
+    { echo "FAIL: vdit data (train)"; fail=1; }
+check 0 "a truth without second takes" "$VDIT" eval --videos "$tmp/old/data.npz" --truth "$tmp/old" --out "$tmp/repo" \
+    --bootstrap 10 --no-figures
+grep -q "note: physics_iq is not computed: the truth set has no second takes" "$tmp/err" ||
+    { echo "FAIL: no note for the missing second takes"; cat "$tmp/err"; fail=1; }
+grep -q "no second takes" "$tmp/repo/report.md" || { echo "FAIL: report.md does not say why physics_iq is missing"; fail=1; }
 # a GIF folder: the truth's videos written by `vdit data show`
 mkdir -p "$tmp/gifs"
 for i in 0 1 2 3 4 5 6 7 8 9; do
