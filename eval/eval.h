@@ -153,7 +153,7 @@ void eval_ball_support(const uint8_t *video, int T, int S, int tint, uint8_t *ou
  *   gravity (parabola, bounce): y(t) = y0 + vy0 t + a t^2 / 2 fitted by
  *     least squares to ball 0's found positions in the generated frames
  *     in view before any contact, the found disc (the truth's radius)
- *     inside the frame (at least 4 frames); gravity_fit = a and
+ *     inside the frame (at least 6 frames); gravity_fit = a and
  *     gravity_err = |a - g| / |g|, g the scenario's (params[EVAL_P_G]).
  *   missing: in-view ball-frames with the ball missing / in-view ball-frames.
  *   failed: 1 when a ball in view in the truth is missing in more than

@@ -242,7 +242,7 @@ static double fit_acceleration(const eval_info *in, const float *trk)
     int n = 0;
     for (int t = in->ctx; t < in->T; t++)
         if (gravity_frame(in, trk, t)) tm += t * EVAL_FRAME_DT, n++;
-    if (n < 4) return NAN;
+    if (n < 6) return NAN; /* fewer frames than this and pixel rounding swamps the curvature */
     tm /= n;
     /* normal equations on the basis (1, u, u^2 / 2), u = t - tm */
     double A[3][4] = {{0}};
