@@ -529,20 +529,27 @@ START_TEST(test_corrupt_disappear)
 }
 END_TEST
 
+/* the truth's metrics into m0, and those of the same throw under factor x g into m */
+static void score_gravity(const scene *s, double factor, double *m0, double *m)
+{
+    scene_spec g = s->sp;
+    g.g *= factor;
+    float *st = malloc((size_t)s->T * 10 * sizeof(float)), pp[8];
+    int c;
+    scene_states(&g, s->T, st, pp, &c);
+    uint8_t *v = render_states(s, st);
+    score(s, s->truth, m0);
+    score(s, v, m);
+    free(st), free(v);
+}
+
 START_TEST(test_corrupt_gravity)
 {
     /* 16 frames, so that the doubled-gravity ball stays in view */
     scene s;
     scene_make(&s, scene_default(EVAL_PARABOLA, 0.0), 16, 64);
-    scene_spec g2 = s.sp;
-    g2.g *= 2;
-    float *st = malloc((size_t)s.T * 10 * sizeof(float)), pp[8];
-    int c;
-    scene_states(&g2, s.T, st, pp, &c);
-    uint8_t *v = render_states(&s, st);
     double m0[EVAL_NUM_METRICS], m[EVAL_NUM_METRICS];
-    score(&s, s.truth, m0);
-    score(&s, v, m);
+    score_gravity(&s, 2.0, m0, m);
     print_metrics("gravity x2", m);
     ck_assert_double_gt(m[EVAL_M_POS_Y], 0.7); /* 1.25 tau^2 more drop: 0.3..2.8 over frames 3..15 */
     ASSERT_NEAR(m[EVAL_M_POS_X], m0[EVAL_M_POS_X], 0.01);
@@ -553,7 +560,6 @@ START_TEST(test_corrupt_gravity)
     ck_assert_double_lt(m[EVAL_M_PHYSICS_IQ], m0[EVAL_M_PHYSICS_IQ]);
     ASSERT_NEAR(m[EVAL_M_GRAVITY], 1.0, 0.05); /* twice g: off by 100% */
     ASSERT_NEAR(m0[EVAL_M_GRAVITY], 0.0, 0.05);
-    free(st), free(v);
     scene_free(&s);
 }
 END_TEST
@@ -962,15 +968,8 @@ START_TEST(test_fool_gravity)
     /* a perfect parabola with g off by 30%: gravity error 0.3, the truth 0 */
     scene s;
     scene_make(&s, scene_default(EVAL_PARABOLA, 0.2), 24, 64); /* the x1.3 ball leaves by the bottom */
-    scene_spec g = s.sp;
-    g.g *= 1.3;
-    float *st = malloc((size_t)s.T * 10 * sizeof(float)), pp[8];
-    int c;
-    scene_states(&g, s.T, st, pp, &c);
-    uint8_t *v = render_states(&s, st);
     double m0[EVAL_NUM_METRICS], m[EVAL_NUM_METRICS];
-    score(&s, s.truth, m0);
-    score(&s, v, m);
+    score_gravity(&s, 1.3, m0, m);
     print_metrics("gravity x1.3", m);
     ck_assert_double_lt(m0[EVAL_M_GRAVITY], 0.03);
     ASSERT_NEAR(m0[EVAL_M_GRAVITY_FIT], -2.5, 0.075);
@@ -978,7 +977,6 @@ START_TEST(test_fool_gravity)
     ASSERT_NEAR(m[EVAL_M_GRAVITY_FIT], -3.25, 0.075);
     ASSERT_NEAR(m[EVAL_M_VEL], m0[EVAL_M_VEL], 0.02); /* the horizontal motion is right */
     ck_assert_double_eq(m[EVAL_M_FAILED], 0.0);
-    free(st), free(v);
     /* linear extrapolation cannot pass it: no curvature at all */
     uint8_t *lin = malloc((size_t)s.T * s.S * s.S * 3);
     vdit_err err;
