@@ -20,11 +20,13 @@ int cmd_config(int argc, char **argv)
                    "its last value). get prints the value of KEY in [SECTION] (KEY: after the last dot) and exits 1 "
                    "when it is absent. resolve prints every key, one line each, as SECTION<TAB>KEY<TAB>VALUE "
                    "(VALUE: the rest of the line), the keys of a section together, sections and keys in the order "
-                   "they first appear; with --lines each line starts with the line of the value and a tab. A bad line: one line naming FILE:LINE, exit 2.",
+                   "they first appear; with --lines each line starts with the line of the value and a tab. A bad "
+                   "line: one line naming FILE:LINE, exit 2.",
                    flags, resolve, {0}, get ? 2 : 1};
     if (!get && !resolve) {
         if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) return cli_parse(&cmd, argc, argv) > 0 ? 0 : 2;
-        cli_usage_error(&cmd, argc ? "unknown subcommand '%s'" : "missing the subcommand%s", sub);
+        if (argc) cli_usage_error(&cmd, "unknown subcommand '%s'", sub);
+        else cli_usage_error(&cmd, "missing the subcommand");
         return 2;
     }
     int rc = cli_parse(&cmd, argc - 1, argv + 1);
