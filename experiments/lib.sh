@@ -1,31 +1,39 @@
 # experiments/lib.sh - what experiments/run, point and collect share; sourced.
 #
-# Experiment files are INI: `[section]`, `key = value`, whole-line comments
-# starting with ; or #, and inline comments after " ;" or " #".
+# Experiment files are INI as vdit reads them (`vdit config`, on inih):
+# `[section]`, `key = value`, whole-line comments starting with ; or #,
+# inline comments after " ;"; a repeated key keeps its last value; a bad line
+# stops the harness with vdit's FILE:LINE message.
+vdit_bin=${VDIT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/src/vdit}
+declare -A ini_text=() ini_value=()
 
-# ini FILE SECTION KEY [DEFAULT]: a value of an INI file (the last one wins)
+# ini_load FILE: reads FILE once (vdit config resolve) for ini and
+# section_text; call it in the main shell so that $(ini ...) finds it loaded
+ini_load() {
+    local t l s r
+    t=$("$vdit_bin" config resolve "$1") || exit 2
+    ini_text[$1]=$t
+    while IFS= read -r l; do
+        [ -n "$l" ] || continue
+        s=${l%%$'\t'*} r=${l#*$'\t'}
+        ini_value[$1$'\t'$s$'\t'${r%%$'\t'*}]=${r#*$'\t'}
+    done <<<"$t"
+}
+
+# ini FILE SECTION KEY [DEFAULT]: a value of an INI file
 ini() {
-    awk -v s="$2" -v k="$3" -v d="${4-}" '
-        /^[ \t]*[;#]/ { next }
-        /^[ \t]*\[/ { sec = $0; gsub(/^[ \t]*\[|\][ \t]*([;#].*)?$/, "", sec); next }
-        sec == s {
-            i = index($0, "="); if (!i) next
-            key = substr($0, 1, i - 1); val = substr($0, i + 1)
-            sub(/[ \t]+[;#].*$/, "", val)
-            gsub(/^[ \t]+|[ \t]+$/, "", key); gsub(/^[ \t]+|[ \t]+$/, "", val)
-            if (key == k) { v = val; found = 1 }
-        }
-        END { print found ? v : d }' "$1"
+    [ -n "${ini_text[$1]+set}" ] || ini_load "$1"
+    local k=$1$'\t'$2$'\t'$3
+    if [ -n "${ini_value[$k]+set}" ]; then printf '%s\n' "${ini_value[$k]}"; else printf '%s\n' "${4-}"; fi
 }
 
 # section_text FILE PREFIX: the sections [PREFIX.x] of an INI file as [x],
-# comments and blank lines dropped (what is hashed and handed to vdit)
+# each key as "key = value" (what is hashed and handed to vdit)
 section_text() {
-    awk -v p="$2." '
-        /^[ \t]*[;#]/ || /^[ \t]*$/ { next }
-        /^[ \t]*\[/ { s = $0; gsub(/^[ \t]*\[|\][ \t]*([;#].*)?$/, "", s); on = index(s, p) == 1
-                      if (on) print "[" substr(s, length(p) + 1) "]"; next }
-        on { print }' "$1"
+    [ -n "${ini_text[$1]+set}" ] || ini_load "$1"
+    printf '%s\n' "${ini_text[$1]}" | awk -F'\t' -v p="$2." 'index($1, p) == 1 {
+        if ($1 != s) { s = $1; print "[" substr(s, length(p) + 1) "]" }
+        v = $0; sub(/^[^\t]*\t[^\t]*\t/, "", v); print $2 " = " v }'
 }
 
 # hash: the first 16 hex digits of the SHA-256 of stdin

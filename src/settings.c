@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "settings.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -10,23 +11,108 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The line reader handed to inih: it counts lines, so an error names its own
+ * line, and reads lines of any length. inih (Debian's build) takes at most
+ * `num` - 1 bytes a line; a longer line is given to it cut after a non-blank
+ * byte (so inih's trailing-blank strip keeps the value whole) and the rest
+ * is kept in `tail`, joined to the value by on_line. */
 typedef struct {
-    const setting_key *keys;
-    int nkeys;
-    char *base;
     FILE *f;
-    int line;     /* lines read so far: the line of the key being handled */
-    int err_line; /* the line of the first bad key (0: none) */
+    int line;          /* lines read so far: the line of the key being handled */
+    char *raw;         /* the whole current line (getline's buffer) */
+    size_t raw_cap;
+    const char *head;  /* inih's copy of the line's head, NULL: the line was whole */
+    size_t head_len;
+    char *value;       /* the joined value of a long line */
+    size_t value_cap;
+    ini_key_fn key;
+    void *user;
+    int err_line;      /* the line of the first refused key (0: none) */
     char msg[1024];
-} reader;
+} line_reader;
 
-/* inih's line reader, counting lines so an error names its own line. */
 static char *read_line(char *str, int num, void *stream)
 {
-    reader *r = stream;
-    char *s = fgets(str, num, r->f);
-    if (s) r->line++;
-    return s;
+    line_reader *r = stream;
+    ssize_t n = getline(&r->raw, &r->raw_cap, r->f);
+    if (n < 0) return NULL;
+    r->line++;
+    r->head = NULL;
+    if (n < num) {
+        memcpy(str, r->raw, (size_t)n + 1);
+        return str;
+    }
+    size_t cut = (size_t)num - 1;
+    while (cut > 1 && isspace((unsigned char)r->raw[cut - 1])) cut--;
+    memcpy(str, r->raw, cut);
+    str[cut] = 0;
+    r->head = str;
+    r->head_len = cut;
+    return str;
+}
+
+static int on_line(void *user, const char *section, const char *name, const char *value)
+{
+    line_reader *r = user;
+    if (r->err_line) return 0; /* only the first error is reported */
+    /* a long line: inih saw its head; the rest joins the value unless inih
+     * cut the value short at a comment ("; ..." after a blank) */
+    if (r->head && value + strlen(value) == r->head + r->head_len) {
+        const char *tail = r->raw + r->head_len;
+        size_t n = strlen(tail);
+        if (!*value) /* the head ended at '=' */
+            while (isspace((unsigned char)*tail)) tail++, n--;
+        /* a comment as inih finds one: ';' after a blank (the head ends in a non-blank) */
+        for (size_t i = 1; i < n; i++)
+            if (tail[i] == ';' && isspace((unsigned char)tail[i - 1])) {
+                n = i;
+                break;
+            }
+        while (n && isspace((unsigned char)tail[n - 1])) n--;
+        size_t v = strlen(value);
+        if (v + n + 1 > r->value_cap) {
+            char *p = realloc(r->value, v + n + 1);
+            if (!p) {
+                snprintf(r->msg, sizeof r->msg, "out of memory");
+                r->err_line = r->line;
+                return 0;
+            }
+            r->value = p;
+            r->value_cap = v + n + 1;
+        }
+        memmove(r->value, value, v);
+        memcpy(r->value + v, tail, n);
+        r->value[v + n] = 0;
+        value = r->value;
+    }
+    if (r->key(r->user, section, name, value, r->line, r->msg, sizeof r->msg) == 0) return 1;
+    r->err_line = r->line;
+    return 0;
+}
+
+int ini_read(const char *path, ini_key_fn key, void *user)
+{
+    line_reader r = {.key = key, .user = user};
+    r.f = fopen(path, "r");
+    if (!r.f) {
+        fprintf(stderr, "vdit: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int line = ini_parse_stream(read_line, &r, on_line, &r);
+    int read_error = ferror(r.f);
+    fclose(r.f);
+    free(r.raw);
+    free(r.value);
+    if (read_error) {
+        fprintf(stderr, "vdit: %s: read error\n", path);
+        return -1;
+    }
+    if (line) { /* inih reports the first bad line: ours, or one it could not parse */
+        fprintf(stderr, "vdit: %s:%d: %s\n", path, line,
+                line == r.err_line ? r.msg : "syntax error (expected [section] or key = value)");
+        return -1;
+    }
+    return 0;
 }
 
 /* Parses `value` for key k into dst; 0, or -1 with "must be ..." in msg. */
@@ -106,40 +192,33 @@ static int parse_value(const setting_key *k, char *base, const char *value, char
     return -1;
 }
 
-static int on_key(void *user, const char *section, const char *name, const char *value)
+typedef struct {
+    const setting_key *keys;
+    int nkeys;
+    char *base;
+} settings_target;
+
+static int on_key(void *user, const char *section, const char *name, const char *value, int line, char *msg,
+                  size_t cap)
 {
-    reader *r = user;
-    if (r->err_line) return 0; /* only the first error is reported */
-    for (int i = 0; i < r->nkeys; i++) {
-        const setting_key *k = &r->keys[i];
+    (void)line; /* ini_read puts it in the message */
+    settings_target *t = user;
+    for (int i = 0; i < t->nkeys; i++) {
+        const setting_key *k = &t->keys[i];
         if (strcmp(section, k->section) || strcmp(name, k->name)) continue;
         char why[512];
-        if (!parse_value(k, r->base, value, why, sizeof why)) return 1;
-        snprintf(r->msg, sizeof r->msg, "[%s] %s = '%s' %s", section, name, value, why);
-        r->err_line = r->line;
-        return 0;
+        if (!parse_value(k, t->base, value, why, sizeof why)) return 0;
+        snprintf(msg, cap, "[%s] %s = '%s' %s", section, name, value, why);
+        return -1;
     }
-    snprintf(r->msg, sizeof r->msg, "unknown key '%s' in section [%s]", name, section);
-    r->err_line = r->line;
-    return 0;
+    snprintf(msg, cap, "unknown key '%s' in section [%s]", name, section);
+    return -1;
 }
 
 int settings_read(const char *path, const setting_key *keys, int nkeys, void *settings)
 {
-    reader r = {keys, nkeys, settings, NULL, 0, 0, ""};
-    r.f = fopen(path, "r");
-    if (!r.f) {
-        fprintf(stderr, "vdit: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    int line = ini_parse_stream(read_line, &r, on_key, &r);
-    fclose(r.f);
-    if (line) { /* inih reports the first bad line: ours, or one it could not parse */
-        fprintf(stderr, "vdit: %s:%d: %s\n", path, line,
-                line == r.err_line ? r.msg : "syntax error (expected [section] or key = value)");
-        return -1;
-    }
-    return 0;
+    settings_target t = {keys, nkeys, settings};
+    return ini_read(path, on_key, &t);
 }
 
 char *settings_to_ini(const setting_key *keys, int nkeys, const void *settings, const char *header)
@@ -175,4 +254,72 @@ char *settings_to_ini(const setting_key *keys, int nkeys, const void *settings, 
         o += (size_t)snprintf(buf + o, cap - o, "%s = %s\n", k->name, v);
     }
     return buf;
+}
+
+/* ini_resolve's collector: a new key goes after the last key of its section
+ * (so sections stay whole, in order of first appearance), a repeated one
+ * takes the new value in its first place. */
+typedef struct {
+    ini_entry *e;
+    int n, cap;
+} entry_list;
+
+static int add_entry(void *user, const char *section, const char *name, const char *value, int line, char *msg,
+                     size_t cap)
+{
+    entry_list *l = user;
+    if (strchr(section, '\t') || strchr(name, '\t')) { /* ini_resolve's readers split lines at tabs */
+        snprintf(msg, cap, "a tab in a section or key name");
+        return -1;
+    }
+    int at = l->n; /* where a new key of this section goes */
+    for (int i = 0; i < l->n; i++) {
+        if (strcmp(l->e[i].section, section)) continue;
+        if (!strcmp(l->e[i].name, name)) {
+            char *v = strdup(value);
+            if (!v) goto oom;
+            free(l->e[i].value);
+            l->e[i].value = v;
+            l->e[i].line = line;
+            return 0;
+        }
+        at = i + 1;
+    }
+    if (l->n == l->cap) {
+        int c = l->cap ? 2 * l->cap : 32;
+        ini_entry *e = realloc(l->e, (size_t)c * sizeof *e);
+        if (!e) goto oom;
+        l->e = e;
+        l->cap = c;
+    }
+    ini_entry k = {strdup(section), strdup(name), strdup(value), line};
+    if (!k.section || !k.name || !k.value) {
+        free(k.section), free(k.name), free(k.value);
+        goto oom;
+    }
+    memmove(l->e + at + 1, l->e + at, (size_t)(l->n - at) * sizeof *l->e);
+    l->e[at] = k;
+    l->n++;
+    return 0;
+oom:
+    snprintf(msg, cap, "out of memory");
+    return -1;
+}
+
+int ini_resolve(const char *path, ini_entry **entries, int *n)
+{
+    entry_list l = {0};
+    if (ini_read(path, add_entry, &l)) {
+        ini_entries_free(l.e, l.n);
+        return -1;
+    }
+    *entries = l.e;
+    *n = l.n;
+    return 0;
+}
+
+void ini_entries_free(ini_entry *e, int n)
+{
+    for (int i = 0; i < n; i++) free(e[i].section), free(e[i].name), free(e[i].value);
+    free(e);
 }

@@ -31,6 +31,33 @@ typedef struct {
     void (*format)(const void *settings, char *out, size_t cap);
 } setting_key;
 
+/* Receives each key of an INI file, in file order (a repeated key again, an
+ * indented line continuing a key as inih reads it again under that key's
+ * name) with its line; returns 0, or -1 after writing why the key is
+ * refused into msg. */
+typedef int (*ini_key_fn)(void *user, const char *section, const char *name, const char *value, int line,
+                          char *msg, size_t cap);
+
+/* Reads the INI file at `path` with inih (comments: whole lines starting
+ * with ; or #, and "; ..." after a blank), lines of any length, handing
+ * each key to `key`. Prints "vdit: PATH:LINE: ..." for the first bad or
+ * refused line (or "vdit: PATH: why") and returns -1; 0 when all went in. */
+int ini_read(const char *path, ini_key_fn key, void *user);
+
+/* One key of a resolved INI file. */
+typedef struct {
+    char *section, *name, *value;
+    int line; /* of the value */
+} ini_entry;
+
+/* The keys of the INI file at `path` as settings_read reads them (ini_read):
+ * a repeated key once, at its first place, with its last value; the keys of
+ * a section together, sections in the order they first appear (a section
+ * without keys is not listed). *entries is malloc'ed (ini_entries_free);
+ * -1 after ini_read's message. */
+int ini_resolve(const char *path, ini_entry **entries, int *n);
+void ini_entries_free(ini_entry *entries, int n);
+
 /* Reads the INI file at `path` into `settings` (already holding the
  * defaults). Unknown sections or keys and bad values are refused; prints
  * "vdit: PATH:LINE: ..." for the first bad line and returns -1. */

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"sample", cmd_sample, "generate videos with a trained DiT"},
     {"bench", cmd_bench, "time training and sampling steps"},
     {"vae", cmd_vae, "the video VAE: train, encode, decode, recon"},
+    {"config", cmd_config, "an INI file as vdit reads it: get a key, resolve the whole file"},
     {"info", cmd_info, "describe a checkpoint (.safetensors) or an array (.npy)"},
     {"eval", cmd_eval, "score videos or a checkpoint on the physics benchmark"},
 };

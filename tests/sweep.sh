@@ -187,7 +187,7 @@ fi
 
 # ---------------------------------------------------------------- errors
 printf '[sweep]\ndit.model.size\n' >"$tmp/bad.ini"
-expect 2 "bad.ini:2: no = in a \[sweep\] line" "$run" "$tmp/bad.ini"
+expect 2 "bad.ini:2: syntax error" "$run" "$tmp/bad.ini" # vdit config names the line
 printf '[sweep]\nsize = a, b\n' >"$tmp/bad2.ini"
 expect 2 'bad2.ini:2: "size" is not SECTION.KEY' "$run" "$tmp/bad2.ini"
 printf '[sweep]\na.b & c.d = 1 & 2 | 3\n' >"$tmp/bad3.ini"
