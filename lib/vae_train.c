@@ -37,8 +37,10 @@ void vdit_vae_train_config_default(vdit_vae_train_config *c)
 
 int vdit_vae_train_config_check(const vdit_vae_train_config *c, const vdit_vae_config *mc, vdit_err *err)
 {
-    if (c->steps < 0 || !(c->minutes >= 0)) return vdit_seterr(err, "[train] steps and minutes must not be negative");
-    if (!c->steps && !(c->minutes > 0)) return vdit_seterr(err, "[train] needs steps or minutes (or both) greater than 0");
+    if (c->steps < 0 || !(c->minutes >= 0))
+        return vdit_seterr(err, "[train] steps and minutes must not be negative");
+    if (!c->steps && !(c->minutes > 0))
+        return vdit_seterr(err, "[train] needs steps or minutes (or both) greater than 0");
     if (!(c->lr > 0) || !(c->min_lr >= 0)) return vdit_seterr(err, "[train] needs lr > 0 and min_lr >= 0");
     if (c->min_lr > c->lr) return vdit_seterr(err, "[train] min_lr %g is above lr %g", c->min_lr, c->lr);
     if (c->warmup < 0 || c->batch < 1 || c->log_interval < 1 || c->val_interval < 0)
@@ -47,9 +49,12 @@ int vdit_vae_train_config_check(const vdit_vae_train_config *c, const vdit_vae_c
         return vdit_seterr(err, "[train] AdamW needs 0 <= beta1, beta2 < 1");
     if (!(c->weight_decay >= 0) || !(c->grad_clip >= 0) || !(c->kl_weight >= 0))
         return vdit_seterr(err, "[train] weight_decay, grad_clip and kl_weight must not be negative");
-    if (!(c->ema_decay >= 0 && c->ema_decay < 1)) return vdit_seterr(err, "[train] ema_decay %g not in [0, 1)", c->ema_decay);
-    if (!(c->val_split >= 0 && c->val_split <= 0.5)) return vdit_seterr(err, "[train] val_split %g not in [0, 0.5]", c->val_split);
-    if (c->recon != VDIT_RECON_L1 && c->recon != VDIT_RECON_MSE) return vdit_seterr(err, "[loss] recon must be l1 or mse");
+    if (!(c->ema_decay >= 0 && c->ema_decay < 1))
+        return vdit_seterr(err, "[train] ema_decay %g not in [0, 1)", c->ema_decay);
+    if (!(c->val_split >= 0 && c->val_split <= 0.5))
+        return vdit_seterr(err, "[train] val_split %g not in [0, 0.5]", c->val_split);
+    if (c->recon != VDIT_RECON_L1 && c->recon != VDIT_RECON_MSE)
+        return vdit_seterr(err, "[loss] recon must be l1 or mse");
     if (c->clip_frames < 1 || c->clip_frames % mc->temporal)
         return vdit_seterr(err, "[train] clip_frames %d is not divisible by [model] temporal %d", c->clip_frames,
                            mc->temporal);
@@ -75,7 +80,8 @@ int vdit_vae_trainer_create(vdit_vae_trainer *tr, const vdit_vae_config *mc, con
     if (count < 1 || T < 1 || S < 1) return vdit_seterr(err, "no videos to train on");
     if (tc->clip_frames > T)
         return vdit_seterr(err, "[train] clip_frames %d is more than the videos' %d frames", tc->clip_frames, T);
-    if (vdit_vae_create(&tr->model, mc, err) || vdit_vae_check_shape(&tr->model, tc->batch, tc->clip_frames, S, S, err)) {
+    if (vdit_vae_create(&tr->model, mc, err) ||
+        vdit_vae_check_shape(&tr->model, tc->batch, tc->clip_frames, S, S, err)) {
         vdit_vae_free(&tr->model);
         return -1;
     }
@@ -147,7 +153,8 @@ int vdit_vae_trainer_step(vdit_vae_trainer *tr, double seconds, vdit_vae_losses 
     vdit_vae_loss_config lc = {c->recon, c->kl_weight, 1, vdit_rng_at(c->seed, (uint64_t)step)};
     vdit_vae_losses l;
     if (vdit_vae_forward(m, tr->x, c->batch, clip, S, S, lc, &l, err)) return -1;
-    if (!isfinite(l.loss)) return vdit_seterr(err, "training diverged at step %d (loss %g); lower [train] lr", step, l.loss);
+    if (!isfinite(l.loss))
+        return vdit_seterr(err, "training diverged at step %d (loss %g); lower [train] lr", step, l.loss);
     vdit_vae_zero_grad(m);
     if (vdit_vae_backward(m, err)) return -1;
     if (c->grad_clip > 0) vdit_grad_clip(m->grads_mem, P, vdit_grad_norm(m->grads_mem, P), c->grad_clip);
@@ -189,7 +196,8 @@ static int validate_weights(vdit_vae_trainer *tr, double *mse, vdit_err *err)
         for (int b = 0; b < B; b++) {
             int k = i0 + b, v = tr->order[k % nval], ci = (k / nval) % per;
             vdit_video_to_float(tr->video, video_at(tr, v), T, S, S);
-            memcpy(tr->x + (size_t)b * clip * fsz, tr->video + (size_t)ci * clip * fsz, (size_t)clip * fsz * sizeof(float));
+            memcpy(tr->x + (size_t)b * clip * fsz, tr->video + (size_t)ci * clip * fsz,
+                   (size_t)clip * fsz * sizeof(float));
         }
         vdit_vae_losses l;
         if (vdit_vae_forward(&tr->model, tr->x, B, clip, S, S, lc, &l, err)) return -1;
@@ -356,9 +364,11 @@ static int check_meta(const vdit_vae_trainer *tr, const vdit_st_file *f, const c
                            path);
     char *want_model = vdit_vae_config_to_json(&tr->model.cfg), *want_run = run_json(tr);
     int same_model = want_model && !strcmp(model, want_model), same_run = want_run && !strcmp(run, want_run);
-    if (!same_model || !same_run)
-        vdit_seterr(err, "%s: saved for %s %s, but this run's is %s", path, same_model ? "settings" : "model",
-                    same_model ? run : model, (same_model ? want_run : want_model) ? (same_model ? want_run : want_model) : "?");
+    if (!same_model || !same_run) {
+        const char *what = same_model ? "settings" : "model", *saved = same_model ? run : model;
+        const char *now = same_model ? want_run : want_model;
+        vdit_seterr(err, "%s: saved for %s %s, but this run's is %s", path, what, saved, now ? now : "?");
+    }
     free(want_model), free(want_run);
     if (!same_model || !same_run) return -1;
     if (meta_count(f, "step", 1000000000L) < 0 || meta_count(f, "nacc", 1000000000L) < 0 ||
