@@ -64,13 +64,8 @@ int vdit_train_config_check(const vdit_train_config *c, vdit_err *err)
 
 float vdit_lr_at(const vdit_train_config *c, int step)
 {
-    /* linear warm-up to lr, then half a cosine down to min_lr at the last step */
-    if (step < c->warmup) return c->lr * (float)(step + 1) / (float)c->warmup;
-    int decay = c->steps - c->warmup;
-    if (decay <= 1) return c->lr;
-    double p = (double)(step - c->warmup) / (decay - 1);
-    if (p > 1) p = 1;
-    return (float)(c->min_lr + 0.5 * (c->lr - c->min_lr) * (1.0 + cos(3.14159265358979323846 * p)));
+    vdit_lr_schedule sch = {c->lr, c->min_lr, c->warmup, c->steps, VDIT_LR_DIT};
+    return (float)vdit_lr_schedule_at(&sch, step, 0.0);
 }
 
 /* ------------------------------------------------------------------------
@@ -191,24 +186,16 @@ int vdit_trainer_step(vdit_trainer *tr, const float *x0, const int *labels, int 
             return vdit_seterr(err, "all-reduce of the gradients failed");
         loss = l;
     }
-    double ss = 0.0;
-    for (size_t i = 0; i < P; i++) ss += (double)m->grads_mem[i] * m->grads_mem[i];
-    double norm = sqrt(ss);
+    double norm = vdit_grad_norm(m->grads_mem, P);
     *loss_out = loss;
     *norm_out = norm;
     if (!isfinite(loss) || !isfinite(norm))
         return vdit_seterr(err, "step %d: loss %g, gradient norm %g: not finite; weights left as they were", tr->step + 1,
                            loss, norm);
-    if (tc->grad_clip > 0 && norm > tc->grad_clip) {
-        float s = (float)(tc->grad_clip / norm);
-        for (size_t i = 0; i < P; i++) m->grads_mem[i] *= s;
-    }
+    vdit_grad_clip(m->grads_mem, P, norm, tc->grad_clip);
     vdit_adamw_config ac = {vdit_lr_at(tc, tr->step), tc->beta1, tc->beta2, tc->adam_eps, tc->weight_decay};
     adamw_step(m->params_mem, m->grads_mem, tr->adam_m, tr->adam_v, P, tr->step + 1, ac);
-    float d = tc->ema_decay, *ema = tr->ema;
-    const float *w = m->params_mem;
-#pragma omp parallel for simd schedule(dynamic, 16384)
-    for (size_t i = 0; i < P; i++) ema[i] = d * ema[i] + (1.0f - d) * w[i];
+    vdit_ema_update(tr->ema, m->params_mem, P, tc->ema_decay);
     tr->step++;
     return 0;
 }
@@ -217,12 +204,9 @@ int vdit_trainer_step(vdit_trainer *tr, const float *x0, const int *labels, int 
  * State on disk: model.md names under four prefixes in one safetensors file
  * ---------------------------------------------------------------------- */
 
-static const char *const STATE_PREFIX[4] = {"weights.", "ema.", "adam_m.", "adam_v."};
-
-static const float *state_mem(const vdit_trainer *tr, int k)
+static void state_mem(const vdit_trainer *tr, float *mem[VDIT_STATE_PARTS])
 {
-    const float *mem[4] = {tr->model.params_mem, tr->ema, tr->adam_m, tr->adam_v};
-    return mem[k];
+    mem[0] = tr->model.params_mem, mem[1] = tr->ema, mem[2] = tr->adam_m, mem[3] = tr->adam_v;
 }
 
 int vdit_trainer_save(const vdit_trainer *tr, const char *model_path, const char *state_path, vdit_err *err)
@@ -231,31 +215,20 @@ int vdit_trainer_save(const vdit_trainer *tr, const char *model_path, const char
     if (!state_path) return 0;
     int n = vdit_dit_param_table(&tr->model, NULL, 0);
     vdit_param_info *info = malloc(n * sizeof *info);
-    vdit_st_tensor *t = malloc(4 * (size_t)n * sizeof *t);
-    char *names = malloc(4 * (size_t)n * 112);
     char *cfg = vdit_dit_config_to_json(&tr->model.cfg);
     int rc = -1;
-    if (!info || !t || !names || !cfg) {
+    if (!info || !cfg) {
         vdit_seterr(err, "%s: out of memory", state_path);
-        goto done;
+    } else {
+        vdit_dit_param_table(&tr->model, info, n);
+        float *mem[VDIT_STATE_PARTS];
+        state_mem(tr, mem);
+        char step[32];
+        snprintf(step, sizeof step, "%d", tr->step);
+        const char *keys[3] = {"config", "format", "step"}, *vals[3] = {cfg, "vdit-train-state", step};
+        rc = vdit_state_write(state_path, info, n, (const float *const *)mem, keys, vals, 3, err);
     }
-    vdit_dit_param_table(&tr->model, info, n);
-    for (int k = 0; k < 4; k++)
-        for (int i = 0; i < n; i++) {
-            vdit_st_tensor *e = &t[k * n + i];
-            e->name = names + (size_t)(k * n + i) * 112;
-            snprintf(e->name, 112, "%s%s", STATE_PREFIX[k], info[i].name);
-            e->ndim = info[i].ndim;
-            memcpy(e->shape, info[i].shape, sizeof info[i].shape);
-            e->data = (float *)state_mem(tr, k) + info[i].offset;
-            e->numel = (int64_t)info[i].numel;
-        }
-    char step[32];
-    snprintf(step, sizeof step, "%d", tr->step);
-    const char *keys[3] = {"config", "format", "step"}, *vals[3] = {cfg, "vdit-train-state", step};
-    rc = vdit_st_write(state_path, t, 4 * n, keys, vals, 3, err);
-done:
-    free(info), free(t), free(names), free(cfg);
+    free(info), free(cfg);
     return rc;
 }
 
@@ -290,19 +263,9 @@ int vdit_trainer_load_state(vdit_trainer *tr, const char *state_path, vdit_err *
         goto done;
     }
     vdit_dit_param_table(&tr->model, info, n);
-    /* check every tensor first, then copy: a bad file leaves the trainer as it was */
-    for (int pass = 0; pass < 2; pass++)
-        for (int k = 0; k < 4; k++)
-            for (int i = 0; i < n; i++) {
-                char name[128];
-                snprintf(name, sizeof name, "%s%s", STATE_PREFIX[k], info[i].name);
-                const vdit_st_tensor *e = vdit_st_find(&f, name);
-                if (!e || (size_t)e->numel != info[i].numel) {
-                    vdit_seterr(err, "%s: tensor '%s' missing or of the wrong size", state_path, name);
-                    goto done;
-                }
-                if (pass) memcpy((float *)state_mem(tr, k) + info[i].offset, e->data, info[i].numel * sizeof(float));
-            }
+    float *mem[VDIT_STATE_PARTS];
+    state_mem(tr, mem);
+    if (vdit_state_read(&f, state_path, info, n, mem, err)) goto done;
     tr->step = (int)s;
     rc = 0;
 done:

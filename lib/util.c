@@ -1,9 +1,10 @@
-/* util.c - errors and the counter-based random number generator. */
+/* util.c - errors, the counter-based random number generator, pixel conversion, a string builder. */
 #include "vdit.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 int vdit_seterr(vdit_err *err, const char *fmt, ...)
 {
@@ -95,3 +96,27 @@ float vdit_rng_normal(vdit_rng *rng)
 }
 
 float vdit_normal_at(uint64_t seed, uint64_t i) { return box_muller(vdit_rng_at(seed, 2 * i), vdit_rng_at(seed, 2 * i + 1)); }
+
+void vdit_sb_printf(vdit_strbuf *b, const char *fmt, ...)
+{
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->n;
+        int k = b->s ? vsnprintf(b->s + b->n, room, fmt, ap) : -2;
+        va_end(ap);
+        if (k >= 0 && (size_t)k < room) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = b->cap ? 2 * b->cap : 4096;
+        while (k >= 0 && cap - b->n <= (size_t)k) cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->oom = 1;
+            return;
+        }
+        b->s = s, b->cap = cap;
+    }
+}

@@ -1033,6 +1033,41 @@ int vdit_vae_decode(vdit_vae *m, const float *z, int B, int Tl, int Hl, int Wl, 
     return 0;
 }
 
+int vdit_vae_chunk_videos(int T, int H, int W)
+{
+    /* ~256 frames of 32x32 per call: every conv's GEMM already has thousands
+     * of columns per frame, and the saved activations stay near 1 GB at 64x64 */
+    double frames = 256.0 * 32 * 32 / ((double)H * W);
+    int n = (int)(frames / T);
+    return n < 1 ? 1 : n;
+}
+
+int vdit_vae_encode_all(vdit_vae *m, const float *x, int B, int T, int H, int W, float *z, vdit_err *err)
+{
+    const vdit_vae_config *c = &m->cfg;
+    size_t xper = (size_t)T * 3 * H * W, zper = (size_t)(T / c->temporal) * c->latent_channels *
+                                                (H / c->downsample) * (W / c->downsample);
+    int chunk = vdit_vae_chunk_videos(T, H, W);
+    for (int b = 0; b < B; b += chunk) {
+        int n = B - b < chunk ? B - b : chunk;
+        if (vdit_vae_encode(m, x + b * xper, n, T, H, W, z + b * zper, err)) return -1;
+    }
+    return 0;
+}
+
+int vdit_vae_decode_all(vdit_vae *m, const float *z, int B, int Tl, int Hl, int Wl, float *x, vdit_err *err)
+{
+    const vdit_vae_config *c = &m->cfg;
+    int T = Tl * c->temporal, H = Hl * c->downsample, W = Wl * c->downsample;
+    size_t zper = (size_t)Tl * c->latent_channels * Hl * Wl, xper = (size_t)T * 3 * H * W;
+    int chunk = vdit_vae_chunk_videos(T, H, W);
+    for (int b = 0; b < B; b += chunk) {
+        int n = B - b < chunk ? B - b : chunk;
+        if (vdit_vae_decode(m, z + b * zper, n, Tl, Hl, Wl, x + b * xper, err)) return -1;
+    }
+    return 0;
+}
+
 int vdit_vae_fit_scale(vdit_vae *m, const float *x, int B, int T, int H, int W, vdit_err *err)
 {
     const vdit_vae_config *c = &m->cfg;

@@ -46,6 +46,19 @@ int vdit_seterr(vdit_err *err, const char *fmt, ...)
 /* Writes a shape as "[2,3,4]" (truncated to cap). */
 void vdit_shape_string(char *buf, size_t cap, int ndim, const int64_t *shape);
 
+/* A growing string (CSV logs, reports): printf appends; after a failed
+ * allocation `oom` is set and later appends do nothing. Free s when done. */
+typedef struct {
+    char *s;
+    size_t n, cap;
+    int oom;
+} vdit_strbuf;
+void vdit_sb_printf(vdit_strbuf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* Pixels <-> model values: a video frames[T][H][W][3] of uint8 becomes
  * x[T][3][H][W] = v / 127.5 - 1 in [-1, 1] (frame-major, each frame CHW);
  * the inverse rounds and clamps. */
@@ -485,7 +498,9 @@ int vdit_dit_load(vdit_dit *m, const char *path, vdit_err *err);
 double vdit_dit_flops_per_sample(const vdit_dit_config *cfg);
 
 /* ------------------------------------------------------------------------
- * AdamW (decoupled weight decay)
+ * The optimiser (lib/optim.c), shared by the DiT and the VAE trainers:
+ * AdamW, gradient-norm clipping, the weights' EMA, the learning-rate
+ * schedule, the training state on disk
  * ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -497,6 +512,44 @@ typedef struct {
  *   p -= lr * ( mhat / (sqrt(vhat) + eps) + wd * p ) */
 void adamw_step(float *params, const float *grads, float *m, float *v, size_t n, int step,
                 vdit_adamw_config c);
+/* The global L2 norm of n gradients (summed in double, in order). */
+double vdit_grad_norm(const float *grads, size_t n);
+/* Scales the gradients by max_norm / norm when norm > max_norm > 0. */
+void vdit_grad_clip(float *grads, size_t n, double norm, float max_norm);
+/* ema = decay * ema + (1 - decay) * w, element by element. */
+void vdit_ema_update(float *ema, const float *w, size_t n, float decay);
+
+/* Linear warm-up to lr over `warmup` steps, then half a cosine down to
+ * min_lr. The two trainers have always placed the cosine differently, and
+ * a checkpoint must keep its bits (same seed, same threads), so the
+ * convention is explicit:
+ *   VDIT_LR_DIT  warm-up lr * (s+1) / warmup in float; the cosine runs over
+ *                the steps after the warm-up, p = (s - warmup) / (steps -
+ *                warmup - 1), and reaches min_lr at the last step.
+ *   VDIT_LR_VAE  warm-up lr * (s+1) / warmup in double; the cosine runs over
+ *                the whole run, warm-up included: p = s / steps, or the
+ *                fraction of the time limit used when that is larger (a run
+ *                bounded by minutes); p clamped to 1. */
+typedef enum { VDIT_LR_DIT = 0, VDIT_LR_VAE = 1 } vdit_lr_convention;
+typedef struct {
+    float lr, min_lr;
+    int warmup, steps;
+    vdit_lr_convention convention;
+} vdit_lr_schedule;
+/* The learning rate of step s (0-based: the step about to be taken);
+ * time_frac is used by VDIT_LR_VAE only (0 without a time limit). */
+double vdit_lr_schedule_at(const vdit_lr_schedule *s, int step, double time_frac);
+
+/* A training state in one safetensors file: each tensor of a model's
+ * parameter table under the prefixes "weights.", "ema.", "adam_m.",
+ * "adam_v." (a part whose buffer is NULL is left out), with metadata. */
+#define VDIT_STATE_PARTS 4
+int vdit_state_write(const char *path, const vdit_param_info *info, int n, const float *const mem[VDIT_STATE_PARTS],
+                     const char *const *keys, const char *const *vals, int nmeta, vdit_err *err);
+/* Checks every tensor a state of this table needs (by name and exact
+ * shape, and no others) before copying any into the non-NULL buffers. */
+int vdit_state_read(const vdit_st_file *f, const char *path, const vdit_param_info *info, int n,
+                    float *const mem[VDIT_STATE_PARTS], vdit_err *err);
 
 /* ------------------------------------------------------------------------
  * Diffusion: noising, training targets and samplers (model.md,
@@ -864,6 +917,11 @@ int vdit_vae_encode(vdit_vae *m, const float *x, int B, int T, int H, int W, flo
 /* Decoder: z[B][T'][C_lat][H'][W'] (scaled latents; divided by scale_factor
  * first) -> x[B][T'*temporal][3][H'*ds][W'*ds]. */
 int vdit_vae_decode(vdit_vae *m, const float *z, int B, int Tl, int Hl, int Wl, float *x, vdit_err *err);
+/* The same over B videos in chunks of vdit_vae_chunk_videos videos per
+ * call (about 256 frames of 32x32: bounds the saved activations). */
+int vdit_vae_chunk_videos(int T, int H, int W);
+int vdit_vae_encode_all(vdit_vae *m, const float *x, int B, int T, int H, int W, float *z, vdit_err *err);
+int vdit_vae_decode_all(vdit_vae *m, const float *z, int B, int Tl, int Hl, int Wl, float *x, vdit_err *err);
 /* Sets scale_factor = 1 / std of the encoder's means over the frames x
  * (every element of [B][T'][C_lat][H'][W'] pooled), so the DiT's latents
  * have unit variance. */
@@ -881,6 +939,91 @@ int vdit_vae_save(const vdit_vae *m, const float *mem, const char *path, const c
  * format, a bad config or scale factor, a missing, extra or misshaped
  * tensor) is rejected with an error naming the file and the mismatch. */
 int vdit_vae_load(vdit_vae *m, const char *path, vdit_err *err);
+
+/* ========================================================================
+ * VAE training (lib/vae_train.c): the trainer as a library, mirroring the
+ * DiT's (settings, state, create, step, save / load of a resumable state).
+ * Every draw of step s (the clips of the batch, the KL noise) comes from
+ * (seed, s), so the state on disk (weights, EMA, AdamW moments, step, the
+ * log so far) is all a resumed run needs to repeat an uninterrupted one bit
+ * for bit (same seed, same threads; a run bounded by steps, not minutes).
+ * ======================================================================== */
+
+typedef struct {
+    vdit_recon_loss recon;
+    float kl_weight;         /* loss = recon + kl_weight * KL (means per element) */
+    float lr, min_lr;        /* VDIT_LR_VAE schedule */
+    int warmup;
+    float weight_decay, beta1, beta2;
+    float grad_clip;         /* global norm; 0 = off */
+    float ema_decay;         /* 0 = off; else the checkpoint holds the EMA weights */
+    int batch;               /* clips per step */
+    int clip_frames;         /* frames per clip, a multiple of the model's temporal */
+    int steps;               /* 0: no step limit */
+    float minutes;           /* 0: no time limit */
+    uint64_t seed;
+    float val_split;         /* fraction of the videos held out for validation */
+    int log_interval;        /* a log row every log_interval steps */
+    int val_interval;        /* validation every val_interval steps (0: only at the end) */
+} vdit_vae_train_config;
+
+/* Fills the defaults (L1, KL weight 1e-6, lr 1e-3 with 100 warm-up steps
+ * and cosine to 5e-5, AdamW (0.9, 0.999), clip 1, no EMA, batch 4, 2400
+ * steps, seed 1, 5% held out, a log row every 10 steps, validation every
+ * 500); clip_frames 0: the caller picks it for its model. */
+void vdit_vae_train_config_default(vdit_vae_train_config *c);
+/* Checks the settings (and clip_frames against the model's temporal); the
+ * message names the INI section, e.g. "[train] min_lr 1 is above lr 0.1". */
+int vdit_vae_train_config_check(const vdit_vae_train_config *c, const vdit_vae_config *mc, vdit_err *err);
+
+typedef struct {
+    vdit_vae model; /* weights and gradients */
+    vdit_vae_train_config cfg;
+    /* the videos, uint8 [count][T][S][S][3], not owned */
+    const uint8_t *videos;
+    int count, T, S;
+    int *order;                   /* a seeded shuffle of the videos: the first nval held out */
+    int nval, ntr;
+    float *adam_m, *adam_v, *ema; /* [num_params] each, one allocation; ema NULL when off */
+    float *x, *video;             /* the batch [batch][clip][3][S][S]; one video [T][3][S][S] */
+    int step;                     /* optimiser steps taken */
+    double lr;                    /* of the last step */
+    double seconds;               /* the run's time when last told (resumed runs go on from it) */
+    double acc_loss, acc_recon, acc_kl; /* summed since the last log row */
+    int nacc;
+    double row_loss, row_recon, row_kl; /* the last log row's means */
+    double val_psnr;              /* the last validation's PSNR (NAN before one) */
+    vdit_strbuf log;              /* the CSV so far: step,loss,recon,kl,lr,time,val_mse,val_psnr */
+} vdit_vae_trainer;
+
+/* A trainer around a fresh model (weights from cfg seed) for videos of T
+ * frames of S x S; the held-out videos are drawn here. */
+int vdit_vae_trainer_create(vdit_vae_trainer *tr, const vdit_vae_config *mc, const vdit_vae_train_config *tc,
+                            const uint8_t *videos, int count, int T, int S, vdit_err *err);
+void vdit_vae_trainer_free(vdit_vae_trainer *tr);
+/* Whether the run is over after `seconds` of it (steps or time limit). */
+int vdit_vae_trainer_done(const vdit_vae_trainer *tr, double seconds);
+/* One optimiser step; `seconds` into the run (for a time-limited run's
+ * schedule). A non-finite loss fails, naming the step. */
+int vdit_vae_trainer_step(vdit_vae_trainer *tr, double seconds, vdit_vae_losses *losses, vdit_err *err);
+/* After a step: validates when due and appends a log row when due.
+ * Returns 1 when it validated (the log is worth writing out), 0 when not,
+ * -1 on error. */
+int vdit_vae_trainer_log(vdit_vae_trainer *tr, double seconds, vdit_err *err);
+/* Reconstruction MSE (z = the mean; the EMA weights when on) over up to 512
+ * clips of the held-out videos, on [-1, 1] pixels. */
+int vdit_vae_trainer_validate(vdit_vae_trainer *tr, double *mse, vdit_err *err);
+/* Ends the run: the weights become the EMA's (when on), a last validation
+ * row is logged (*mse NAN when nothing is held out), and the scale factor
+ * is fitted on up to 512 training clips. The model is then the checkpoint. */
+int vdit_vae_trainer_finish(vdit_vae_trainer *tr, double seconds, double *mse, vdit_err *err);
+/* The full training state (weights, EMA, moments, step, time, log so far,
+ * configs) in one safetensors file, and back into a trainer created with
+ * the same configs and videos; mismatches are errors naming the file. */
+int vdit_vae_trainer_save_state(const vdit_vae_trainer *tr, const char *path, vdit_err *err);
+int vdit_vae_trainer_load_state(vdit_vae_trainer *tr, const char *path, vdit_err *err);
+/* PSNR in dB of an MSE of [-1, 1] pixels (peak to peak 2); 99 for 0. */
+double vdit_psnr_pm1(double mse);
 
 /* ------------------------------------------------------------------------
  * Pictures (lib/image.c): PNG (libpng), animated GIF (giflib), contact

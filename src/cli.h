@@ -50,7 +50,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_vae(int argc, char **argv);
-int cmd_bench_vae(int argc, char **argv); /* vdit bench vae, in cmd_vae.c */
+int cmd_bench_vae(int argc, char **argv); /* vdit bench vae, in cmd_bench_vae.c */
 int cmd_bench_sgemm(int argc, char **argv); /* vdit bench sgemm, in cmd_bench_sgemm.c */
 
 #endif

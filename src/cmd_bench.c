@@ -162,7 +162,7 @@ int cmd_bench(int argc, char **argv)
     printf("usage: vdit bench train|sample|vae|sgemm [options]   (each takes --help)\n"
            "  train   median time of a training step, GFLOP/s, peak memory\n"
            "  sample  the same for one sampler step with classifier-free guidance\n"
-           "  vae     the VAE's training step, encoder and decoder (src/cmd_vae.c)\n"
+           "  vae     the VAE's training step, encoder and decoder (src/cmd_bench_vae.c)\n"
            "  sgemm   OpenBLAS sgemm GFLOP/s on a DiT block's shapes (the ceiling)\n");
     return argc >= 1 ? 0 : 2;
 }

@@ -1,8 +1,9 @@
 /* cmd_vae.c - `vdit vae train|encode|decode|recon`: the video VAE from the
- * command line.
+ * command line; the training itself is lib/vae_train.c.
  *
- *   train   --data DIR --config FILE.ini --out vae.safetensors
- *           writes the checkpoint and, beside it, vae.csv (the losses)
+ *   train   --data DIR --config FILE.ini --out vae.safetensors [--resume]
+ *           writes the checkpoint and, beside it, vae.csv (the losses) and
+ *           vae.state.safetensors (the training state --resume continues)
  *   encode  --vae V --data DIR | --input videos.npy --out latents.npy
  *   decode  --vae V --input latents.npy --out videos.npy
  *   recon   --vae V --data DIR --out FILE.gif   (truth above reconstruction,
@@ -16,168 +17,19 @@
 #define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <unistd.h>
 
 #include "cli.h"
 #include "datasets.h"
 #include "eval.h"
 #include "progress.h"
-#include "settings.h"
+#include "vae_settings.h"
 #include "vdit.h"
-
-/* ------------------------------------------------------------------------
- * Settings: the INI file, key by key
- * ---------------------------------------------------------------------- */
-
-typedef struct {
-    vdit_vae_config model;
-    int recon;       /* vdit_recon_loss */
-    float kl_weight; /* loss = recon + kl_weight * KL (means per element) */
-    float lr, min_lr, weight_decay, beta1, beta2, grad_clip;
-    float ema_decay; /* 0: off; else the checkpoint holds the weights' exponential moving average */
-    int warmup;
-    int batch;       /* clips per step */
-    int clip_frames; /* frames per clip (0: 1 with temporal 1, 8 with temporal 2) */
-    int steps;       /* 0: no step limit */
-    float minutes;   /* 0: no time limit */
-    uint64_t seed;
-    float val_split; /* fraction of the videos held out for validation */
-    int log_interval, val_interval;
-    int count; /* use the first `count` videos (0: all) */
-    char channels_text[64];
-} vae_settings;
-
-static const char *const RECON[] = {"l1", "mse", NULL};
-
-/* [model] channels = "32,64,64": one width per level */
-static int parse_channels(void *settings, const char *value, char *msg, size_t cap)
-{
-    vae_settings *s = settings;
-    int w[VDIT_VAE_MAX_LEVELS] = {0}, n = 0;
-    const char *p = value;
-    char *end;
-    while (1) {
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (errno || end == p || v < 1 || v > 4096 || n == VDIT_VAE_MAX_LEVELS || (*end && *end != ',') ||
-            strlen(value) >= sizeof s->channels_text) {
-            snprintf(msg, cap, "must be 1..%d comma-separated widths in 1..4096, one per level", VDIT_VAE_MAX_LEVELS);
-            return -1;
-        }
-        w[n++] = (int)v;
-        if (!*end) break;
-        p = end + 1;
-    }
-    snprintf(s->channels_text, sizeof s->channels_text, "%s", value);
-    memcpy(s->model.channels, w, sizeof w);
-    return 0;
-}
-
-#define OFF(f) offsetof(vae_settings, f)
-static const setting_key KEYS[] = {
-    {"model", "channels", SET_CUSTOM, OFF(channels_text), NULL, 0, 0, parse_channels, NULL},
-    {"model", "res_blocks", SET_INT, OFF(model.res_blocks), NULL, 1, VDIT_VAE_MAX_BLOCKS, NULL, NULL},
-    {"model", "mid_blocks", SET_INT, OFF(model.mid_blocks), NULL, 0, VDIT_VAE_MAX_MID, NULL, NULL},
-    {"model", "downsample", SET_INT, OFF(model.downsample), NULL, 2, 8, NULL, NULL},
-    {"model", "temporal", SET_INT, OFF(model.temporal), NULL, 1, 2, NULL, NULL},
-    {"model", "latent_channels", SET_INT, OFF(model.latent_channels), NULL, 1, 256, NULL, NULL},
-    {"model", "groups", SET_INT, OFF(model.groups), NULL, 1, 4096, NULL, NULL},
-    {"loss", "recon", SET_CHOICE, OFF(recon), RECON, 0, 0, NULL, NULL},
-    {"loss", "kl_weight", SET_FLOAT, OFF(kl_weight), NULL, 0, 1e6, NULL, NULL},
-    {"train", "lr", SET_FLOAT, OFF(lr), NULL, 0, 10, NULL, NULL},
-    {"train", "min_lr", SET_FLOAT, OFF(min_lr), NULL, 0, 10, NULL, NULL},
-    {"train", "warmup", SET_INT, OFF(warmup), NULL, 0, 1e9, NULL, NULL},
-    {"train", "weight_decay", SET_FLOAT, OFF(weight_decay), NULL, 0, 10, NULL, NULL},
-    {"train", "beta1", SET_FLOAT, OFF(beta1), NULL, 0, 0.999999, NULL, NULL},
-    {"train", "beta2", SET_FLOAT, OFF(beta2), NULL, 0, 0.999999, NULL, NULL},
-    {"train", "grad_clip", SET_FLOAT, OFF(grad_clip), NULL, 0, 1e9, NULL, NULL},
-    {"train", "ema_decay", SET_FLOAT, OFF(ema_decay), NULL, 0, 0.999999, NULL, NULL},
-    {"train", "batch", SET_INT, OFF(batch), NULL, 1, 65536, NULL, NULL},
-    {"train", "clip_frames", SET_INT, OFF(clip_frames), NULL, 0, 4096, NULL, NULL},
-    {"train", "steps", SET_INT, OFF(steps), NULL, 0, 1e9, NULL, NULL},
-    {"train", "minutes", SET_FLOAT, OFF(minutes), NULL, 0, 1e6, NULL, NULL},
-    {"train", "seed", SET_U64, OFF(seed), NULL, 0, 0, NULL, NULL},
-    {"train", "val_split", SET_FLOAT, OFF(val_split), NULL, 0, 0.5, NULL, NULL},
-    {"train", "log_interval", SET_INT, OFF(log_interval), NULL, 1, 1e9, NULL, NULL},
-    {"train", "val_interval", SET_INT, OFF(val_interval), NULL, 0, 1e9, NULL, NULL},
-    {"data", "count", SET_INT, OFF(count), NULL, 0, 1e9, NULL, NULL},
-};
-#define NKEYS (int)(sizeof KEYS / sizeof KEYS[0])
-
-static void settings_default(vae_settings *s)
-{
-    memset(s, 0, sizeof *s);
-    vdit_vae_config_default(&s->model);
-    snprintf(s->channels_text, sizeof s->channels_text, "32,64,64");
-    s->recon = VDIT_RECON_L1;
-    s->kl_weight = VDIT_VAE_KL_WEIGHT;
-    s->lr = 1e-3f;
-    s->min_lr = 5e-5f;
-    s->warmup = 100;
-    s->weight_decay = 0.0f;
-    s->beta1 = 0.9f;
-    s->beta2 = 0.999f;
-    s->grad_clip = 1.0f;
-    s->batch = 4; /* small batches, many updates: 39.2 dB at 32x32 after 2400 steps of 4 where 300 of 32 give 22.3 */
-    s->steps = 2400;
-    s->seed = 1;
-    s->val_split = 0.05f;
-    s->log_interval = 10;
-    s->val_interval = 500;
-}
-
-static int settings_load(vae_settings *s, const char *path)
-{
-    settings_default(s);
-    if (settings_read(path, KEYS, NKEYS, s)) return -1;
-    vdit_err err;
-    if (vdit_vae_config_check(&s->model, &err)) {
-        fprintf(stderr, "vdit: %s: [model] %s\n", path, err.msg);
-        return -1;
-    }
-    if (!s->steps && !(s->minutes > 0)) {
-        fprintf(stderr, "vdit: %s: [train] needs steps or minutes (or both) greater than 0\n", path);
-        return -1;
-    }
-    if (s->min_lr > s->lr) {
-        fprintf(stderr, "vdit: %s: [train] min_lr %g is above lr %g\n", path, s->min_lr, s->lr);
-        return -1;
-    }
-    if (!s->clip_frames) s->clip_frames = s->model.temporal == 2 ? 8 : 1;
-    if (s->clip_frames % s->model.temporal) {
-        fprintf(stderr, "vdit: %s: [train] clip_frames %d is not divisible by [model] temporal %d\n", path,
-                s->clip_frames, s->model.temporal);
-        return -1;
-    }
-    return 0;
-}
-
-/* The settings as the JSON kept in the checkpoint's metadata ("train"). */
-static char *settings_json(const vae_settings *s, const char *data, int size, int steps, double seconds,
-                           double val_psnr)
-{
-    json_t *o = json_pack("{s:s, s:i, s:s, s:f, s:f, s:f, s:i, s:i, s:i, s:f, s:f, s:f, s:I, s:f, s:i, s:f, s:f}", "data",
-                          data, "size", size, "recon", RECON[s->recon], "kl_weight", (double)s->kl_weight, "lr",
-                          (double)s->lr, "min_lr", (double)s->min_lr, "warmup", s->warmup, "batch", s->batch,
-                          "clip_frames", s->clip_frames, "weight_decay", (double)s->weight_decay, "grad_clip",
-                          (double)s->grad_clip, "ema_decay", (double)s->ema_decay, "seed", (json_int_t)s->seed, "val_split", (double)s->val_split,
-                          "steps", steps, "seconds", seconds, "val_psnr", val_psnr);
-    if (!o) return NULL;
-    char *t = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return t;
-}
 
 /* ------------------------------------------------------------------------
  * Data
@@ -226,93 +78,47 @@ static const float *states_of(const vdit_dataset *ds, int i)
  * vdit vae train
  * ---------------------------------------------------------------------- */
 
-/* PSNR in dB of an MSE measured on [-1, 1] pixels (peak-to-peak 2). */
-static double psnr_of(double mse) { return mse > 0 ? 10.0 * log10(4.0 / mse) : 99.0; }
-
-/* Reconstruction MSE (z = mean) over the validation clips, in batches. */
-static int validate(vdit_vae *m, const vdit_dataset *ds, const int *val, int nval, int clip, float *x, int batch,
-                    double *mse, vdit_err *err)
-{
-    int S = ds->size, T = ds->frames, per = T / clip;
-    size_t fsz = (size_t)3 * S * S;
-    double sum = 0.0;
-    long n = 0;
-    vdit_vae_loss_config lc = {VDIT_RECON_MSE, 0.0f, 0, 0};
-    int total = nval * per; /* every clip of every validation video, at most 512 */
-    if (total > 512) total = 512;
-    for (int i0 = 0; i0 < total; i0 += batch) {
-        int B = total - i0 < batch ? total - i0 : batch;
-        for (int b = 0; b < B; b++) {
-            int k = i0 + b, v = val[k % nval], c = (k / nval) % per;
-            float *full = malloc((size_t)T * fsz * sizeof(float));
-            if (!full) return vdit_seterr(err, "out of memory");
-            vdit_video_to_float(full, video_at(ds, v), T, S, S);
-            memcpy(x + (size_t)b * clip * fsz, full + (size_t)c * clip * fsz, (size_t)clip * fsz * sizeof(float));
-            free(full);
-        }
-        vdit_vae_losses l;
-        if (vdit_vae_forward(m, x, B, clip, S, S, lc, &l, err)) return -1;
-        sum += l.recon * B;
-        n += B;
-    }
-    *mse = sum / (double)n;
-    return 0;
-}
-
-static void swap_weights(float *a, float *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        float t = a[i];
-        a[i] = b[i];
-        b[i] = t;
-    }
-}
-
-static double lr_at(const vae_settings *s, int step, double frac)
-{
-    if (step <= s->warmup && s->warmup > 0) return s->lr * (double)step / s->warmup;
-    if (frac > 1.0) frac = 1.0;
-    return s->min_lr + 0.5 * (s->lr - s->min_lr) * (1.0 + cos(3.14159265358979323846 * frac));
-}
-
-/* "DIR/vae.safetensors" -> "DIR/vae.csv" */
-static void csv_path_for(const char *out, char *buf, size_t cap)
+/* "DIR/vae.safetensors" -> "DIR/vae" + suffix */
+static void path_beside(const char *out, const char *suffix, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s", out);
     char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
     if (dot && (!slash || dot > slash)) *dot = 0;
-    strncat(buf, ".csv", cap - strlen(buf) - 1);
+    strncat(buf, suffix, cap - strlen(buf) - 1);
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} strbuf;
-
-static void sb_printf(strbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void sb_printf(strbuf *b, const char *fmt, ...)
+/* The steps of a run (the library's vdit_vae_trainer): progress, the log at
+ * each validation, a training state every checkpoint_every steps and at the
+ * last. Returns the run's seconds, or -1 with err set. */
+static double train_loop(vdit_vae_trainer *tr, const vae_settings *s, const char *csv, const char *state,
+                         vdit_err *err)
 {
-    va_list ap;
+    const vdit_vae_train_config *c = &tr->cfg;
+    progress pb;
+    double limit = c->minutes > 0 ? c->minutes * 60.0 : 0.0, t0 = progress_now() - tr->seconds;
+    char pextra[200] = "";
+    progress_start(&pb, "vae train", c->steps ? c->steps : (long)ceil(limit));
     for (;;) {
-        va_start(ap, fmt);
-        int n = vsnprintf(b->buf ? b->buf + b->len : NULL, b->buf ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) return;
-        if (b->buf && b->len + n < b->cap) {
-            b->len += n;
-            return;
+        double el = progress_now() - t0;
+        if (vdit_vae_trainer_done(tr, el)) break;
+        if (vdit_vae_trainer_step(tr, el, NULL, err)) return -1;
+        int logged = vdit_vae_trainer_log(tr, progress_now() - t0, err);
+        if (logged < 0 || (logged && vdit_write_file_atomic(csv, tr->log.s, tr->log.n, err))) return -1;
+        if (s->checkpoint_every && (tr->step % s->checkpoint_every == 0 || tr->step == c->steps) &&
+            vdit_vae_trainer_save_state(tr, state, err))
+            return -1;
+        if (tr->step % c->log_interval == 0 || logged) {
+            int o = snprintf(pextra, sizeof pextra, "loss %.4f recon %.4f kl %.3g lr %.2g", tr->row_loss,
+                             tr->row_recon, tr->row_kl, tr->lr);
+            if (!isnan(tr->val_psnr)) snprintf(pextra + o, sizeof pextra - o, " val %.2f dB", tr->val_psnr);
         }
-        size_t cap = (b->cap + n + 1) * 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) return;
-        b->buf = nb;
-        b->cap = cap;
+        progress_update(&pb, c->steps ? tr->step : (long)(progress_now() - t0), pextra);
     }
+    double seconds = progress_now() - t0;
+    char extra[96];
+    snprintf(extra, sizeof extra, "%d steps, %.1f s", tr->step, seconds);
+    progress_end(&pb, extra);
+    return seconds;
 }
 
 static int vae_train(int argc, char **argv)
@@ -322,12 +128,15 @@ static int vae_train(int argc, char **argv)
         {"--config", "FILE.ini", "settings: [model], [loss], [train], [data] (see experiments/vae32.ini)", NULL},
         {"--out", "FILE", "checkpoint to write (.safetensors); the loss log goes beside it as .csv", NULL},
         {"--log", "FILE.csv", "where to write the loss log instead", NULL},
+        {"--resume", NULL, "continue from the training state beside --out (FILE.state.safetensors)", NULL},
     };
-    cli_cmd cmd = {"vdit vae train", "--data DIR --config FILE.ini --out vae.safetensors",
+    cli_cmd cmd = {"vdit vae train", "--data DIR --config FILE.ini --out vae.safetensors [--resume]",
                    "Trains the video VAE on the dataset's frames (reconstruction + kl_weight * KL, AdamW, cosine\n"
                    "learning rate), fits the latent scale factor on training frames and writes the checkpoint\n"
                    "with the config and scale factor in its metadata. Log columns: step,loss,recon,kl,lr,time,\n"
-                   "val_mse,val_psnr (validation on held-out videos every val_interval steps).",
+                   "val_mse,val_psnr (validation on held-out videos every val_interval steps). Every\n"
+                   "[train] checkpoint_every steps (and at the last) the full training state goes beside the\n"
+                   "checkpoint as FILE.state.safetensors; --resume continues from it bit for bit.",
                    flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc > 0 ? 0 : 2;
@@ -335,214 +144,55 @@ static int vae_train(int argc, char **argv)
     const char *out = cfgpath ? cli_required(&cmd, "--out") : NULL;
     if (!out) return 2;
     vae_settings s;
-    if (settings_load(&s, cfgpath)) return 1;
-    char csv[4096];
+    if (vae_settings_load(&s, cfgpath)) return 1;
+    char csv[4096], state[4096];
     if (cli_get(&cmd, "--log"))
         snprintf(csv, sizeof csv, "%s", cli_get(&cmd, "--log"));
     else
-        csv_path_for(out, csv, sizeof csv);
+        path_beside(out, ".csv", csv, sizeof csv);
+    path_beside(out, ".state.safetensors", state, sizeof state);
 
     vdit_dataset ds;
     if (load_data(data, s.count, &ds)) return 1;
-    int S = ds.size, T = ds.frames, clip = s.clip_frames;
     vdit_err err;
-    vdit_vae m = {0};
-    float *x = NULL, *mom = NULL, *vel = NULL, *ema = NULL;
-    int *order = NULL;
-    strbuf log = {0};
+    vdit_vae_trainer tr;
     rc = 1;
-    if (clip > T) {
-        fprintf(stderr, "vdit: %s: [train] clip_frames %d is more than the %d frames of %s\n", cfgpath, clip, T,
-                data);
-        goto done;
-    }
-    if (vdit_vae_create(&m, &s.model, &err) || vdit_vae_check_shape(&m, s.batch, clip, S, S, &err)) {
+    if (vdit_vae_trainer_create(&tr, &s.model, &s.train, video_at(&ds, 0), ds.count, ds.frames, ds.size, &err)) {
         fprintf(stderr, "vdit: %s: %s\n", data, err.msg);
+        vdit_dataset_free(&ds);
+        return 1;
+    }
+    /* resumed before a first state was written: nothing to resume, start afresh */
+    if (cli_get(&cmd, "--resume") && access(state, F_OK) == 0 && vdit_vae_trainer_load_state(&tr, state, &err)) {
+        fprintf(stderr, "vdit: --resume: %s\n", err.msg);
         goto done;
     }
-    vdit_vae_init_weights(&m, s.seed);
-    /* a seeded shuffle of the videos: the first nval are held out */
-    order = malloc((size_t)ds.count * sizeof(int));
-    x = malloc((size_t)s.batch * clip * 3 * S * S * sizeof(float));
-    mom = calloc(m.num_params, sizeof(float));
-    vel = calloc(m.num_params, sizeof(float));
-    if (!order || !x || !mom || !vel) {
-        cli_fail("out of memory");
+    fprintf(stderr, "vae: %zu parameters; %d training videos, %d held out; %d clips of %d frames of %dx%d per step%s\n",
+            tr.model.num_params, tr.ntr, tr.nval, s.train.batch, s.train.clip_frames, ds.size, ds.size,
+            tr.step ? "; resumed" : "");
+    double seconds = train_loop(&tr, &s, csv, state, &err), mse;
+    if (seconds < 0) {
+        fprintf(stderr, "\nvdit: %s: %s\n", cfgpath, err.msg);
         goto done;
     }
-    for (int i = 0; i < ds.count; i++) order[i] = i;
-    for (int i = ds.count - 1; i > 0; i--) {
-        int j = (int)(vdit_rng_at(s.seed ^ 0x73706c6974ull, (uint64_t)i) % (uint64_t)(i + 1));
-        int t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
-    int nval = (int)lround(s.val_split * ds.count);
-    if (s.val_split > 0 && nval < 1) nval = 1;
-    if (nval >= ds.count) nval = ds.count - 1;
-    const int *val = order, *tr = order + nval;
-    int ntr = ds.count - nval;
-    fprintf(stderr, "vae: %zu parameters; %d training videos, %d held out; %d clips of %d frames of %dx%d per step\n",
-            m.num_params, ntr, nval, s.batch, clip, S, S);
-
-    sb_printf(&log, "step,loss,recon,kl,lr,time,val_mse,val_psnr\n");
-    progress pb;
-    double limit = s.minutes > 0 ? s.minutes * 60.0 : 0.0;
-    progress_start(&pb, "vae train", s.steps ? s.steps : (long)ceil(limit));
-    double t0 = progress_now(), acc_loss = 0, acc_rec = 0, acc_kl = 0, last_val = NAN;
-    int nacc = 0, step = 0;
-    char pextra[200] = "";
-    size_t fsz = (size_t)3 * S * S;
-    vdit_adamw_config ac = {s.lr, s.beta1, s.beta2, 1e-8f, s.weight_decay};
-    if (s.ema_decay > 0) {
-        ema = malloc(m.num_params * sizeof(float));
-        if (!ema) {
-            cli_fail("out of memory");
-            goto done;
-        }
-        memcpy(ema, m.params_mem, m.num_params * sizeof(float));
-    }
-    float *full = malloc((size_t)T * fsz * sizeof(float));
-    if (!full) {
-        cli_fail("out of memory");
+    if (vdit_vae_trainer_finish(&tr, seconds, &mse, &err)) {
+        cli_fail(err.msg);
         goto done;
     }
-    for (;;) {
-        double el = progress_now() - t0;
-        double frac = s.steps ? (double)step / s.steps : 0.0;
-        if (limit > 0 && el / limit > frac) frac = el / limit;
-        if ((s.steps && step >= s.steps) || (limit > 0 && el >= limit)) break;
-        step++;
-        /* the batch: clip b of step `step` from a seeded (video, start) pair */
-        for (int b = 0; b < s.batch; b++) {
-            uint64_t h = vdit_rng_at(s.seed, (uint64_t)step * 65536 + b);
-            int v = tr[h % (uint64_t)ntr];
-            int starts = (T - clip) / m.cfg.temporal + 1;
-            int t = (int)((h >> 32) % (uint64_t)starts) * m.cfg.temporal;
-            const uint8_t *src = video_at(&ds, v) + (size_t)t * S * S * 3;
-            vdit_video_to_float(x + (size_t)b * clip * fsz, src, clip, S, S);
-        }
-        vdit_vae_loss_config lc = {(vdit_recon_loss)s.recon, s.kl_weight, 1, vdit_rng_at(s.seed, (uint64_t)step)};
-        vdit_vae_losses l;
-        if (vdit_vae_forward(&m, x, s.batch, clip, S, S, lc, &l, &err)) {
-            fprintf(stderr, "\nvdit: %s\n", err.msg);
-            free(full);
-            goto done;
-        }
-        if (!isfinite(l.loss)) {
-            fprintf(stderr, "\nvdit: %s: training diverged at step %d (loss %g); lower [train] lr\n", cfgpath, step,
-                    l.loss);
-            free(full);
-            goto done;
-        }
-        vdit_vae_zero_grad(&m);
-        vdit_vae_backward(&m, &err);
-        if (s.grad_clip > 0) {
-            double n2 = 0;
-            for (size_t i = 0; i < m.num_params; i++) n2 += (double)m.grads_mem[i] * m.grads_mem[i];
-            double norm = sqrt(n2);
-            if (norm > s.grad_clip) {
-                float k = (float)(s.grad_clip / norm);
-                for (size_t i = 0; i < m.num_params; i++) m.grads_mem[i] *= k;
-            }
-        }
-        double lr = lr_at(&s, step, frac);
-        ac.lr = (float)lr;
-        adamw_step(m.params_mem, m.grads_mem, mom, vel, m.num_params, step, ac);
-        if (ema) {
-            float d = s.ema_decay;
-#pragma omp parallel for schedule(static)
-            for (size_t i = 0; i < m.num_params; i++) ema[i] = d * ema[i] + (1.0f - d) * m.params_mem[i];
-        }
-        acc_loss += l.loss, acc_rec += l.recon, acc_kl += l.kl, nacc++;
-        el = progress_now() - t0;
-        int do_val = nval > 0 && s.val_interval > 0 && step % s.val_interval == 0;
-        double val_mse = NAN;
-        if (do_val) {
-            if (ema) swap_weights(m.params_mem, ema, m.num_params); /* validate the EMA */
-            int r = validate(&m, &ds, val, nval, clip, x, s.batch, &val_mse, &err);
-            if (ema) swap_weights(m.params_mem, ema, m.num_params);
-            if (r) {
-                fprintf(stderr, "\nvdit: %s\n", err.msg);
-                free(full);
-                goto done;
-            }
-            last_val = psnr_of(val_mse);
-        }
-        if (step % s.log_interval == 0 || do_val) {
-            sb_printf(&log, "%d,%.6g,%.6g,%.6g,%.4g,%.2f,", step, acc_loss / nacc, acc_rec / nacc, acc_kl / nacc, lr,
-                      el);
-            if (do_val)
-                sb_printf(&log, "%.6g,%.3f\n", val_mse, last_val);
-            else
-                sb_printf(&log, ",\n");
-            int o = snprintf(pextra, sizeof pextra, "loss %.4f recon %.4f kl %.3g lr %.2g", acc_loss / nacc,
-                             acc_rec / nacc, acc_kl / nacc, lr);
-            if (!isnan(last_val)) snprintf(pextra + o, sizeof pextra - o, " val %.2f dB", last_val);
-            acc_loss = acc_rec = acc_kl = 0;
-            nacc = 0;
-        }
-        if (do_val && vdit_write_file_atomic(csv, log.buf, log.len, &err)) { /* the log so far */
-            fprintf(stderr, "\nvdit: %s\n", err.msg);
-            free(full);
-            goto done;
-        }
-        progress_update(&pb, s.steps ? step : (long)el, pextra);
-    }
-    free(full);
-    double seconds = progress_now() - t0;
-    char extra[96];
-    snprintf(extra, sizeof extra, "%d steps, %.1f s", step, seconds);
-    progress_end(&pb, extra);
-    /* from here on the weights are the EMA's (when on); final validation, the
-     * scale factor on up to 512 training clips, the checkpoint */
-    if (ema) memcpy(m.params_mem, ema, m.num_params * sizeof(float));
-    double mse = NAN;
-    if (nval > 0) {
-        if (validate(&m, &ds, val, nval, clip, x, s.batch, &mse, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-        sb_printf(&log, "%d,,,,,%.2f,%.6g,%.3f\n", step, seconds, mse, psnr_of(mse));
-    }
-    {
-        int nfit = ntr * (T / clip) < 512 ? ntr * (T / clip) : 512;
-        float *fx = malloc((size_t)nfit * clip * fsz * sizeof(float)), *fv = malloc((size_t)T * fsz * sizeof(float));
-        if (!fx || !fv) {
-            free(fx), free(fv);
-            cli_fail("out of memory");
-            goto done;
-        }
-        for (int k = 0; k < nfit; k++) { /* clip k / ntr of video k % ntr */
-            vdit_video_to_float(fv, video_at(&ds, tr[k % ntr]), T, S, S);
-            memcpy(fx + (size_t)k * clip * fsz, fv + (size_t)((k / ntr) % (T / clip)) * clip * fsz,
-                   (size_t)clip * fsz * sizeof(float));
-        }
-        int r = vdit_vae_fit_scale(&m, fx, nfit, clip, S, S, &err);
-        free(fx), free(fv);
-        if (r) {
-            cli_fail(err.msg);
-            goto done;
-        }
-    }
-    char *tj = settings_json(&s, data, S, step, seconds, nval > 0 ? psnr_of(mse) : 0.0);
-    if (vdit_vae_save(&m, m.params_mem, out, tj, &err)) {
+    char *tj = vae_settings_json(&s, data, ds.size, tr.step, seconds, tr.nval > 0 ? vdit_psnr_pm1(mse) : 0.0);
+    if (vdit_vae_save(&tr.model, tr.model.params_mem, out, tj, &err) ||
+        vdit_write_file_atomic(csv, tr.log.s, tr.log.n, &err)) {
         free(tj);
         cli_fail(err.msg);
         goto done;
     }
     free(tj);
-    if (vdit_write_file_atomic(csv, log.buf, log.len, &err)) {
-        cli_fail(err.msg);
-        goto done;
-    }
     printf("%s: %d steps in %.1f s; validation PSNR %.2f dB on %d held-out videos; scale factor %.6g; log %s\n", out,
-           step, seconds, nval > 0 ? psnr_of(mse) : NAN, nval, m.scale_factor, csv);
+           tr.step, seconds, tr.nval > 0 ? vdit_psnr_pm1(mse) : NAN, tr.nval, tr.model.scale_factor, csv);
     rc = 0;
 done:
-    vdit_vae_free(&m);
+    vdit_vae_trainer_free(&tr);
     vdit_dataset_free(&ds);
-    free(x), free(mom), free(vel), free(ema), free(order), free(log.buf);
     return rc;
 }
 
@@ -613,16 +263,6 @@ static int load_pixels(const char *data, const char *input, int count, pixel_vid
     return 0;
 }
 
-/* Videos processed per encoder / decoder call (bounds the activations). */
-static int chunk_videos(const vdit_vae *m, int T, int H, int W)
-{
-    /* ~256 frames of 32x32 per call: every conv's GEMM already has thousands
-     * of columns per frame, and the saved activations stay near 1 GB at 64x64 */
-    double frames = 256.0 * 32 * 32 / ((double)H * W);
-    int n = (int)(frames / T);
-    return n < 1 ? 1 : n;
-}
-
 static int vae_encode(int argc, char **argv)
 {
     cli_flag flags[] = {
@@ -662,19 +302,15 @@ static int vae_encode(int argc, char **argv)
     }
     const vdit_vae_config *c = &m.cfg;
     int Tl = pv.T / c->temporal, Hl = pv.H / c->downsample, Wl = pv.W / c->downsample;
-    size_t zper = (size_t)Tl * c->latent_channels * Hl * Wl, xper = (size_t)pv.T * 3 * pv.H * pv.W;
+    size_t zper = (size_t)Tl * c->latent_channels * Hl * Wl;
     z = malloc((size_t)pv.B * zper * sizeof(float));
     if (!z) {
         cli_fail("out of memory");
         goto done;
     }
-    int chunk = chunk_videos(&m, pv.T, pv.H, pv.W);
-    for (int b = 0; b < pv.B; b += chunk) {
-        int n = pv.B - b < chunk ? pv.B - b : chunk;
-        if (vdit_vae_encode(&m, pv.x + b * xper, n, pv.T, pv.H, pv.W, z + b * zper, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
+    if (vdit_vae_encode_all(&m, pv.x, pv.B, pv.T, pv.H, pv.W, z, &err)) {
+        cli_fail(err.msg);
+        goto done;
     }
     int64_t shape[5] = {pv.B, Tl, c->latent_channels, Hl, Wl};
     if (vdit_npy_write_f32(out, z, 5, shape, &err)) {
@@ -733,19 +369,15 @@ static int vae_decode(int argc, char **argv)
     }
     int B = (int)a.shape[0], Tl = (int)a.shape[1], Hl = (int)a.shape[3], Wl = (int)a.shape[4];
     int T = Tl * c->temporal, H = Hl * c->downsample, W = Wl * c->downsample;
-    size_t zper = (size_t)Tl * c->latent_channels * Hl * Wl, xper = (size_t)T * 3 * H * W;
+    size_t xper = (size_t)T * 3 * H * W;
     x = malloc((size_t)B * xper * sizeof(float));
     if (!x) {
         cli_fail("out of memory");
         goto done;
     }
-    int chunk = chunk_videos(&m, T, H, W);
-    for (int b = 0; b < B; b += chunk) {
-        int n = B - b < chunk ? B - b : chunk;
-        if (vdit_vae_decode(&m, (const float *)a.data + b * zper, n, Tl, Hl, Wl, x + b * xper, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
+    if (vdit_vae_decode_all(&m, a.data, B, Tl, Hl, Wl, x, &err)) {
+        cli_fail(err.msg);
+        goto done;
     }
     if (u8) {
         uint8_t *v = malloc((size_t)B * xper);
@@ -822,7 +454,7 @@ static void add_stats(recon_stats *a, const recon_stats *b)
 
 /* Scores one reconstruction against its truth (both uint8 [T][S][S][3]). */
 static void score_video(const uint8_t *truth, const uint8_t *rec, const float *states, int T, int S, float *trk_t,
-                        float *trk_r, recon_stats *st)
+                        float *trk_r, int32_t *scratch, recon_stats *st)
 {
     size_t n = (size_t)T * S * S * 3;
     double se = 0;
@@ -837,11 +469,8 @@ static void score_video(const uint8_t *truth, const uint8_t *rec, const float *s
     /* gated tracking, each ball's area expected from the truth's radius */
     float expect_r[2] = {NAN, NAN};
     if (states) eval_expected_radii(states, expect_r);
-    int32_t *scratch = malloc(eval_track_scratch(S) * sizeof(int32_t));
-    if (!scratch) return;
     eval_track_video(truth, T, S, expect_r, trk_t, NULL, scratch);
     eval_track_video(rec, T, S, expect_r, trk_r, NULL, scratch);
-    free(scratch);
     for (int t = 0; t < T; t++)
         for (int o = 0; o < EVAL_NOBJ; o++) {
             const float *a = trk_t + (t * EVAL_NOBJ + o) * 3, *b = trk_r + (t * EVAL_NOBJ + o) * 3;
@@ -864,6 +493,55 @@ static void score_video(const uint8_t *truth, const uint8_t *rec, const float *s
                 st->sim_n++;
             }
         }
+}
+
+/* The GIF: frame t shows row 0 truth, row 1 reconstruction, one column per
+ * video (gifv: [2][columns][T][S][S][3], the first `shown` columns used). */
+static int write_recon_gif(const char *out, const uint8_t *gifv, int columns, int shown, int T, int S, vdit_err *err)
+{
+    size_t fr = (size_t)S * S * 3;
+    uint8_t *grid = malloc((size_t)2 * shown * fr), *frames = NULL;
+    int sh = 0, sw = 0, scale = S >= 64 ? 2 : 4;
+    if (!grid) return vdit_seterr(err, "out of memory");
+    for (int t = 0; t < T; t++) {
+        for (int r = 0; r < 2; r++)
+            for (int v = 0; v < shown; v++)
+                memcpy(grid + ((size_t)r * shown + v) * fr, gifv + ((size_t)(r * columns + v) * T + t) * fr, fr);
+        uint8_t *sheet;
+        int oh, ow;
+        if (vdit_contact_sheet(&sheet, &oh, &ow, grid, 2, shown, S, S, scale, 2)) {
+            free(grid), free(frames);
+            return vdit_seterr(err, "contact sheet: bad sizes or out of memory");
+        }
+        if (!frames) {
+            sh = oh, sw = ow;
+            frames = malloc((size_t)T * sh * sw * 3);
+        }
+        if (frames) memcpy(frames + (size_t)t * sh * sw * 3, sheet, (size_t)sh * sw * 3);
+        free(sheet);
+    }
+    free(grid);
+    int r = frames ? vdit_gif_write(out, frames, T, sh, sw, 10, err) : vdit_seterr(err, "out of memory");
+    free(frames);
+    return r;
+}
+
+static int write_recon_json(const char *jpath, const char *data, const char *vae, int S,
+                            const recon_stats per[EVAL_NUM_SCENARIOS], const recon_stats *all, vdit_err *err)
+{
+    json_t *o = json_object(), *sc = json_object();
+    json_object_set_new(o, "data", json_string(data));
+    json_object_set_new(o, "vae", json_string(vae));
+    json_object_set_new(o, "size", json_integer(S));
+    stats_json(o, "all", all);
+    for (int k = 0; k < EVAL_NUM_SCENARIOS; k++)
+        if (per[k].videos) stats_json(sc, eval_scenario_names[k], &per[k]);
+    json_object_set_new(o, "scenarios", sc);
+    char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    int r = txt ? vdit_write_file_atomic(jpath, txt, strlen(txt), err) : vdit_seterr(err, "out of memory");
+    free(txt);
+    return r;
 }
 
 static int vae_recon(int argc, char **argv)
@@ -904,18 +582,19 @@ static int vae_recon(int argc, char **argv)
     const vdit_vae_config *c = &m.cfg;
     size_t xper = (size_t)T * 3 * S * S, zper = (size_t)(T / c->temporal) * c->latent_channels *
                                                  (S / c->downsample) * (S / c->downsample);
-    int chunk = chunk_videos(&m, T, S, S);
+    int chunk = vdit_vae_chunk_videos(T, S, S);
     float *x = malloc((size_t)chunk * xper * sizeof(float)), *z = malloc((size_t)chunk * zper * sizeof(float));
     float *y = malloc((size_t)chunk * xper * sizeof(float));
     uint8_t *rec = malloc(xper), *gifv = malloc((size_t)2 * columns * xper);
     float *trk_t = malloc((size_t)T * EVAL_NOBJ * 3 * sizeof(float)), *trk_r = malloc((size_t)T * EVAL_NOBJ * 3 * sizeof(float));
+    int32_t *trk_scratch = malloc(eval_track_scratch(S) * sizeof(int32_t));
     int *idx = malloc((size_t)ds.count * sizeof(int)), *gifcol = malloc((size_t)ds.count * sizeof(int));
     recon_stats per[EVAL_NUM_SCENARIOS], all;
     memset(per, 0, sizeof per);
     memset(&all, 0, sizeof all);
     int shown = 0, shown_scen[EVAL_NUM_SCENARIOS] = {0}, nid = 0;
     rc = 1;
-    if (!x || !z || !y || !rec || !gifv || !trk_t || !trk_r || !idx || !gifcol) {
+    if (!x || !z || !y || !rec || !gifv || !trk_t || !trk_r || !trk_scratch || !idx || !gifcol) {
         cli_fail("out of memory");
         goto done;
     }
@@ -948,7 +627,7 @@ static int vae_recon(int argc, char **argv)
         for (int b = 0; b < n; b++) {
             int i = idx[k0 + b], lab = label_of(&ds, i), col = gifcol[k0 + b];
             vdit_video_to_u8(rec, y + b * xper, T, S, S);
-            score_video(video_at(&ds, i), rec, states_of(&ds, i), T, S, trk_t, trk_r, &per[lab]);
+            score_video(video_at(&ds, i), rec, states_of(&ds, i), T, S, trk_t, trk_r, trk_scratch, &per[lab]);
             if (col >= 0) {
                 memcpy(gifv + (size_t)col * xper, video_at(&ds, i), xper);
                 memcpy(gifv + (size_t)(columns + col) * xper, rec, xper);
@@ -957,40 +636,9 @@ static int vae_recon(int argc, char **argv)
         progress_update(&pb, k0 + n, NULL);
     }
     progress_end(&pb, NULL);
-    /* the GIF: frame t shows row 0 truth, row 1 reconstruction, one column per video */
-    {
-        size_t fr = (size_t)S * S * 3;
-        uint8_t *grid = malloc((size_t)2 * shown * fr), *frames = NULL;
-        int sh = 0, sw = 0, scale = S >= 64 ? 2 : 4;
-        if (!grid) {
-            cli_fail("out of memory");
-            goto done;
-        }
-        for (int t = 0; t < T; t++) {
-            for (int r = 0; r < 2; r++)
-                for (int v = 0; v < shown; v++)
-                    memcpy(grid + ((size_t)r * shown + v) * fr, gifv + ((size_t)(r * columns + v) * T + t) * fr, fr);
-            uint8_t *sheet;
-            int oh, ow;
-            if (vdit_contact_sheet(&sheet, &oh, &ow, grid, 2, shown, S, S, scale, 2)) {
-                free(grid), free(frames);
-                cli_fail("contact sheet: bad sizes or out of memory");
-                goto done;
-            }
-            if (!frames) {
-                sh = oh, sw = ow;
-                frames = malloc((size_t)T * sh * sw * 3);
-            }
-            if (frames) memcpy(frames + (size_t)t * sh * sw * 3, sheet, (size_t)sh * sw * 3);
-            free(sheet);
-        }
-        free(grid);
-        int r = frames ? vdit_gif_write(out, frames, T, sh, sw, 10, &err) : vdit_seterr(&err, "out of memory");
-        free(frames);
-        if (r) {
-            cli_fail(err.msg);
-            goto done;
-        }
+    if (write_recon_gif(out, gifv, columns, shown, T, S, &err)) {
+        cli_fail(err.msg);
+        goto done;
     }
     for (int k = 0; k < EVAL_NUM_SCENARIOS; k++) add_stats(&all, &per[k]);
     printf("%s: %d ID videos of %d frames of %dx%d, VAE %s\n", data, nid, T, S, S, vae);
@@ -1003,204 +651,14 @@ static int vae_recon(int argc, char **argv)
            "  units) of the tracked balls, reconstruction vs truth; rec-sim / true-sim: the tracked reconstruction /\n"
            "  truth vs the simulator's state (ball fully in view). GIF: %s\n",
            out);
-    if (jpath) {
-        json_t *o = json_object(), *sc = json_object();
-        json_object_set_new(o, "data", json_string(data));
-        json_object_set_new(o, "vae", json_string(vae));
-        json_object_set_new(o, "size", json_integer(S));
-        stats_json(o, "all", &all);
-        for (int k = 0; k < EVAL_NUM_SCENARIOS; k++)
-            if (per[k].videos) stats_json(sc, eval_scenario_names[k], &per[k]);
-        json_object_set_new(o, "scenarios", sc);
-        char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        json_decref(o);
-        int r = txt ? vdit_write_file_atomic(jpath, txt, strlen(txt), &err) : vdit_seterr(&err, "out of memory");
-        free(txt);
-        if (r) {
-            cli_fail(err.msg);
-            goto done;
-        }
-    }
-    rc = 0;
-done:
-    free(x), free(z), free(y), free(rec), free(gifv), free(trk_t), free(trk_r), free(idx), free(gifcol);
-    vdit_dataset_free(&ds);
-    vdit_vae_free(&m);
-    return rc;
-}
-
-/* ------------------------------------------------------------------------
- * vdit bench vae
- * ---------------------------------------------------------------------- */
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* Median ms of `reps` calls of a kernel (after one warm-up call). */
-#define TIME_MS(reps, out, call)                                                                                     \
-    do {                                                                                                             \
-        double t_[64];                                                                                               \
-        int r_ = (reps) > 64 ? 64 : (reps);                                                                          \
-        call;                                                                                                        \
-        for (int i_ = 0; i_ < r_; i_++) {                                                                            \
-            double a_ = progress_now();                                                                              \
-            call;                                                                                                    \
-            t_[i_] = 1e3 * (progress_now() - a_);                                                                    \
-        }                                                                                                            \
-        out = median(t_, r_);                                                                                        \
-    } while (0)
-
-/* The im2col + BLAS kernels against their plain loops on one layer of the
- * default VAE (a 3x3 conv of 32 channels on 32x32 frames), and GroupNorm. */
-static void bench_kernels(int N, int S, int reps)
-{
-    conv2d_shape s = {N, 32, S, S, 32, 3, 3, 1, 1};
-    size_t n = (size_t)N * 32 * S * S, nw = 32 * 32 * 9;
-    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
-    float *dx = calloc(n, sizeof(float)), *w = malloc(nw * sizeof(float)), *dw = calloc(nw, sizeof(float));
-    float b[32] = {0}, db[32] = {0}, gm[32], bt[32] = {0}, mean[8 * 4096], rstd[8 * 4096];
-    if (!x || !y || !g || !dx || !w || !dw || N > 4096) {
-        free(x), free(y), free(g), free(dx), free(w), free(dw);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) x[i] = vdit_rng_at(1, i) % 1000 / 500.0f - 1.0f, g[i] = x[(i * 7) % n];
-    for (size_t i = 0; i < nw; i++) w[i] = (vdit_rng_at(2, i) % 1000 / 500.0f - 1.0f) * 0.06f;
-    for (int i = 0; i < 32; i++) gm[i] = 1.0f;
-    double fast, ref, fl = 2.0 * N * S * S * 32 * 32 * 9;
-    printf("kernels on %d frames of %dx%d, 32 channels (median of %d):\n", N, S, S, reps);
-    TIME_MS(reps, fast, conv2d_forward(y, x, w, b, s));
-    TIME_MS(1, ref, conv2d_forward_ref(y, x, w, b, s));
-    printf("  conv2d 3x3 forward   im2col+sgemm %8.2f ms (%6.1f GFLOP/s)  plain loops %9.2f ms  x%.0f\n", fast,
-           fl / fast / 1e6, ref, ref / fast);
-    TIME_MS(reps, fast, conv2d_backward(dx, dw, db, g, x, w, s));
-    TIME_MS(1, ref, conv2d_backward_ref(dx, dw, db, g, x, w, s));
-    printf("  conv2d 3x3 backward  im2col+sgemm %8.2f ms (%6.1f GFLOP/s)  plain loops %9.2f ms  x%.0f\n", fast,
-           2 * fl / fast / 1e6, ref, ref / fast);
-    TIME_MS(reps, fast, groupnorm_forward(y, mean, rstd, x, gm, bt, N, 32, S * S, 8));
-    TIME_MS(reps, ref, groupnorm_forward_ref(y, mean, rstd, x, gm, bt, N, 32, S * S, 8));
-    printf("  groupnorm forward    OpenMP       %8.3f ms                    plain loops %9.3f ms  x%.1f\n", fast, ref,
-           ref / fast);
-    TIME_MS(reps, fast, groupnorm_backward(dx, gm, bt, g, x, mean, rstd, gm, N, 32, S * S, 8));
-    TIME_MS(reps, ref, groupnorm_backward_ref(dx, gm, bt, g, x, mean, rstd, gm, N, 32, S * S, 8));
-    printf("  groupnorm backward   OpenMP       %8.3f ms                    plain loops %9.3f ms  x%.1f\n", fast, ref,
-           ref / fast);
-    free(x), free(y), free(g), free(dx), free(w), free(dw);
-}
-
-int cmd_bench_vae(int argc, char **argv)
-{
-    cli_flag flags[] = {
-        {"--config", "FILE.ini", "take [model] (and [train] batch, clip_frames) from a vdit vae train config", NULL},
-        {"--size", "S", "frame size (default 32)", NULL},
-        {"--batch", "B", "clips per step (default: the config's, else 32)", NULL},
-        {"--steps", "N", "timed steps after one warm-up step (default 5)", NULL},
-        {"--threads", "K", "OpenMP/OpenBLAS threads (default: OMP_NUM_THREADS)", NULL},
-        {"--kernels", NULL, "also time conv2d and GroupNorm against their plain loops", NULL},
-        {"--json", NULL, "print one JSON object", NULL},
-    };
-    cli_cmd cmd = {"vdit bench vae", "[--config FILE.ini] [options]",
-                   "Times the VAE's training step (forward, backward, AdamW) and its encoder and decoder on\n"
-                   "synthetic frames; FLOPs counted analytically (convs only; a training step = 3 x forward).",
-                   flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
-    int rc = cli_parse(&cmd, argc, argv);
-    if (rc) return rc > 0 ? 0 : 2;
-    vae_settings st;
-    const char *cfgpath = cli_get(&cmd, "--config");
-    if (cfgpath) {
-        if (settings_load(&st, cfgpath)) return 1;
-    } else {
-        settings_default(&st);
-        st.clip_frames = 1;
-    }
-    int S, B, steps, threads;
-    if (cli_int(&cmd, "--size", 32, 8, 1024, &S) || cli_int(&cmd, "--batch", st.batch, 1, 4096, &B) ||
-        cli_int(&cmd, "--steps", 5, 1, 64, &steps) || cli_int(&cmd, "--threads", 0, 0, 1024, &threads))
-        return 2;
-#ifdef _OPENMP
-    if (threads) omp_set_num_threads(threads);
-#endif
-    vdit_err err;
-    vdit_vae m;
-    if (vdit_vae_create(&m, &st.model, &err)) {
+    if (jpath && write_recon_json(jpath, data, vae, S, per, &all, &err)) {
         cli_fail(err.msg);
-        return 1;
-    }
-    int T = st.clip_frames;
-    if (vdit_vae_check_shape(&m, B, T, S, S, &err)) {
-        cli_usage_error(&cmd, "%s", err.msg);
-        vdit_vae_free(&m);
-        return 2;
-    }
-    vdit_vae_init_weights(&m, 1);
-    size_t nx = (size_t)B * T * 3 * S * S, nz = (size_t)B * (T / m.cfg.temporal) * m.cfg.latent_channels *
-                                                (S / m.cfg.downsample) * (S / m.cfg.downsample);
-    float *x = malloc(nx * sizeof(float)), *z = malloc(nz * sizeof(float)), *y = malloc(nx * sizeof(float));
-    float *mom = calloc(m.num_params, sizeof(float)), *vel = calloc(m.num_params, sizeof(float));
-    double ms[64], enc_ms[64], dec_ms[64];
-    rc = 1;
-    if (!x || !z || !y || !mom || !vel) {
-        cli_fail("out of memory");
         goto done;
     }
-    for (size_t i = 0; i < nx; i++) x[i] = (float)(vdit_rng_at(9, i) % 2001) / 1000.0f - 1.0f;
-    vdit_adamw_config ac = {1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f};
-    for (int k = 0; k <= steps; k++) {
-        vdit_vae_loss_config lc = {(vdit_recon_loss)st.recon, st.kl_weight, 1, (uint64_t)k};
-        vdit_vae_losses l;
-        double t0 = progress_now();
-        if (vdit_vae_forward(&m, x, B, T, S, S, lc, &l, &err) || vdit_vae_backward(&m, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-        adamw_step(m.params_mem, m.grads_mem, mom, vel, m.num_params, k + 1, ac);
-        vdit_vae_zero_grad(&m);
-        double t1 = progress_now();
-        if (vdit_vae_encode(&m, x, B, T, S, S, z, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-        double t2 = progress_now();
-        if (vdit_vae_decode(&m, z, B, T / m.cfg.temporal, S / m.cfg.downsample, S / m.cfg.downsample, y, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-        double t3 = progress_now();
-        if (k) ms[k - 1] = 1e3 * (t1 - t0), enc_ms[k - 1] = 1e3 * (t2 - t1), dec_ms[k - 1] = 1e3 * (t3 - t2);
-    }
-    double fe, fd, f = vdit_vae_flops(&m.cfg, T, S, S, &fe, &fd) * B;
-    fe *= B, fd *= B;
-    double med = median(ms, steps), me = median(enc_ms, steps), md = median(dec_ms, steps);
-    double frames = (double)B * T;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    if (cli_get(&cmd, "--json"))
-        printf("{\"size\": %d, \"frames_per_step\": %.0f, \"ms_per_step\": %.3f, \"frames_per_s\": %.2f, "
-               "\"gflops\": %.3f, \"encode_ms_per_frame\": %.4f, \"decode_ms_per_frame\": %.4f, \"params\": %zu, "
-               "\"peak_rss_mb\": %.1f}\n",
-               S, frames, med, frames / (med * 1e-3), 3 * f / (med * 1e-3) / 1e9, me / frames, md / frames,
-               m.num_params, ru.ru_maxrss / 1024.0);
-    else {
-        printf("vdit bench vae: %zu parameters, %.0f frames of %dx%d per step (%d x %d), %.3f GFLOP forward per frame\n",
-               m.num_params, frames, S, S, B, T, f / frames / 1e9);
-        printf("  training step  median %8.2f ms over %d steps: %7.1f frames/s, %6.1f GFLOP/s\n", med, steps,
-               frames / (med * 1e-3), 3 * f / (med * 1e-3) / 1e9);
-        printf("  encode         median %8.3f ms per frame, %6.1f GFLOP/s\n", me / frames, fe / (me * 1e-3) / 1e9);
-        printf("  decode         median %8.3f ms per frame, %6.1f GFLOP/s\n", md / frames, fd / (md * 1e-3) / 1e9);
-        printf("  peak RSS %.1f MB\n", ru.ru_maxrss / 1024.0);
-    }
-    if (cli_get(&cmd, "--kernels")) bench_kernels(8, 32, steps);
     rc = 0;
 done:
-    free(x), free(z), free(y), free(mom), free(vel);
+    free(x), free(z), free(y), free(rec), free(gifv), free(trk_t), free(trk_r), free(trk_scratch), free(idx), free(gifcol);
+    vdit_dataset_free(&ds);
     vdit_vae_free(&m);
     return rc;
 }

@@ -636,9 +636,111 @@ START_TEST(test_checkpoint)
 }
 END_TEST
 
+START_TEST(test_lr_schedule)
+{
+    const double PI = 3.14159265358979323846;
+    /* the VAE's convention: warm-up in double, then the cosine over the
+     * whole run (p = s / steps, or the time used when larger) */
+    vdit_lr_schedule v = {1e-3f, 5e-5f, 20, 60, VDIT_LR_VAE};
+    ck_assert(vdit_lr_schedule_at(&v, 0, 0) == (double)1e-3f / 20);
+    ck_assert(vdit_lr_schedule_at(&v, 19, 0) == (double)1e-3f);
+    double lr = 5e-5f, span = 1e-3f - 5e-5f;
+    ck_assert_double_eq_tol(vdit_lr_schedule_at(&v, 20, 0), lr + 0.5 * span * (1 + cos(PI / 3)), 1e-12);
+    ck_assert_double_eq_tol(vdit_lr_schedule_at(&v, 39, 0), 3.0935e-4, 5e-8); /* the log's 0.0003094 */
+    ck_assert_double_eq_tol(vdit_lr_schedule_at(&v, 39, 0.9), lr + 0.5 * span * (1 + cos(0.9 * PI)), 1e-12);
+    ck_assert(vdit_lr_schedule_at(&v, 40, 2.0) == (double)5e-5f);
+    v.steps = 0; /* minutes only: the time alone drives the cosine */
+    ck_assert_double_eq_tol(vdit_lr_schedule_at(&v, 30, 0.5), lr + 0.5 * span, 1e-12);
+    /* the DiT's: warm-up in float, the cosine over the steps after it */
+    vdit_lr_schedule d = {1e-3f, 5e-5f, 20, 60, VDIT_LR_DIT};
+    ck_assert(vdit_lr_schedule_at(&d, 20, 0) == (double)1e-3f);
+    ck_assert(vdit_lr_schedule_at(&d, 59, 0) == (double)5e-5f);
+    ck_assert(vdit_lr_schedule_at(&d, 2, 0) == (double)(1e-3f * 3.0f / 20.0f));
+    vdit_train_config tc;
+    vdit_train_config_default(&tc);
+    for (int s = 0; s < tc.steps; s += 7) {
+        vdit_lr_schedule t = {tc.lr, tc.min_lr, tc.warmup, tc.steps, VDIT_LR_DIT};
+        ck_assert(vdit_lr_at(&tc, s) == (float)vdit_lr_schedule_at(&t, s, 0));
+    }
+}
+END_TEST
+
+/* A trainer on `videos` (6 random videos of 2 frames of 16x16). */
+static void tiny_trainer(vdit_vae_trainer *tr, const uint8_t *videos, int steps)
+{
+    vdit_vae_config mc = tiny_config(4, 1);
+    vdit_vae_train_config tc;
+    vdit_vae_train_config_default(&tc);
+    tc.batch = 2, tc.clip_frames = 1, tc.steps = steps, tc.warmup = 2, tc.ema_decay = 0.9f;
+    tc.val_split = 0.34f, tc.val_interval = 3, tc.log_interval = 2;
+    vdit_err err;
+    ck_assert_msg(vdit_vae_trainer_create(tr, &mc, &tc, videos, 6, 2, 16, &err) == 0, "%s", err.msg);
+}
+
+START_TEST(test_trainer_resume)
+{
+    /* 8 steps straight, and 5 steps + a state + 3 steps in a new trainer:
+     * the same weights, scale factor and log, bit for bit */
+    make_tmpdir();
+    size_t n = (size_t)6 * 2 * 16 * 16 * 3;
+    uint8_t *videos = malloc(n);
+    for (size_t i = 0; i < n; i++) videos[i] = (uint8_t)(vdit_rng_at(4, i) % 256);
+    char state[300];
+    snprintf(state, sizeof state, "%s/vae.state.safetensors", tmpdir);
+    vdit_vae_trainer a, b;
+    vdit_err err;
+    double mse_a, mse_b;
+    tiny_trainer(&a, videos, 8);
+    ck_assert_int_eq(a.nval, 2);
+    ck_assert_ptr_nonnull(a.ema);
+    while (!vdit_vae_trainer_done(&a, 0)) {
+        ck_assert_int_eq(vdit_vae_trainer_step(&a, 0, NULL, &err), 0);
+        ck_assert_int_ge(vdit_vae_trainer_log(&a, 0, &err), 0);
+    }
+    ck_assert_int_eq(vdit_vae_trainer_finish(&a, 0, &mse_a, &err), 0);
+    tiny_trainer(&b, videos, 8);
+    for (int s = 0; s < 5; s++) {
+        ck_assert_int_eq(vdit_vae_trainer_step(&b, 0, NULL, &err), 0);
+        ck_assert_int_ge(vdit_vae_trainer_log(&b, 0, &err), 0);
+    }
+    ck_assert_int_eq(vdit_vae_trainer_save_state(&b, state, &err), 0);
+    vdit_vae_trainer_free(&b);
+    tiny_trainer(&b, videos, 8);
+    ck_assert_msg(vdit_vae_trainer_load_state(&b, state, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(b.step, 5);
+    ck_assert_int_eq(b.nacc, 1); /* step 5: one step since the row of step 4 */
+    while (!vdit_vae_trainer_done(&b, 0)) {
+        ck_assert_int_eq(vdit_vae_trainer_step(&b, 0, NULL, &err), 0);
+        ck_assert_int_ge(vdit_vae_trainer_log(&b, 0, &err), 0);
+    }
+    ck_assert_int_eq(vdit_vae_trainer_finish(&b, 0, &mse_b, &err), 0);
+    ck_assert(memcmp(a.model.params_mem, b.model.params_mem, a.model.num_params * sizeof(float)) == 0);
+    ck_assert(a.model.scale_factor == b.model.scale_factor);
+    ck_assert(mse_a == mse_b && isfinite(mse_a));
+    ck_assert_str_eq(a.log.s, b.log.s);
+    /* rows at steps 2, 3 (validation), 4, 6 (both), 8 and the end */
+    int rows = 0;
+    for (const char *p = a.log.s; *p; p++) rows += *p == '\n';
+    ck_assert_int_eq(rows, 1 + 6);
+    vdit_vae_trainer_free(&b);
+    /* another run's settings: refused, naming the file */
+    vdit_vae_config mc = tiny_config(4, 1);
+    vdit_vae_train_config tc = a.cfg;
+    tc.seed = 2;
+    ck_assert_int_eq(vdit_vae_trainer_create(&b, &mc, &tc, videos, 6, 2, 16, &err), 0);
+    ck_assert_int_eq(vdit_vae_trainer_load_state(&b, state, &err), -1);
+    ck_assert_msg(strstr(err.msg, "vae.state.safetensors: saved for settings"), "%s", err.msg);
+    ck_assert_int_eq(b.step, 0);
+    vdit_vae_trainer_free(&b);
+    vdit_vae_trainer_free(&a);
+    free(videos);
+    remove_tmpdir();
+}
+END_TEST
+
 int main(void)
 {
-    Suite *s = suite_create("vae");
+Suite *s = suite_create("vae");
     TCase *tc = tcase_create("vae");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_config);
@@ -654,6 +756,8 @@ int main(void)
     tcase_add_test(tc, test_training_improves);
     tcase_add_test(tc, test_deterministic);
     tcase_add_test(tc, test_checkpoint);
+    tcase_add_test(tc, test_lr_schedule);
+    tcase_add_test(tc, test_trainer_resume);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
