@@ -421,18 +421,22 @@ typedef struct {
     long videos, pos_n, sim_n, missing, present;
 } recon_stats;
 
+/* a number, or null where it could not be measured (JSON has no NaN) */
+static json_t *json_num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
 static void stats_json(json_t *o, const char *key, const recon_stats *s)
 {
     double nan = NAN;
-    json_t *e = json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "videos", (int)s->videos, "psnr",
-                          s->videos ? s->psnr_sum / s->videos : nan, "psnr_global",
-                          s->videos ? 10.0 * log10(255.0 * 255.0 / (s->mse_sum / s->videos)) : nan, "position_error",
-                          s->pos_n ? s->pos_sum / s->pos_n : nan, "position_error_x",
-                          s->pos_n ? s->posx_sum / s->pos_n : nan, "position_error_y",
-                          s->pos_n ? s->posy_sum / s->pos_n : nan, "recon_vs_state",
-                          s->sim_n ? s->sim_rec / s->sim_n : nan, "truth_vs_state",
-                          s->sim_n ? s->sim_true / s->sim_n : nan, "missing_rate",
-                          s->present ? (double)s->missing / s->present : nan);
+    json_t *e = json_object();
+    json_object_set_new(e, "videos", json_integer(s->videos));
+    json_object_set_new(e, "psnr", json_num(s->videos ? s->psnr_sum / s->videos : nan));
+    json_object_set_new(e, "psnr_global", json_num(s->videos ? 10.0 * log10(255.0 * 255.0 / (s->mse_sum / s->videos)) : nan));
+    json_object_set_new(e, "position_error", json_num(s->pos_n ? s->pos_sum / s->pos_n : nan));
+    json_object_set_new(e, "position_error_x", json_num(s->pos_n ? s->posx_sum / s->pos_n : nan));
+    json_object_set_new(e, "position_error_y", json_num(s->pos_n ? s->posy_sum / s->pos_n : nan));
+    json_object_set_new(e, "recon_vs_state", json_num(s->sim_n ? s->sim_rec / s->sim_n : nan));
+    json_object_set_new(e, "truth_vs_state", json_num(s->sim_n ? s->sim_true / s->sim_n : nan));
+    json_object_set_new(e, "missing_rate", json_num(s->present ? (double)s->missing / s->present : nan));
     json_object_set_new(o, key, e);
 }
 
