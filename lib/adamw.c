@@ -3,7 +3,7 @@
 
 #include <math.h>
 
-void adamw_step(float *params, const float *grads, float *m, float *v, size_t n, int step,
+void vdit_adamw_step(float *params, const float *grads, float *m, float *v, size_t n, int step,
                 vdit_adamw_config c)
 {
     float bc1 = 1.0f - powf(c.beta1, (float)step);

@@ -204,7 +204,7 @@ int vdit_trainer_step(vdit_trainer *tr, const float *x0, const int *labels, int 
         for (size_t i = 0; i < P; i++) m->grads_mem[i] *= s;
     }
     vdit_adamw_config ac = {vdit_lr_at(tc, tr->step), tc->beta1, tc->beta2, tc->adam_eps, tc->weight_decay};
-    adamw_step(m->params_mem, m->grads_mem, tr->adam_m, tr->adam_v, P, tr->step + 1, ac);
+    vdit_adamw_step(m->params_mem, m->grads_mem, tr->adam_m, tr->adam_v, P, tr->step + 1, ac);
     float d = tc->ema_decay, *ema = tr->ema;
     const float *w = m->params_mem;
 #pragma omp parallel for simd schedule(dynamic, 16384)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vdit.h"
+#include "kernels.h" /* the layers, for their tests (libvdit's internal header) */
 
 static inline float *rand_tensor(size_t n, float scale, uint64_t seed)
 {
@@ -38,6 +38,76 @@ static inline double max_abs(const float *a, size_t n)
     for (size_t i = 0; i < n; i++)
         if (fabs(a[i]) > m) m = fabs(a[i]);
     return m;
+}
+
+/* ------------------------------------------------------------------------
+ * The layers that take scratch, called with exactly the floats their
+ * vdit_*_scratch asks for, filled with NaN: a layer that reads scratch it
+ * has not written, or needs more than it asked for, fails its test (the
+ * latter under the sanitizer build).
+ * ---------------------------------------------------------------------- */
+
+static inline float *nan_scratch(size_t n)
+{
+    float *w = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) w[i] = NAN;
+    return w;
+}
+
+static inline void run_attention_forward(float *out, float *lse, const float *qkv, vdit_attn_shape s)
+{
+    float *w = nan_scratch(vdit_attention_scratch(s));
+    vdit_attention_forward(out, lse, qkv, s, w);
+    free(w);
+}
+
+static inline void run_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+                                          const float *lse, vdit_attn_shape s)
+{
+    float *w = nan_scratch(vdit_attention_scratch(s));
+    vdit_attention_backward(dqkv, dout, qkv, out, lse, s, w);
+    free(w);
+}
+
+static inline void run_conv2d_forward(float *out, const float *inp, const float *wt, const float *b,
+                                      vdit_conv2d_shape s)
+{
+    float *w = nan_scratch(vdit_conv2d_scratch(s));
+    vdit_conv2d_forward(out, inp, wt, b, s, w);
+    free(w);
+}
+
+static inline void run_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                       const float *wt, vdit_conv2d_shape s)
+{
+    float *w = nan_scratch(vdit_conv2d_scratch(s));
+    vdit_conv2d_backward(dinp, dw, db, dout, inp, wt, s, w);
+    free(w);
+}
+
+static inline void run_conv3d_forward(float *out, const float *inp, const float *wt, const float *b,
+                                      vdit_conv3d_shape s)
+{
+    float *w = nan_scratch(vdit_conv3d_scratch(s));
+    vdit_conv3d_forward(out, inp, wt, b, s, w);
+    free(w);
+}
+
+static inline void run_conv3d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                       const float *wt, vdit_conv3d_shape s)
+{
+    float *w = nan_scratch(vdit_conv3d_scratch(s));
+    vdit_conv3d_backward(dinp, dw, db, dout, inp, wt, s, w);
+    free(w);
+}
+
+static inline void run_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
+                                          const float *mean, const float *rstd, const float *gamma, int N, int C,
+                                          int HW, int G)
+{
+    float *w = nan_scratch(vdit_groupnorm_scratch(N, C));
+    vdit_groupnorm_backward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma, N, C, HW, G, w);
+    free(w);
 }
 
 /* A function under test: recomputes its output from inputs held in ctx. */
