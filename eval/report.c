@@ -24,61 +24,25 @@ void eval_report_options_default(eval_report_options *o)
 }
 
 /* ------------------------------------------------------------------------
- * a growing string
+ * the report's text, in a growing string (vdit_strbuf)
  * ---------------------------------------------------------------------- */
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->n;
-        int k = b->s ? vsnprintf(b->s + b->n, room, fmt, ap) : -2;
-        va_end(ap);
-        if (k >= 0 && (size_t)k < room) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? 2 * b->cap : 4096;
-        while (k >= 0 && cap - b->n <= (size_t)k) cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = 1;
-            return;
-        }
-        b->s = s, b->cap = cap;
-    }
-}
-
-static int sb_write(sbuf *b, const char *dir, const char *name, vdit_err *err)
+static int sb_write(vdit_strbuf *b, const char *dir, const char *name, vdit_err *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     int rc = b->oom ? vdit_seterr(err, "%s: out of memory", path) : vdit_write_file_atomic(path, b->s, b->n, err);
-    free(b->s);
-    memset(b, 0, sizeof *b);
+    vdit_strbuf_free(b);
     return rc;
 }
 
 /* a number for CSV / gnuplot data: NaN as "NaN" (gnuplot skips it) */
-static void sb_num(sbuf *b, double x)
+static void sb_num(vdit_strbuf *b, double x)
 {
     if (isnan(x))
-        sb_printf(b, "NaN");
+        vdit_strbuf_printf(b, "NaN");
     else
-        sb_printf(b, "%.6g", x);
+        vdit_strbuf_printf(b, "%.6g", x);
 }
 
 static const eval_stat *stat_at(const eval_result *r, int src, int g, int k)
@@ -187,133 +151,133 @@ static int write_json(const char *dir, const eval_result *r, const eval_report_o
 
 static int write_csv(const char *dir, const eval_result *r, vdit_err *err)
 {
-    sbuf b = {0};
-    sb_printf(&b, "source,group,metric,mean,lo,hi,n\n");
+    vdit_strbuf b = {0};
+    vdit_strbuf_printf(&b, "source,group,metric,mean,lo,hi,n\n");
     for (int s = 0; s < EVAL_NUM_SOURCES; s++) {
         if (!r->has[s]) continue;
         for (int g = 0; g < EVAL_NUM_GROUPS; g++) {
             for (int k = 0; k < EVAL_NUM_METRICS; k++) {
                 const eval_stat *st = stat_at(r, s, g, k);
-                sb_printf(&b, "%s,%s,%s,", eval_source_names[s], eval_group_name(g), eval_metrics[k].name);
-                sb_num(&b, st->mean), sb_printf(&b, ","), sb_num(&b, st->lo), sb_printf(&b, ",");
-                sb_num(&b, st->hi), sb_printf(&b, ",%d\n", st->n);
+                vdit_strbuf_printf(&b, "%s,%s,%s,", eval_source_names[s], eval_group_name(g), eval_metrics[k].name);
+                sb_num(&b, st->mean), vdit_strbuf_printf(&b, ","), sb_num(&b, st->lo), vdit_strbuf_printf(&b, ",");
+                sb_num(&b, st->hi), vdit_strbuf_printf(&b, ",%d\n", st->n);
             }
-            sb_printf(&b, "%s,%s,frechet_trajectory,", eval_source_names[s], eval_group_name(g));
+            vdit_strbuf_printf(&b, "%s,%s,frechet_trajectory,", eval_source_names[s], eval_group_name(g));
             sb_num(&b, r->fd_traj[s * EVAL_NUM_GROUPS + g]);
-            sb_printf(&b, ",,,%d\n", r->group_n[g]);
+            vdit_strbuf_printf(&b, ",,,%d\n", r->group_n[g]);
             if (r->fd_feat) {
-                sb_printf(&b, "%s,%s,frechet_features,", eval_source_names[s], eval_group_name(g));
+                vdit_strbuf_printf(&b, "%s,%s,frechet_features,", eval_source_names[s], eval_group_name(g));
                 sb_num(&b, r->fd_feat[s * EVAL_NUM_GROUPS + g]);
-                sb_printf(&b, ",,,%d\n", r->group_n[g]);
+                vdit_strbuf_printf(&b, ",,,%d\n", r->group_n[g]);
             }
         }
     }
     if (sb_write(&b, dir, "report.csv", err)) return -1;
 
-    sb_printf(&b, "video,split,scenario,source");
-    for (int k = 0; k < EVAL_NUM_METRICS; k++) sb_printf(&b, ",%s", eval_metrics[k].name);
-    sb_printf(&b, "\n");
+    vdit_strbuf_printf(&b, "video,split,scenario,source");
+    for (int k = 0; k < EVAL_NUM_METRICS; k++) vdit_strbuf_printf(&b, ",%s", eval_metrics[k].name);
+    vdit_strbuf_printf(&b, "\n");
     for (int i = 0; i < r->N; i++)
         for (int s = 0; s < EVAL_NUM_SOURCES; s++) {
             if (!r->has[s]) continue;
-            sb_printf(&b, "%d,%s,%s,%s", i, eval_split_names[r->splits[i]], eval_scenario_names[r->labels[i]],
+            vdit_strbuf_printf(&b, "%d,%s,%s,%s", i, eval_split_names[r->splits[i]], eval_scenario_names[r->labels[i]],
                       eval_source_names[s]);
             for (int k = 0; k < EVAL_NUM_METRICS; k++) {
-                sb_printf(&b, ",");
+                vdit_strbuf_printf(&b, ",");
                 sb_num(&b, r->m[((size_t)s * r->N + i) * EVAL_NUM_METRICS + k]);
             }
-            sb_printf(&b, "\n");
+            vdit_strbuf_printf(&b, "\n");
         }
     return sb_write(&b, dir, "videos.csv", err);
 }
 
-static void md_cell(sbuf *b, const eval_stat *st)
+static void md_cell(vdit_strbuf *b, const eval_stat *st)
 {
     if (isnan(st->mean))
-        sb_printf(b, " - |");
+        vdit_strbuf_printf(b, " - |");
     else
-        sb_printf(b, " %.4g [%.4g, %.4g] |", st->mean, st->lo, st->hi);
+        vdit_strbuf_printf(b, " %.4g [%.4g, %.4g] |", st->mean, st->lo, st->hi);
 }
 
-static void md_table(sbuf *b, const eval_result *r, int g)
+static void md_table(vdit_strbuf *b, const eval_result *r, int g)
 {
-    sb_printf(b, "| metric |");
+    vdit_strbuf_printf(b, "| metric |");
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
-        if (r->has[s]) sb_printf(b, " %s |", eval_source_names[s]);
-    sb_printf(b, "\n| --- |");
+        if (r->has[s]) vdit_strbuf_printf(b, " %s |", eval_source_names[s]);
+    vdit_strbuf_printf(b, "\n| --- |");
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
-        if (r->has[s]) sb_printf(b, " --- |");
-    sb_printf(b, "\n");
+        if (r->has[s]) vdit_strbuf_printf(b, " --- |");
+    vdit_strbuf_printf(b, "\n");
     for (int k = 0; k < EVAL_NUM_METRICS; k++) {
         int any = 0;
         for (int s = 0; s < EVAL_NUM_SOURCES; s++)
             if (r->has[s] && stat_at(r, s, g, k)->n) any = 1;
         if (!any) continue;
-        sb_printf(b, "| %s %s |", eval_metrics[k].name, eval_metrics[k].higher_better ? "(up)" : "(down)");
+        vdit_strbuf_printf(b, "| %s %s |", eval_metrics[k].name, eval_metrics[k].higher_better ? "(up)" : "(down)");
         for (int s = 0; s < EVAL_NUM_SOURCES; s++)
             if (r->has[s]) md_cell(b, stat_at(r, s, g, k));
-        sb_printf(b, "\n");
+        vdit_strbuf_printf(b, "\n");
     }
-    sb_printf(b, "| frechet_trajectory (down) |");
+    vdit_strbuf_printf(b, "| frechet_trajectory (down) |");
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
         if (r->has[s]) {
             double v = r->fd_traj[s * EVAL_NUM_GROUPS + g];
             if (isnan(v))
-                sb_printf(b, " - |");
+                vdit_strbuf_printf(b, " - |");
             else
-                sb_printf(b, " %.4g |", v);
+                vdit_strbuf_printf(b, " %.4g |", v);
         }
-    sb_printf(b, "\n");
+    vdit_strbuf_printf(b, "\n");
     if (r->fd_feat) {
-        sb_printf(b, "| frechet_%s (down) |", r->feat_name ? r->feat_name : "features");
+        vdit_strbuf_printf(b, "| frechet_%s (down) |", r->feat_name ? r->feat_name : "features");
         for (int s = 0; s < EVAL_NUM_SOURCES; s++)
             if (r->has[s]) {
                 double v = r->fd_feat[s * EVAL_NUM_GROUPS + g];
                 if (isnan(v))
-                    sb_printf(b, " - |");
+                    vdit_strbuf_printf(b, " - |");
                 else
-                    sb_printf(b, " %.4g |", v);
+                    vdit_strbuf_printf(b, " %.4g |", v);
             }
-        sb_printf(b, "\n");
+        vdit_strbuf_printf(b, "\n");
     }
 }
 
 static int write_md(const char *dir, const eval_result *r, const eval_report_options *o, int figs, vdit_err *err)
 {
-    sbuf b = {0};
-    sb_printf(&b, "# Physics benchmark report\n\n");
-    if (o->title && *o->title) sb_printf(&b, "Scored: `%s`  \n", o->title);
-    if (o->truth_name && *o->truth_name) sb_printf(&b, "Truth: `%s`  \n", o->truth_name);
-    sb_printf(&b,
+    vdit_strbuf b = {0};
+    vdit_strbuf_printf(&b, "# Physics benchmark report\n\n");
+    if (o->title && *o->title) vdit_strbuf_printf(&b, "Scored: `%s`  \n", o->title);
+    if (o->truth_name && *o->truth_name) vdit_strbuf_printf(&b, "Truth: `%s`  \n", o->truth_name);
+    vdit_strbuf_printf(&b,
               "%d videos of %d frames at %dx%d, the first %d given as context. Each cell: the mean over the videos, "
               "and a 95%% percentile-bootstrap interval (%d resamples, seed %llu). (up): higher is better, (down): "
               "lower is better. `truth` is the ground truth scored as a sample (the floor of the tracker's error), "
               "`take2` the second take (the physical variance), `copy-last` and `linear` the baselines to beat. "
               "Frechet distances are ours (trajectory features), not comparable to published FVD.\n\n",
               r->N, r->T, r->S, r->S, r->ctx, r->bootstrap, (unsigned long long)r->seed);
-    sb_printf(&b, "## Counts\n\n| group | videos |\n| --- | --- |\n");
+    vdit_strbuf_printf(&b, "## Counts\n\n| group | videos |\n| --- | --- |\n");
     for (int g = 0; g < 1 + EVAL_NUM_SPLITS + EVAL_NUM_SCENARIOS; g++)
-        sb_printf(&b, "| %s | %d |\n", eval_group_name(g), r->group_n[g]);
-    sb_printf(&b, "\n## All videos\n\n");
+        vdit_strbuf_printf(&b, "| %s | %d |\n", eval_group_name(g), r->group_n[g]);
+    vdit_strbuf_printf(&b, "\n## All videos\n\n");
     md_table(&b, r, 0);
     for (int s = 0; s < EVAL_NUM_SPLITS; s++) {
         if (!r->group_n[1 + s]) continue;
-        sb_printf(&b, "\n## Split %s (%d videos)\n\n", eval_split_names[s], r->group_n[1 + s]);
+        vdit_strbuf_printf(&b, "\n## Split %s (%d videos)\n\n", eval_split_names[s], r->group_n[1 + s]);
         md_table(&b, r, 1 + s);
     }
     for (int c = 0; c < EVAL_NUM_SCENARIOS; c++) {
         int g = 1 + EVAL_NUM_SPLITS + c;
         if (!r->group_n[g]) continue;
-        sb_printf(&b, "\n## Scenario %s (%d videos)\n\n", eval_scenario_names[c], r->group_n[g]);
+        vdit_strbuf_printf(&b, "\n## Scenario %s (%d videos)\n\n", eval_scenario_names[c], r->group_n[g]);
         md_table(&b, r, g);
     }
-    sb_printf(&b, "\nEvery (split, scenario) cell is in `report.csv` and `report.json`; every video's metrics in "
+    vdit_strbuf_printf(&b, "\nEvery (split, scenario) cell is in `report.csv` and `report.json`; every video's metrics in "
                   "`videos.csv`.\n");
     if (figs) {
-        sb_printf(&b, "\n## Figures\n\n");
-        if (figs & 1) sb_printf(&b, "![errors per split](fig_errors.png)\n\n");
-        if (figs & 2) sb_printf(&b, "![trajectories](fig_traj.png)\n\n");
-        if (figs & 4) sb_printf(&b, "![truth above sample](strip.png)\n\n");
+        vdit_strbuf_printf(&b, "\n## Figures\n\n");
+        if (figs & 1) vdit_strbuf_printf(&b, "![errors per split](fig_errors.png)\n\n");
+        if (figs & 2) vdit_strbuf_printf(&b, "![trajectories](fig_traj.png)\n\n");
+        if (figs & 4) vdit_strbuf_printf(&b, "![truth above sample](strip.png)\n\n");
     }
     return sb_write(&b, dir, "report.md", err);
 }
@@ -358,43 +322,43 @@ static int write_fig_errors(const char *dir, const eval_result *r, vdit_err *err
     int src[EVAL_NUM_SOURCES], ns = 0;
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
         if (r->has[s]) src[ns++] = s;
-    sbuf d = {0};
-    sb_printf(&d, "# error per split: one block per metric; columns: split");
-    for (int j = 0; j < ns; j++) sb_printf(&d, " %s_mean %s_lo %s_hi", eval_source_names[src[j]],
+    vdit_strbuf d = {0};
+    vdit_strbuf_printf(&d, "# error per split: one block per metric; columns: split");
+    for (int j = 0; j < ns; j++) vdit_strbuf_printf(&d, " %s_mean %s_lo %s_hi", eval_source_names[src[j]],
                                            eval_source_names[src[j]], eval_source_names[src[j]]);
-    sb_printf(&d, "\n");
+    vdit_strbuf_printf(&d, "\n");
     for (int f = 0; f < NFIG_METRICS; f++) {
-        sb_printf(&d, "# %s\n", eval_metrics[FIG_METRICS[f]].name);
+        vdit_strbuf_printf(&d, "# %s\n", eval_metrics[FIG_METRICS[f]].name);
         for (int s = 0; s < EVAL_NUM_SPLITS; s++) {
-            sb_printf(&d, "%d", s);
+            vdit_strbuf_printf(&d, "%d", s);
             for (int j = 0; j < ns; j++) {
                 const eval_stat *st = stat_at(r, src[j], 1 + s, FIG_METRICS[f]);
-                sb_printf(&d, " "), sb_num(&d, st->mean), sb_printf(&d, " "), sb_num(&d, st->lo);
-                sb_printf(&d, " "), sb_num(&d, st->hi);
+                vdit_strbuf_printf(&d, " "), sb_num(&d, st->mean), vdit_strbuf_printf(&d, " "), sb_num(&d, st->lo);
+                vdit_strbuf_printf(&d, " "), sb_num(&d, st->hi);
             }
-            sb_printf(&d, "\n");
+            vdit_strbuf_printf(&d, "\n");
         }
-        sb_printf(&d, "\n\n");
+        vdit_strbuf_printf(&d, "\n\n");
     }
     if (sb_write(&d, dir, "fig_errors.dat", err)) return -1;
-    sbuf g = {0};
-    sb_printf(&g, "# fig_errors.gp - mean and 95%% bootstrap interval per split (gnuplot fig_errors.gp)\n");
-    sb_printf(&g, GP_TERMINAL, 1200, 800, 1200, 800);
-    sb_printf(&g, "set output 'fig_errors.png'\nset datafile missing 'NaN'\nset multiplot layout 2,3\n");
-    sb_printf(&g, "set xtics (");
-    for (int s = 0; s < EVAL_NUM_SPLITS; s++) sb_printf(&g, "%s'%s' %d", s ? ", " : "", eval_split_names[s], s);
-    sb_printf(&g, ")\nset xrange [-0.5:%d.5]\nset key outside top center horizontal font ',8'\nset grid ytics\nnames = '", EVAL_NUM_SPLITS - 1);
-    for (int j = 0; j < ns; j++) sb_printf(&g, "%s%s", j ? " " : "", eval_source_names[src[j]]);
-    sb_printf(&g, "'\n");
+    vdit_strbuf g = {0};
+    vdit_strbuf_printf(&g, "# fig_errors.gp - mean and 95%% bootstrap interval per split (gnuplot fig_errors.gp)\n");
+    vdit_strbuf_printf(&g, GP_TERMINAL, 1200, 800, 1200, 800);
+    vdit_strbuf_printf(&g, "set output 'fig_errors.png'\nset datafile missing 'NaN'\nset multiplot layout 2,3\n");
+    vdit_strbuf_printf(&g, "set xtics (");
+    for (int s = 0; s < EVAL_NUM_SPLITS; s++) vdit_strbuf_printf(&g, "%s'%s' %d", s ? ", " : "", eval_split_names[s], s);
+    vdit_strbuf_printf(&g, ")\nset xrange [-0.5:%d.5]\nset key outside top center horizontal font ',8'\nset grid ytics\nnames = '", EVAL_NUM_SPLITS - 1);
+    for (int j = 0; j < ns; j++) vdit_strbuf_printf(&g, "%s%s", j ? " " : "", eval_source_names[src[j]]);
+    vdit_strbuf_printf(&g, "'\n");
     for (int f = 0; f < NFIG_METRICS; f++) {
         const eval_metric_info *m = &eval_metrics[FIG_METRICS[f]];
-        sb_printf(&g, "set title '%s%s%s%s'\n", m->name, *m->unit ? " (" : "", m->unit, *m->unit ? ")" : "");
-        sb_printf(&g,
+        vdit_strbuf_printf(&g, "set title '%s%s%s%s'\n", m->name, *m->unit ? " (" : "", m->unit, *m->unit ? ")" : "");
+        vdit_strbuf_printf(&g,
                   "plot for [j=0:%d] 'fig_errors.dat' index %d using ($1 + (j - %d/2.0)*0.12):(column(2+3*j)):"
                   "(column(3+3*j)):(column(4+3*j)) with yerrorbars pt 7 ps 0.6 title word(names, j+1)\n",
                   ns - 1, f, ns - 1);
     }
-    sb_printf(&g, "unset multiplot\n");
+    vdit_strbuf_printf(&g, "unset multiplot\n");
     return sb_write(&g, dir, "fig_errors.gp", err);
 }
 
@@ -421,48 +385,48 @@ static int write_fig_traj(const char *dir, const eval_result *r, const eval_repo
     int vids[16], nv = pick_videos(r, o->traj_videos < 16 ? o->traj_videos : 16, vids);
     if (!nv || !o->truth) return 0;
     int gen = r->has[EVAL_SRC_MODEL] ? EVAL_SRC_MODEL : EVAL_SRC_LINEAR;
-    sbuf d = {0};
-    sb_printf(&d, "# trajectories: one block per video; columns: t true_x0 true_y0 true_x1 true_y1 %s_x0 %s_y0 "
+    vdit_strbuf d = {0};
+    vdit_strbuf_printf(&d, "# trajectories: one block per video; columns: t true_x0 true_y0 true_x1 true_y1 %s_x0 %s_y0 "
                   "%s_x1 %s_y1 (world units, NaN = missing)\n",
               eval_source_names[gen], eval_source_names[gen], eval_source_names[gen], eval_source_names[gen]);
     for (int v = 0; v < nv; v++) {
         int i = vids[v];
-        sb_printf(&d, "# video %d (%s, %s)\n", i, eval_scenario_names[r->labels[i]], eval_split_names[r->splits[i]]);
+        vdit_strbuf_printf(&d, "# video %d (%s, %s)\n", i, eval_scenario_names[r->labels[i]], eval_split_names[r->splits[i]]);
         for (int t = 0; t < r->T; t++) {
             const float *st = o->truth->states + ((size_t)i * r->T + t) * 10;
             const float *tk = r->trk + (((size_t)gen * r->N + i) * r->T + t) * 6;
-            sb_printf(&d, "%d", t);
-            for (int b = 0; b < 2; b++) sb_printf(&d, " "), sb_num(&d, st[5 * b]), sb_printf(&d, " "), sb_num(&d, st[5 * b + 1]);
-            for (int b = 0; b < 2; b++) sb_printf(&d, " "), sb_num(&d, tk[3 * b]), sb_printf(&d, " "), sb_num(&d, tk[3 * b + 1]);
-            sb_printf(&d, "\n");
+            vdit_strbuf_printf(&d, "%d", t);
+            for (int b = 0; b < 2; b++) vdit_strbuf_printf(&d, " "), sb_num(&d, st[5 * b]), vdit_strbuf_printf(&d, " "), sb_num(&d, st[5 * b + 1]);
+            for (int b = 0; b < 2; b++) vdit_strbuf_printf(&d, " "), sb_num(&d, tk[3 * b]), vdit_strbuf_printf(&d, " "), sb_num(&d, tk[3 * b + 1]);
+            vdit_strbuf_printf(&d, "\n");
         }
-        sb_printf(&d, "\n\n");
+        vdit_strbuf_printf(&d, "\n\n");
     }
     if (sb_write(&d, dir, "fig_traj.dat", err)) return -1;
-    sbuf g = {0};
+    vdit_strbuf g = {0};
     int cols = nv < 2 ? 1 : 2, rows = (nv + cols - 1) / cols;
-    sb_printf(&g, "# fig_traj.gp - true (lines) against %s (points) trajectories in the world plane\n",
+    vdit_strbuf_printf(&g, "# fig_traj.gp - true (lines) against %s (points) trajectories in the world plane\n",
               eval_source_names[gen]);
-    sb_printf(&g, GP_TERMINAL, 520 * cols, 480 * rows, 520 * cols, 480 * rows);
-    sb_printf(&g, "set output 'fig_traj.png'\nset datafile missing 'NaN'\nset size ratio -1\n"
+    vdit_strbuf_printf(&g, GP_TERMINAL, 520 * cols, 480 * rows, 520 * cols, 480 * rows);
+    vdit_strbuf_printf(&g, "set output 'fig_traj.png'\nset datafile missing 'NaN'\nset size ratio -1\n"
                   "set xrange [0:10]\nset yrange [0:10]\nset key bottom right font ',8'\nset grid\n");
-    sb_printf(&g, "set multiplot layout %d,%d\n", rows, cols);
+    vdit_strbuf_printf(&g, "set multiplot layout %d,%d\n", rows, cols);
     for (int v = 0; v < nv; v++) {
         int i = vids[v];
-        sb_printf(&g, "set title 'video %d: %s, %s'\n", i, eval_scenario_names[r->labels[i]],
+        vdit_strbuf_printf(&g, "set title 'video %d: %s, %s'\n", i, eval_scenario_names[r->labels[i]],
                   eval_split_names[r->splits[i]]);
-        sb_printf(&g,
+        vdit_strbuf_printf(&g,
                   "plot 'fig_traj.dat' index %d using 2:3 with lines lc rgb 'red' title 'true red', \\\n"
                   "     '' index %d using 6:7 with points pt 6 lc rgb 'dark-red' title '%s red'",
                   v, v, eval_source_names[gen]);
         if (!isnan(o->truth->states[(size_t)i * r->T * 10 + 5])) /* a blue ball */
-            sb_printf(&g,
+            vdit_strbuf_printf(&g,
                       ", \\\n     '' index %d using 4:5 with lines lc rgb 'blue' title 'true blue', \\\n"
                       "     '' index %d using 8:9 with points pt 6 lc rgb 'dark-blue' title '%s blue'",
                       v, v, eval_source_names[gen]);
-        sb_printf(&g, "\n");
+        vdit_strbuf_printf(&g, "\n");
     }
-    sb_printf(&g, "unset multiplot\n");
+    vdit_strbuf_printf(&g, "unset multiplot\n");
     return sb_write(&g, dir, "fig_traj.gp", err);
 }
 

@@ -43,8 +43,23 @@ int vdit_seterr(vdit_err *err, const char *fmt, ...)
 #endif
     ;
 
-/* Writes a shape as "[2,3,4]" (truncated to cap). */
-void vdit_shape_string(char *buf, size_t cap, int ndim, const int64_t *shape);
+/* Writes a shape as "[2,3,4]" (truncated to cap); returns buf. */
+const char *vdit_shape_string(char *buf, size_t cap, int ndim, const int64_t *shape);
+
+/* A growing string: vdit_strbuf b = {0}; vdit_strbuf_printf(&b, ...) appends;
+ * b.s (b.n bytes, NUL-terminated) holds the text; b.oom is set when memory
+ * ran out (the text stops there); vdit_strbuf_free releases it. */
+typedef struct {
+    char *s;
+    size_t n, cap;
+    int oom;
+} vdit_strbuf;
+void vdit_strbuf_printf(vdit_strbuf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void vdit_strbuf_free(vdit_strbuf *b);
 
 /* Pixels <-> model values: a video frames[T][H][W][3] of uint8 becomes
  * x[T][3][H][W] = v / 127.5 - 1 in [-1, 1] (frame-major, each frame CHW);
