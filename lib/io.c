@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -994,6 +995,48 @@ const vdit_st_tensor *vdit_st_find(const vdit_st_file *f, const char *name)
         if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
     }
     return NULL;
+}
+
+/* Whether name is prefixes[k] + the name of an entry of want, for some k. */
+static int st_expected(const char *name, const vdit_param_info *want, int n, const char *const *prefixes, int np)
+{
+    for (int k = 0; k < np; k++) {
+        size_t pl = strlen(prefixes[k]);
+        if (strncmp(name, prefixes[k], pl)) continue;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(name + pl, want[i].name)) return 1;
+    }
+    return 0;
+}
+
+int vdit_st_validate(const vdit_st_file *f, const char *path, const vdit_param_info *want, int n,
+                     const char *const *prefixes, int nprefixes, vdit_err *err)
+{
+    static const char *const none[1] = {""};
+    if (!prefixes || nprefixes < 1) prefixes = none, nprefixes = 1;
+    for (int k = 0; k < nprefixes; k++)
+        for (int i = 0; i < n; i++) {
+            char name[256], want_s[96], got_s[96];
+            snprintf(name, sizeof name, "%s%s", prefixes[k], want[i].name);
+            const vdit_st_tensor *t = vdit_st_find(f, name);
+            if (!t) return vdit_seterr(err, "%s: missing tensor '%s'", path, name);
+            int same = t->ndim == want[i].ndim;
+            for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == want[i].shape[d];
+            if (!same)
+                return vdit_seterr(err, "%s: tensor '%s' has shape %s, the config needs %s", path, name,
+                                   vdit_shape_string(got_s, sizeof got_s, t->ndim, t->shape),
+                                   vdit_shape_string(want_s, sizeof want_s, want[i].ndim, want[i].shape));
+            for (int64_t e = 0; e < t->numel; e++)
+                if (!isfinite(t->data[e]))
+                    return vdit_seterr(err, "%s: tensor '%s' holds a non-finite value at element %lld", path, name,
+                                       (long long)e);
+        }
+    /* every expected name is there once (names are unique in a file): any other tensor is one too many */
+    if ((int64_t)f->ntensors != (int64_t)n * nprefixes)
+        for (int i = 0; i < f->ntensors; i++)
+            if (!st_expected(f->tensors[i].name, want, n, prefixes, nprefixes))
+                return vdit_seterr(err, "%s: unexpected tensor '%.200s' for this config", path, f->tensors[i].name);
+    return 0;
 }
 
 const char *vdit_st_meta(const vdit_st_file *f, const char *key)

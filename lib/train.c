@@ -291,18 +291,14 @@ int vdit_trainer_load_state(vdit_trainer *tr, const char *state_path, vdit_err *
     }
     vdit_dit_param_table(&tr->model, info, n);
     /* check every tensor first, then copy: a bad file leaves the trainer as it was */
-    for (int pass = 0; pass < 2; pass++)
-        for (int k = 0; k < 4; k++)
-            for (int i = 0; i < n; i++) {
-                char name[128];
-                snprintf(name, sizeof name, "%s%s", STATE_PREFIX[k], info[i].name);
-                const vdit_st_tensor *e = vdit_st_find(&f, name);
-                if (!e || (size_t)e->numel != info[i].numel) {
-                    vdit_seterr(err, "%s: tensor '%s' missing or of the wrong size", state_path, name);
-                    goto done;
-                }
-                if (pass) memcpy((float *)state_mem(tr, k) + info[i].offset, e->data, info[i].numel * sizeof(float));
-            }
+    if (vdit_st_validate(&f, state_path, info, n, STATE_PREFIX, 4, err)) goto done;
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < n; i++) {
+            char name[256];
+            snprintf(name, sizeof name, "%s%s", STATE_PREFIX[k], info[i].name);
+            memcpy((float *)state_mem(tr, k) + info[i].offset, vdit_st_find(&f, name)->data,
+                   info[i].numel * sizeof(float));
+        }
     tr->step = (int)s;
     rc = 0;
 done:

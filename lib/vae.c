@@ -1214,36 +1214,7 @@ int vdit_vae_load(vdit_vae *m, const char *path, vdit_err *err)
         goto fail;
     }
     vdit_vae_param_table(&probe, info, n);
-    for (int i = 0; i < n; i++) {
-        const vdit_st_tensor *t = vdit_st_find(&f, info[i].name);
-        if (!t) {
-            vdit_seterr(err, "%s: missing tensor '%s' (the config needs it)", path, info[i].name);
-            goto fail;
-        }
-        int same = t->ndim == info[i].ndim;
-        for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == info[i].shape[d];
-        if (!same) {
-            char want[96], got[96];
-            vdit_shape_string(want, sizeof want, info[i].ndim, info[i].shape);
-            vdit_shape_string(got, sizeof got, t->ndim, t->shape);
-            vdit_seterr(err, "%s: tensor '%s' has shape %s, the config needs %s", path, info[i].name, got, want);
-            goto fail;
-        }
-        for (int64_t k = 0; k < t->numel; k++)
-            if (!isfinite(t->data[k])) {
-                vdit_seterr(err, "%s: tensor '%s' holds a non-finite value at element %lld", path, info[i].name,
-                            (long long)k);
-                goto fail;
-            }
-    }
-    for (int i = 0; i < f.ntensors; i++) {
-        int known = 0;
-        for (int j = 0; j < n && !known; j++) known = !strcmp(f.tensors[i].name, info[j].name);
-        if (!known) {
-            vdit_seterr(err, "%s: unexpected tensor '%s' for this config", path, f.tensors[i].name);
-            goto fail;
-        }
-    }
+    if (vdit_st_validate(&f, path, info, n, NULL, 0, err)) goto fail;
     vdit_err cerr;
     if (vdit_vae_create(m, &cfg, &cerr)) {
         vdit_seterr(err, "%s: %s", path, cerr.msg);

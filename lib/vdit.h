@@ -201,12 +201,24 @@ const vdit_st_tensor *vdit_st_find(const vdit_st_file *f, const char *name);
 const char *vdit_st_meta(const vdit_st_file *f, const char *key); /* NULL if absent */
 void vdit_st_free(vdit_st_file *f);
 
+typedef struct vdit_param_info vdit_param_info;
+/* The one check every checkpoint loader makes, before it allocates a model:
+ * for each prefix (prefixes NULL or nprefixes 0: the names as they are) and
+ * each entry of the table want[n] (names and shapes, as a model's
+ * *_param_table gives them), the tensor prefix + name is in f with exactly
+ * that shape and only finite values; and f holds no other tensor. The
+ * error names `path` and the first tensor that fails, on one line:
+ * "missing tensor 'N'", "tensor 'N' has shape [..], the config needs [..]",
+ * "tensor 'N' holds a non-finite value at element K", "unexpected tensor 'N'
+ * for this config". */
+int vdit_st_validate(const vdit_st_file *f, const char *path, const vdit_param_info *want, int n,
+                     const char *const *prefixes, int nprefixes, vdit_err *err);
+
 /* Writes tensors (F32, in the order given) and metadata pairs atomically. */
 int vdit_st_write(const char *path, const vdit_st_tensor *tensors, int ntensors,
                   const char *const *meta_keys, const char *const *meta_values, int nmeta,
                   vdit_err *err);
 
-typedef struct vdit_param_info vdit_param_info;
 /* Writes a model's named tensors: entry i of the table `info` (names,
  * shapes, offsets into mem) as a tensor, with the metadata pairs. */
 int vdit_st_write_params(const char *path, const vdit_param_info *info, int n, const float *mem,
