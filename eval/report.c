@@ -347,7 +347,9 @@ static int write_fig_errors(const char *dir, const eval_result *r, vdit_err *err
     vdit_strbuf_printf(&g, "set output 'fig_errors.png'\nset datafile missing 'NaN'\nset multiplot layout 2,3\n");
     vdit_strbuf_printf(&g, "set xtics (");
     for (int s = 0; s < EVAL_NUM_SPLITS; s++) vdit_strbuf_printf(&g, "%s'%s' %d", s ? ", " : "", eval_split_names[s], s);
-    vdit_strbuf_printf(&g, ")\nset xrange [-0.5:%d.5]\nset key outside top center horizontal font ',8'\nset grid ytics\nnames = '", EVAL_NUM_SPLITS - 1);
+    vdit_strbuf_printf(
+        &g, ")\nset xrange [-0.5:%d.5]\nset key outside top center horizontal font ',8'\nset grid ytics\nnames = '",
+        EVAL_NUM_SPLITS - 1);
     for (int j = 0; j < ns; j++) vdit_strbuf_printf(&g, "%s%s", j ? " " : "", eval_source_names[src[j]]);
     vdit_strbuf_printf(&g, "'\n");
     for (int f = 0; f < NFIG_METRICS; f++) {
@@ -396,8 +398,14 @@ static int write_fig_traj(const char *dir, const eval_result *r, const eval_repo
             const float *st = o->truth->states + ((size_t)i * r->T + t) * 10;
             const float *tk = r->trk + (((size_t)gen * r->N + i) * r->T + t) * 6;
             vdit_strbuf_printf(&d, "%d", t);
-            for (int b = 0; b < 2; b++) vdit_strbuf_printf(&d, " "), sb_num(&d, st[5 * b]), vdit_strbuf_printf(&d, " "), sb_num(&d, st[5 * b + 1]);
-            for (int b = 0; b < 2; b++) vdit_strbuf_printf(&d, " "), sb_num(&d, tk[3 * b]), vdit_strbuf_printf(&d, " "), sb_num(&d, tk[3 * b + 1]);
+            for (int b = 0; b < 2; b++) {
+                vdit_strbuf_printf(&d, " "), sb_num(&d, st[5 * b]);
+                vdit_strbuf_printf(&d, " "), sb_num(&d, st[5 * b + 1]);
+            }
+            for (int b = 0; b < 2; b++) {
+                vdit_strbuf_printf(&d, " "), sb_num(&d, tk[3 * b]);
+                vdit_strbuf_printf(&d, " "), sb_num(&d, tk[3 * b + 1]);
+            }
             vdit_strbuf_printf(&d, "\n");
         }
         vdit_strbuf_printf(&d, "\n\n");

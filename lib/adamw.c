@@ -4,7 +4,7 @@
 #include <math.h>
 
 void vdit_adamw_step(float *params, const float *grads, float *m, float *v, size_t n, int step,
-                vdit_adamw_config c)
+                     vdit_adamw_config c)
 {
     float bc1 = 1.0f - powf(c.beta1, (float)step);
     float bc2 = 1.0f - powf(c.beta2, (float)step);

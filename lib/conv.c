@@ -358,7 +358,7 @@ void vdit_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, 
 }
 
 void vdit_conv2d_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                         vdit_conv2d_shape s)
+                              vdit_conv2d_shape s)
 {
     int OH = vdit_conv2d_out_h(s), OW = vdit_conv2d_out_w(s);
     for (int n = 0; n < s.N; n++)
@@ -487,8 +487,9 @@ void vdit_conv3d_forward_ref(float *out, const float *inp, const float *w, const
                                         int t = tp * s.st - s.pt + dt, iy = oy * s.ss - s.ps + ky,
                                             ix = ox * s.ss - s.ps + kx;
                                         if (t < 0 || t >= s.T || iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
-                                        acc += (double)w[(((size_t)(o * s.IC + i) * s.KT + dt) * s.KH + ky) * s.KW + kx] *
-                                               inp[((((size_t)bb * s.T + t) * s.IC + i) * s.H + iy) * s.W + ix];
+                                        acc +=
+                                            (double)w[(((size_t)(o * s.IC + i) * s.KT + dt) * s.KH + ky) * s.KW + kx] *
+                                            inp[((((size_t)bb * s.T + t) * s.IC + i) * s.H + iy) * s.W + ix];
                                     }
                         out[((((size_t)bb * OT + tp) * s.OC + o) * OH + oy) * OW + ox] = (float)acc;
                     }
@@ -541,7 +542,7 @@ void vdit_conv3d_backward(float *dinp, float *dw, float *db, const float *dout, 
 }
 
 void vdit_conv3d_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                         vdit_conv3d_shape s)
+                              vdit_conv3d_shape s)
 {
     int OT = vdit_conv3d_out_t(s), OH = vdit_conv3d_out_h(s), OW = vdit_conv3d_out_w(s);
     for (int bb = 0; bb < s.B; bb++)
@@ -571,7 +572,7 @@ void vdit_conv3d_backward_ref(float *dinp, float *dw, float *db, const float *do
  * ---------------------------------------------------------------------- */
 
 void vdit_groupnorm_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
-                       int N, int C, int HW, int G)
+                            int N, int C, int HW, int G)
 {
     int cg = C / G;
     size_t gsz = (size_t)cg * HW;
@@ -599,7 +600,7 @@ void vdit_groupnorm_forward(float *out, float *mean, float *rstd, const float *x
 }
 
 void vdit_groupnorm_forward_ref(float *out, float *mean, float *rstd, const float *x, const float *gamma,
-                           const float *beta, int N, int C, int HW, int G)
+                                const float *beta, int N, int C, int HW, int G)
 {
     int cg = C / G;
     for (int n = 0; n < N; n++)
@@ -680,7 +681,7 @@ void vdit_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float
 }
 
 void vdit_groupnorm_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
-                            const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G)
+                                 const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G)
 {
     int cg = C / G;
     double cnt = (double)cg * HW;

@@ -537,11 +537,11 @@ static int dit_forward(vdit_dit *m, const float *x, const float *t, const int *y
     size_t MD = (size_t)M * D;
     memcpy(m->labels, y, (size_t)B * sizeof(int));
 
-    /* tokens: x0 = vdit_patchify(x) @ Wx^T + bx + pos                        [M][D] */
+    /* tokens: x0 = patchify(x) @ Wx^T + bx + pos                        [M][D] */
     vdit_patch_embed_forward(a->x, a->xp, x, p->x_proj_w, p->x_proj_b, m->pos, B, c->grid[0], m->C_in, c->grid[1],
-                        c->grid[2], c->patch[0], c->patch[1], c->patch[2], D);
+                             c->grid[2], c->patch[0], c->patch[1], c->patch[2], D);
 
-    /* conditioning: c = mlp(vdit_timestep_embedding(t)) + y_table[y]           [B][D] */
+    /* conditioning: c = mlp(timestep_embedding(t)) + y_table[y]           [B][D] */
     vdit_timestep_embedding(a->tfreq, t, B);
     vdit_linear_forward(a->t_h, a->tfreq, p->t_fc1_w, p->t_fc1_b, B, VDIT_TFREQ, D);
     vdit_silu_forward(a->t_hs, a->t_h, (size_t)B * D);
@@ -588,7 +588,7 @@ static int dit_forward(vdit_dit *m, const float *x, const float *t, const int *y
 
     /* unpatchify (dt, dy, dx, c) -> [B][T'][C_lat][H'][W'] */
     vdit_unpatchify_forward(out, m->out_tok, B, c->grid[0], c->latent_channels, c->grid[1], c->grid[2], c->patch[0],
-                       c->patch[1], c->patch[2]);
+                            c->patch[1], c->patch[2]);
     m->has_acts = keep ? B : 0;
     return 0;
 }
@@ -642,7 +642,7 @@ int vdit_dit_backward(vdit_dit *m, const float *dout, vdit_err *err)
     /* out = unpatchify(out_tok) */
     ZERO(s.dtok, (size_t)M * m->P_out);
     vdit_unpatchify_backward(s.dtok, dout, B, c->grid[0], c->latent_channels, c->grid[1], c->grid[2], c->patch[0],
-                        c->patch[1], c->patch[2]);
+                             c->patch[1], c->patch[2]);
 
     /* out_tok = final_layer.linear(LN(x_L) * (1 + scale) + shift) */
     ZERO(s.dh, MD);
@@ -671,12 +671,12 @@ int vdit_dit_backward(vdit_dit *m, const float *dout, vdit_err *err)
         vdit_gated_residual_backward(s.df2, s.dmod + 5 * D, s.dx, mod + 5 * D, f2, B, N, D, 6 * D);
         ZERO(s.dg, MD * 4);
         vdit_linear_backward(s.dg, gp->fc2_w + l * 4 * D2, gp->fc2_b + (size_t)l * D, s.df2, g, p->fc2_w + l * 4 * D2,
-                        M, 4 * D, D);
+                             M, 4 * D, D);
         ZERO(s.df1, MD * 4);
         vdit_gelu_backward(s.df1, s.dg, f1, MD * 4);
         ZERO(s.dh, MD);
         vdit_linear_backward(s.dh, gp->fc1_w + l * 4 * D2, gp->fc1_b + (size_t)l * 4 * D, s.df1, h2,
-                        p->fc1_w + l * 4 * D2, M, D, 4 * D);
+                             p->fc1_w + l * 4 * D2, M, D, 4 * D);
         ZERO(s.dxhat, MD);
         vdit_adaln_modulate_backward(s.dxhat, s.dmod + 3 * D, s.dmod + 4 * D, s.dh, xhat2, mod + 4 * D, B, N, D, 6 * D);
         vdit_layernorm_backward(s.dx, s.dxhat, xhat2, rstd2, M, D); /* dx: now d/dxmid */
@@ -686,24 +686,24 @@ int vdit_dit_backward(vdit_dit *m, const float *dout, vdit_err *err)
         vdit_gated_residual_backward(s.dpo, s.dmod + 2 * D, s.dx, mod + 2 * D, po, B, N, D, 6 * D);
         ZERO(s.datt, MD);
         vdit_linear_backward(s.datt, gp->proj_w + l * D2, gp->proj_b + (size_t)l * D, s.dpo, att, p->proj_w + l * D2, M,
-                        D, D);
+                             D, D);
         ZERO(s.dqkv, MD * 3);
         vdit_attention_backward(s.dqkv, s.datt, qkv, att, lse, block_attn_shape(m, B, l), a->attn_work);
         ZERO(s.dh, MD);
         vdit_linear_backward(s.dh, gp->qkv_w + l * 3 * D2, gp->qkv_b + (size_t)l * 3 * D, s.dqkv, h1,
-                        p->qkv_w + l * 3 * D2, M, D, 3 * D);
+                             p->qkv_w + l * 3 * D2, M, D, 3 * D);
         ZERO(s.dxhat, MD);
         vdit_adaln_modulate_backward(s.dxhat, s.dmod, s.dmod + D, s.dh, xhat1, mod + D, B, N, D, 6 * D);
         vdit_layernorm_backward(s.dx, s.dxhat, xhat1, rstd1, M, D); /* dx: now d/dx_l */
 
         /* mod = adaLN_modulation.1(SiLU(c)) */
         vdit_linear_backward(s.dc_silu, gp->ada_w + l * 6 * D2, gp->ada_b + (size_t)l * 6 * D, s.dmod, a->c_silu,
-                        p->ada_w + l * 6 * D2, B, D, 6 * D);
+                             p->ada_w + l * 6 * D2, B, D, 6 * D);
     }
 
-    /* x_0 = vdit_patchify(x) @ Wx^T + bx + pos  (the input needs no gradient) */
+    /* x_0 = patchify(x) @ Wx^T + bx + pos  (the input needs no gradient) */
     vdit_patch_embed_backward(NULL, gp->x_proj_w, gp->x_proj_b, s.dx, a->xp, p->x_proj_w, B, c->grid[0], m->C_in,
-                         c->grid[1], c->grid[2], c->patch[0], c->patch[1], c->patch[2], D, NULL);
+                              c->grid[1], c->grid[2], c->patch[0], c->patch[1], c->patch[2], D, NULL);
 
     /* c_silu = SiLU(c);  c = fc2(SiLU(fc1(tfreq))) + y_table[y] */
     ZERO(s.dc, (size_t)B * D);

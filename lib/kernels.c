@@ -45,7 +45,7 @@ void vdit_linear_forward_ref(float *out, const float *inp, const float *w, const
 }
 
 void vdit_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                     const float *w, int M, int IC, int OC)
+                          const float *w, int M, int IC, int OC)
 {
     /* forward: out = inp @ w^T + b */
     if (dinp) /* dinp += dout @ w */
@@ -67,7 +67,7 @@ void vdit_linear_backward(float *dinp, float *dw, float *db, const float *dout, 
 }
 
 void vdit_linear_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                         const float *w, int M, int IC, int OC)
+                              const float *w, int M, int IC, int OC)
 {
     for (int m = 0; m < M; m++) {
         for (int o = 0; o < OC; o++) {
@@ -143,7 +143,7 @@ void vdit_layernorm_forward(float *xhat, float *rstd, const float *x, int M, int
 }
 
 void vdit_layernorm_modulate_forward(float *h, float *xhat, float *rstd, const float *x, const float *shift,
-                                const float *scale, int B, int N, int D, int mod_stride)
+                                     const float *scale, int B, int N, int D, int mod_stride)
 {
     ln_all_rows(xhat, rstd, h, x, shift, scale, B * N, N, D, mod_stride);
 }
@@ -223,7 +223,7 @@ void vdit_layernorm_backward_ref(float *dx, const float *dxhat, const float *xha
 #define COL_BLOCK 64
 
 void vdit_adaln_modulate_forward(float *out, const float *xhat, const float *shift, const float *scale,
-                            int B, int N, int D, int mod_stride)
+                                 int B, int N, int D, int mod_stride)
 {
     int M = B * N;
 #pragma omp parallel for schedule(dynamic, 32) if ((size_t)M * D >= PAR_MIN)
@@ -237,7 +237,7 @@ void vdit_adaln_modulate_forward(float *out, const float *xhat, const float *shi
 }
 
 void vdit_adaln_modulate_forward_ref(float *out, const float *xhat, const float *shift, const float *scale,
-                                int B, int N, int D, int mod_stride)
+                                     int B, int N, int D, int mod_stride)
 {
     for (int b = 0; b < B; b++) {
         const float *sh = shift + (size_t)b * mod_stride, *sc = scale + (size_t)b * mod_stride;
@@ -249,7 +249,7 @@ void vdit_adaln_modulate_forward_ref(float *out, const float *xhat, const float 
 }
 
 void vdit_adaln_modulate_backward(float *dxhat, float *dshift, float *dscale, const float *dout,
-                             const float *xhat, const float *scale, int B, int N, int D, int mod_stride)
+                                  const float *xhat, const float *scale, int B, int N, int D, int mod_stride)
 {
     /* forward: out = xhat * (1 + scale) + shift */
     int nblk = (D + COL_BLOCK - 1) / COL_BLOCK;
@@ -274,7 +274,7 @@ void vdit_adaln_modulate_backward(float *dxhat, float *dshift, float *dscale, co
 }
 
 void vdit_adaln_modulate_backward_ref(float *dxhat, float *dshift, float *dscale, const float *dout,
-                                 const float *xhat, const float *scale, int B, int N, int D, int mod_stride)
+                                      const float *xhat, const float *scale, int B, int N, int D, int mod_stride)
 {
     for (int b = 0; b < B; b++) {
         const float *sc = scale + (size_t)b * mod_stride;
@@ -292,7 +292,7 @@ void vdit_adaln_modulate_backward_ref(float *dxhat, float *dshift, float *dscale
 }
 
 void vdit_gated_residual_forward(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
-                            int mod_stride)
+                                 int mod_stride)
 {
     int M = B * N;
 #pragma omp parallel for schedule(dynamic, 32) if ((size_t)M * D >= PAR_MIN)
@@ -305,7 +305,7 @@ void vdit_gated_residual_forward(float *out, const float *x, const float *gate, 
 }
 
 void vdit_gated_residual_forward_ref(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
-                                int mod_stride)
+                                     int mod_stride)
 {
     for (int b = 0; b < B; b++) {
         const float *g = gate + (size_t)b * mod_stride;
@@ -317,7 +317,7 @@ void vdit_gated_residual_forward_ref(float *out, const float *x, const float *ga
 }
 
 void vdit_gated_residual_backward(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
-                             int B, int N, int D, int mod_stride)
+                                  int B, int N, int D, int mod_stride)
 {
     /* forward: out = x + gate * y */
     int nblk = (D + COL_BLOCK - 1) / COL_BLOCK;
@@ -341,7 +341,7 @@ void vdit_gated_residual_backward(float *dy, float *dgate, const float *dx, cons
 }
 
 void vdit_gated_residual_backward_ref(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
-                                 int B, int N, int D, int mod_stride)
+                                      int B, int N, int D, int mod_stride)
 {
     for (int b = 0; b < B; b++) {
         const float *g = gate + (size_t)b * mod_stride;
@@ -462,8 +462,8 @@ static void gather_rows(float *dst, const float *src, vdit_attn_shape s, int b, 
 }
 
 /* dst[group rows][col..col+dh] += src[G][dh] */
-static void scatter_add_rows(float *dst, const float *src, vdit_attn_shape s, int b, int g, int G, int ld, int col, int dh)
-{
+static void scatter_add_rows(float *dst, const float *src, vdit_attn_shape s, int b, int g, int G, int ld, int col,
+                             int dh) {
     size_t N = (size_t)s.nt * s.nh * s.nw;
     for (int j = 0; j < G; j++) {
         float *d = dst + ((size_t)b * N + group_token(s, g, j)) * ld + col;
@@ -627,8 +627,8 @@ void vdit_attention_backward(float *dqkv, const float *dout, const float *qkv, c
                 const float *qt = q + (size_t)i0 * dh, *dOt = dO + (size_t)i0 * dh;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, scale, qt, dh, k, dh, 0.0f, P, G);
                 for (int r = 0; r < bq; r++)
-                    simd_exp_shifted_row(P + (size_t)r * G, G, lse[((size_t)b * NH + h) * N + group_token(s, g, i0 + r)],
-                                    lanes);
+                    simd_exp_shifted_row(P + (size_t)r * G, G,
+                                         lse[((size_t)b * NH + h) * N + group_token(s, g, i0 + r)], lanes);
                 /* dv += P^T do_tile */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, dh, bq, 1.0f, P, G, dOt, dh, 1.0f, dv, dh);
                 /* dP = do_tile v^T, then dS = P (dP - Di) * scale in place */
@@ -651,7 +651,7 @@ void vdit_attention_backward(float *dqkv, const float *dout, const float *qkv, c
 }
 
 void vdit_attention_backward_ref(float *dqkv, const float *dout, const float *qkv, const float *out,
-                            const float *lse, vdit_attn_shape s)
+                                 const float *lse, vdit_attn_shape s)
 {
     /* forward: p_ij = exp(q_i.k_j * scale - lse_i);  o_i = sum_j p_ij v_j
      *   dv_j += p_ij do_i
@@ -741,14 +741,14 @@ void vdit_unpatchify_forward(float *video, const float *tok, int B, int T, int C
     FOR_PATCH_ELEMENTS(video[vi] = tok[po]);
 }
 
-void vdit_unpatchify_backward(float *dtok, const float *dvideo, int B, int T, int C, int H, int W, int pt, int ph, int pw)
-{
+void vdit_unpatchify_backward(float *dtok, const float *dvideo, int B, int T, int C, int H, int W, int pt, int ph,
+                              int pw) {
     /* forward: video[vi] = tok[po] */
     FOR_PATCH_ELEMENTS(dtok[po] += dvideo[vi]);
 }
 
 void vdit_patch_embed_forward(float *out, float *xp, const float *x, const float *w, const float *b,
-                         const float *pos, int B, int T, int C, int H, int W, int pt, int ph, int pw, int D)
+                              const float *pos, int B, int T, int C, int H, int W, int pt, int ph, int pw, int D)
 {
     int N = (T / pt) * (H / ph) * (W / pw), P = C * pt * ph * pw;
     vdit_patchify(xp, x, B, T, C, H, W, pt, ph, pw);

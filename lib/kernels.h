@@ -27,9 +27,9 @@ void vdit_linear_forward_ref(float *out, const float *inp, const float *w, const
 /* dinp[M][IC] += dout @ w;  dw[OC][IC] += dout^T @ inp;  db[OC] += sum_m dout.
  * dinp and db may be NULL. */
 void vdit_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                     const float *w, int M, int IC, int OC);
+                          const float *w, int M, int IC, int OC);
 void vdit_linear_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                         const float *w, int M, int IC, int OC);
+                              const float *w, int M, int IC, int OC);
 
 /* LayerNorm over D, eps 1e-6, no affine: xhat[M][D] = (x - mean) * rstd. */
 #define VDIT_LN_EPS 1e-6f
@@ -42,31 +42,31 @@ void vdit_layernorm_backward_ref(float *dx, const float *dxhat, const float *xha
  * xhat, rstd as vdit_layernorm_forward, h = xhat * (1 + scale[b]) + shift[b] as
  * vdit_adaln_modulate_forward; the same bits as the two calls. */
 void vdit_layernorm_modulate_forward(float *h, float *xhat, float *rstd, const float *x, const float *shift,
-                                const float *scale, int B, int N, int D, int mod_stride);
+                                     const float *scale, int B, int N, int D, int mod_stride);
 
 /* adaLN modulation: out[B][N][D] = xhat * (1 + scale[b]) + shift[b].
  * shift and scale point into a per-sample modulation vector of stride
  * mod_stride floats (the chunks of adaLN_modulation's output). */
 void vdit_adaln_modulate_forward(float *out, const float *xhat, const float *shift, const float *scale,
-                            int B, int N, int D, int mod_stride);
+                                 int B, int N, int D, int mod_stride);
 void vdit_adaln_modulate_forward_ref(float *out, const float *xhat, const float *shift, const float *scale,
-                                int B, int N, int D, int mod_stride);
+                                     int B, int N, int D, int mod_stride);
 void vdit_adaln_modulate_backward(float *dxhat, float *dshift, float *dscale, const float *dout,
-                             const float *xhat, const float *scale, int B, int N, int D, int mod_stride);
+                                  const float *xhat, const float *scale, int B, int N, int D, int mod_stride);
 void vdit_adaln_modulate_backward_ref(float *dxhat, float *dshift, float *dscale, const float *dout,
-                                 const float *xhat, const float *scale, int B, int N, int D, int mod_stride);
+                                      const float *xhat, const float *scale, int B, int N, int D, int mod_stride);
 
 /* Gated residual: out[B][N][D] = x + gate[b] * y  (gate of stride mod_stride;
  * out may be x). */
 void vdit_gated_residual_forward(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
-                            int mod_stride);
+                                 int mod_stride);
 void vdit_gated_residual_forward_ref(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
-                                int mod_stride);
+                                     int mod_stride);
 /* dy += dx * gate;  dgate += sum_n dx * y  (dx itself flows on unchanged) */
 void vdit_gated_residual_backward(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
-                             int B, int N, int D, int mod_stride);
+                                  int B, int N, int D, int mod_stride);
 void vdit_gated_residual_backward_ref(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
-                                 int B, int N, int D, int mod_stride);
+                                      int B, int N, int D, int mod_stride);
 
 /* GELU, tanh approximation; SiLU. n elements. The fast GELU computes tanh
  * from a vectorised exp; the _ref versions call libm's tanhf. */
@@ -123,12 +123,13 @@ void vdit_patchify_backward(float *dx, const float *dxp, int B, int T, int C, in
  * to video[B][T][C][H][W]. */
 void vdit_unpatchify_forward(float *video, const float *tok, int B, int T, int C, int H, int W, int pt, int ph, int pw);
 /* dtok[B][N][P] += gather of dvideo */
-void vdit_unpatchify_backward(float *dtok, const float *dvideo, int B, int T, int C, int H, int W, int pt, int ph, int pw);
+void vdit_unpatchify_backward(float *dtok, const float *dvideo, int B, int T, int C, int H, int W, int pt, int ph,
+                              int pw);
 
 /* Patch embedding (x_embedder.proj, a Conv3d with kernel = stride = patch):
  * xp = vdit_patchify(x); out[B][N][D] = xp @ w[D][P]^T + b + pos[N][D] (pos may be NULL). */
 void vdit_patch_embed_forward(float *out, float *xp, const float *x, const float *w, const float *b,
-                         const float *pos, int B, int T, int C, int H, int W, int pt, int ph, int pw, int D);
+                              const float *pos, int B, int T, int C, int H, int W, int pt, int ph, int pw, int D);
 /* dw, db += ...; dx (may be NULL) += d/dx, through dxp, scratch of B*N*P
  * floats (NULL when dx is NULL). */
 void vdit_patch_embed_backward(float *dx, float *dw, float *db, const float *dout, const float *xp, const float *w,
@@ -205,9 +206,9 @@ void vdit_conv3d_backward_ref(float *dinp, float *dw, float *db, const float *do
  * out = (x - mean_g) * rstd_g * gamma[c] + beta[c]; mean, rstd [N][G]. */
 #define VDIT_GN_EPS 1e-6f
 void vdit_groupnorm_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
-                       int N, int C, int HW, int G);
+                            int N, int C, int HW, int G);
 void vdit_groupnorm_forward_ref(float *out, float *mean, float *rstd, const float *x, const float *gamma,
-                           const float *beta, int N, int C, int HW, int G);
+                                const float *beta, int N, int C, int HW, int G);
 /* dx (may be NULL), dgamma[C], dbeta[C] += ...; work: the per-image channel
  * sums, vdit_groupnorm_scratch(N, C) floats */
 size_t vdit_groupnorm_scratch(int N, int C);
@@ -215,7 +216,7 @@ void vdit_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float
                              const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G,
                              float *work);
 void vdit_groupnorm_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
-                            const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G);
+                                 const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G);
 
 /* Nearest upsampling of inp[B][T][C][H][W] by ft in time, fs in space:
  * out[B][T*ft][C][H*fs][W*fs]; backward dinp += the sum over each block. */

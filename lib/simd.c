@@ -97,7 +97,7 @@ typedef int32_t v16i __attribute__((vector_size(64)));
         *(XP) = p_ * (VF)((k_ + 127) << 23);                                                      \
     } while (0)
 
-/* GELU of the lanes at IN[0..) into OUT, as vdit_gelu_forward's scalar loop */
+/* GELU of the lanes at IN[0..) into OUT, as gelu_forward_span's scalar tail */
 #define GELU_LANES(VF, VI, OUT, IN)                                                               \
     do {                                                                                          \
         VF x_, e_;                                                                                \
@@ -108,7 +108,7 @@ typedef int32_t v16i __attribute__((vector_size(64)));
         memcpy((OUT), &e_, sizeof e_);                                                            \
     } while (0)
 
-/* DIN[0..) += GELU'(IN) * DOUT lane by lane, as vdit_gelu_backward's scalar loop */
+/* DIN[0..) += GELU'(IN) * DOUT lane by lane, as gelu_backward_span's scalar tail */
 #define GELU_GRAD_LANES(VF, VI, DIN, DOUT, IN)                                                    \
     do {                                                                                          \
         VF x_, e_, di_, dg_;                                                                      \

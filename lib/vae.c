@@ -656,7 +656,7 @@ static void block_backward(const vdit_vae_block *p, const vdit_vae_block *gp, co
     silu_bwd_set(s2, s1, a->h2, nout);                                 /* d h2, a2 = silu(h2) */
     memset(s1, 0, nout * sizeof(float));
     vdit_groupnorm_backward(s1, gp->norm2.w, gp->norm2.b, s2, a->c1, a->mean2, a->rstd2, p->norm2.w, n, cout, hw,
-                       G, work); /* d c1, h2 = GN2(c1) */
+                            G, work); /* d c1, h2 = GN2(c1) */
     memset(s2, 0, nin * sizeof(float));
     conv_bwd(&p->conv1, &gp->conv1, s2, s1, a->a1, g, cout, kt3, work); /* d a1, c1 = conv1(a1) */
     silu_bwd_set(s1, s2, a->h1, nin);                              /* d h1 */
@@ -703,10 +703,10 @@ static geom encoder_forward(vdit_vae *m)
         h = a->enc_mid[k].out;
     }
     vdit_groupnorm_forward(a->enc_hn, a->enc_mean_n, a->enc_rstd_n, h, p->enc_norm_out.w, p->enc_norm_out.b, g.B * g.T,
-                      g.C, g.H * g.W, G);
+                           g.C, g.H * g.W, G);
     silu_fwd(a->enc_an, a->enc_hn, gnumel(g));
     vdit_conv2d_forward(a->moments, a->enc_an, p->enc_conv_out.w, p->enc_conv_out.b,
-                   c2(g, 2 * c->latent_channels, 3, 1, 1), work);
+                        c2(g, 2 * c->latent_channels, 3, 1, 1), work);
     return gwith(g, c->latent_channels);
 }
 
@@ -748,7 +748,7 @@ static void decoder_forward(vdit_vae *m, geom gl)
         }
     }
     vdit_groupnorm_forward(a->dec_hn, a->dec_mean_n, a->dec_rstd_n, h, p->dec_norm_out.w, p->dec_norm_out.b, g.B * g.T,
-                      g.C, g.H * g.W, G);
+                           g.C, g.H * g.W, G);
     silu_fwd(a->dec_an, a->dec_hn, gnumel(g));
     vdit_conv2d_forward(a->xrec, a->dec_an, p->dec_conv_out.w, p->dec_conv_out.b, c2(g, 3, 3, 1, 1), work);
 }
@@ -906,13 +906,13 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
     memset(b.g1, 0, gnumel(g) * sizeof(float));
     /* xrec = conv_out(SiLU(GN(h))) */
     vdit_conv2d_backward(b.g1, gp->dec_conv_out.w, gp->dec_conv_out.b, b.g0, a->dec_an, p->dec_conv_out.w,
-                    c2(g, 3, 3, 1, 1), work);
+                         c2(g, 3, 3, 1, 1), work);
     silu_bwd_set(b.s1, b.g1, a->dec_hn, gnumel(g));
     memset(b.g0, 0, gnumel(g) * sizeof(float));
     /* the input of norm_out: the last decoder layer's output */
     const float *hin = a->dec_block[0][c->res_blocks - 1].out;
     vdit_groupnorm_backward(b.g0, gp->dec_norm_out.w, gp->dec_norm_out.b, b.s1, hin, a->dec_mean_n, a->dec_rstd_n,
-                       p->dec_norm_out.w, B * T, g.C, H * W, G, work);
+                            p->dec_norm_out.w, B * T, g.C, H * W, G, work);
     /* g0 = d(output of the last block of level 0) */
     for (int i = 0; i <= L - 1; i++) {
         /* level i ran: blocks j = 0..nb-1, then (i > 0) upsample + conv. Walk it backwards
@@ -939,7 +939,7 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
             geom gu = {B, T, c->channels[i + 1], H >> i, W >> i};
             memset(b.s1, 0, gnumel(gu) * sizeof(float));
             vdit_conv2d_backward(b.s1, gp->dec_up[i + 1].w, gp->dec_up[i + 1].b, b.g0, a->dec_rep[i + 1],
-                            p->dec_up[i + 1].w, c2(gu, gu.C, 3, 1, 1), work);
+                                 p->dec_up[i + 1].w, c2(gu, gu.C, 3, 1, 1), work);
             geom gs = {B, T, c->channels[i + 1], H >> (i + 1), W >> (i + 1)};
             memset(b.g0, 0, gnumel(gs) * sizeof(float));
             vdit_upsample_nearest_backward(b.g0, b.s1, B, T, gs.C, gs.H, gs.W, 1, 2);
@@ -952,7 +952,7 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
         geom gr = {B, T, top, Hl, Wl};
         memset(b.s1, 0, gnumel(gr) * sizeof(float));
         vdit_conv3d_backward(b.s1, gp->dec_time_up.w, gp->dec_time_up.b, b.g0, a->dec_trep, p->dec_time_up.w,
-                        c3(gr, top, 1), work);
+                             c3(gr, top, 1), work);
         memset(b.g0, 0, gnumel(gm) * sizeof(float));
         vdit_upsample_nearest_backward(b.g0, b.s1, B, Tl, top, Hl, Wl, 2, 1);
     }
@@ -967,7 +967,8 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
     }
     geom gz = {B, Tl, Cl, Hl, Wl};
     memset(b.g1, 0, gnumel(gz) * sizeof(float));
-    vdit_conv2d_backward(b.g1, gp->dec_conv_in.w, gp->dec_conv_in.b, b.g0, a->z, p->dec_conv_in.w, c2(gz, top, 3, 1, 1), work);
+    vdit_conv2d_backward(b.g1, gp->dec_conv_in.w, gp->dec_conv_in.b, b.g0, a->z, p->dec_conv_in.w, c2(gz, top, 3, 1, 1),
+                         work);
 
     /* ---- the latent: g1 = dz -> g0 = d moments ---- */
     latent_backward(m, gz, b.g1, b.g0);
@@ -975,14 +976,14 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
     /* ---- encoder, from the moments back to the weights ---- */
     memset(b.g1, 0, gnumel(gm) * sizeof(float));
     vdit_conv2d_backward(b.g1, gp->enc_conv_out.w, gp->enc_conv_out.b, b.g0, a->enc_an, p->enc_conv_out.w,
-                    c2(gm, 2 * Cl, 3, 1, 1), work);
+                         c2(gm, 2 * Cl, 3, 1, 1), work);
     silu_bwd_set(b.s1, b.g1, a->enc_hn, gnumel(gm));
     /* the last level's output, and the input of norm_out */
     const float *lastlvl = a->enc_block[L - 1][c->res_blocks - 1].out;
     const float *hmid = c->mid_blocks ? a->enc_mid[c->mid_blocks - 1].out : kt3 ? a->enc_tdown : lastlvl;
     memset(b.g0, 0, gnumel(gm) * sizeof(float));
     vdit_groupnorm_backward(b.g0, gp->enc_norm_out.w, gp->enc_norm_out.b, b.s1, hmid, a->enc_mean_n, a->enc_rstd_n,
-                       p->enc_norm_out.w, B * Tl, top, Hl * Wl, G, work);
+                            p->enc_norm_out.w, B * Tl, top, Hl * Wl, G, work);
     for (int k = c->mid_blocks - 1; k >= 0; k--) {
         const float *xin = k > 0 ? a->enc_mid[k - 1].out : kt3 ? a->enc_tdown : lastlvl;
         memset(b.g1, 0, gnumel(gm) * sizeof(float));
@@ -996,7 +997,7 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
         geom gt = {B, T, top, Hl, Wl};
         memset(b.g1, 0, gnumel(gt) * sizeof(float));
         vdit_conv3d_backward(b.g1, gp->enc_time_down.w, gp->enc_time_down.b, b.g0, lastlvl, p->enc_time_down.w,
-                        c3(gt, top, 2), work);
+                             c3(gt, top, 2), work);
         float *t = b.g0;
         b.g0 = b.g1;
         b.g1 = t;
@@ -1005,8 +1006,8 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
         geom gi = {B, T, c->channels[i], H >> i, W >> i};
         if (i < L - 1) { /* enc_down[i] = stride-2 conv of level i's last block output */
             memset(b.g1, 0, gnumel(gi) * sizeof(float));
-            vdit_conv2d_backward(b.g1, gp->enc_down[i].w, gp->enc_down[i].b, b.g0, a->enc_block[i][c->res_blocks - 1].out,
-                            p->enc_down[i].w, c2(gi, gi.C, 3, 2, 1), work);
+            vdit_conv2d_backward(b.g1, gp->enc_down[i].w, gp->enc_down[i].b, b.g0,
+                                 a->enc_block[i][c->res_blocks - 1].out, p->enc_down[i].w, c2(gi, gi.C, 3, 2, 1), work);
             float *t = b.g0;
             b.g0 = b.g1;
             b.g1 = t;
@@ -1024,7 +1025,7 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
     }
     /* enc_in = conv_in(x): weights only */
     vdit_conv2d_backward(NULL, gp->enc_conv_in.w, gp->enc_conv_in.b, b.g0, a->x, p->enc_conv_in.w,
-                    c2(gwith(g, 3), c->channels[0], 3, 1, 1), work);
+                         c2(gwith(g, 3), c->channels[0], 3, 1, 1), work);
     return 0;
 }
 

@@ -403,7 +403,7 @@ typedef struct {
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
  *   p -= lr * ( mhat / (sqrt(vhat) + eps) + wd * p ) */
 void vdit_adamw_step(float *params, const float *grads, float *m, float *v, size_t n, int step,
-                vdit_adamw_config c);
+                     vdit_adamw_config c);
 
 /* ------------------------------------------------------------------------
  * Diffusion: noising, training targets and samplers (model.md,
