@@ -54,61 +54,29 @@ static inline float *nan_scratch(size_t n)
     return w;
 }
 
-static inline void run_attention_forward(float *out, float *lse, const float *qkv, vdit_attn_shape s)
-{
-    float *w = nan_scratch(vdit_attention_scratch(s));
-    vdit_attention_forward(out, lse, qkv, s, w);
-    free(w);
-}
+/* runs CALL with scratch_ pointing at N floats of NaN */
+#define WITH_NAN_SCRATCH(N, CALL)                                                                                   \
+    do {                                                                                                            \
+        float *scratch_ = nan_scratch(N);                                                                           \
+        CALL;                                                                                                       \
+        free(scratch_);                                                                                             \
+    } while (0)
 
-static inline void run_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                                          const float *lse, vdit_attn_shape s)
-{
-    float *w = nan_scratch(vdit_attention_scratch(s));
-    vdit_attention_backward(dqkv, dout, qkv, out, lse, s, w);
-    free(w);
-}
-
-static inline void run_conv2d_forward(float *out, const float *inp, const float *wt, const float *b,
-                                      vdit_conv2d_shape s)
-{
-    float *w = nan_scratch(vdit_conv2d_scratch(s));
-    vdit_conv2d_forward(out, inp, wt, b, s, w);
-    free(w);
-}
-
-static inline void run_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                                       const float *wt, vdit_conv2d_shape s)
-{
-    float *w = nan_scratch(vdit_conv2d_scratch(s));
-    vdit_conv2d_backward(dinp, dw, db, dout, inp, wt, s, w);
-    free(w);
-}
-
-static inline void run_conv3d_forward(float *out, const float *inp, const float *wt, const float *b,
-                                      vdit_conv3d_shape s)
-{
-    float *w = nan_scratch(vdit_conv3d_scratch(s));
-    vdit_conv3d_forward(out, inp, wt, b, s, w);
-    free(w);
-}
-
-static inline void run_conv3d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                                       const float *wt, vdit_conv3d_shape s)
-{
-    float *w = nan_scratch(vdit_conv3d_scratch(s));
-    vdit_conv3d_backward(dinp, dw, db, dout, inp, wt, s, w);
-    free(w);
-}
-
-static inline void run_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
-                                          const float *mean, const float *rstd, const float *gamma, int N, int C,
-                                          int HW, int G)
-{
-    float *w = nan_scratch(vdit_groupnorm_scratch(N, C));
-    vdit_groupnorm_backward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma, N, C, HW, G, w);
-    free(w);
-}
+#define run_attention_forward(out, lse, qkv, s)                                                                     \
+    WITH_NAN_SCRATCH(vdit_attention_scratch(s), vdit_attention_forward(out, lse, qkv, s, scratch_))
+#define run_attention_backward(dqkv, dout, qkv, out, lse, s)                                                        \
+    WITH_NAN_SCRATCH(vdit_attention_scratch(s), vdit_attention_backward(dqkv, dout, qkv, out, lse, s, scratch_))
+#define run_conv2d_forward(out, inp, w, b, s)                                                                       \
+    WITH_NAN_SCRATCH(vdit_conv2d_scratch(s), vdit_conv2d_forward(out, inp, w, b, s, scratch_))
+#define run_conv2d_backward(dinp, dw, db, dout, inp, w, s)                                                          \
+    WITH_NAN_SCRATCH(vdit_conv2d_scratch(s), vdit_conv2d_backward(dinp, dw, db, dout, inp, w, s, scratch_))
+#define run_conv3d_forward(out, inp, w, b, s)                                                                       \
+    WITH_NAN_SCRATCH(vdit_conv3d_scratch(s), vdit_conv3d_forward(out, inp, w, b, s, scratch_))
+#define run_conv3d_backward(dinp, dw, db, dout, inp, w, s)                                                          \
+    WITH_NAN_SCRATCH(vdit_conv3d_scratch(s), vdit_conv3d_backward(dinp, dw, db, dout, inp, w, s, scratch_))
+#define run_groupnorm_backward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma, N, C, HW, G)                          \
+    WITH_NAN_SCRATCH(vdit_groupnorm_scratch(N, C),                                                                  \
+                     vdit_groupnorm_backward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma, N, C, HW, G, scratch_))
 
 /* A function under test: recomputes its output from inputs held in ctx. */
 typedef void (*fd_forward)(void *ctx, float *out);
