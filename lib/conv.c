@@ -15,7 +15,10 @@
  * per image of these small shapes would not. With fewer images than
  * threads the loop runs serially and the GEMMs are threaded instead.
  * Weight gradients are summed per thread and then added in thread order,
- * so results depend only on the thread count, never on scheduling.
+ * so results depend only on the thread count, never on scheduling. The
+ * column buffers and partial sums live in the caller's `work`, sized by
+ * vdit_conv2d_scratch, vdit_conv3d_scratch and vdit_groupnorm_scratch for
+ * the threads of the call: nothing here allocates.
  */
 #include "kernels.h"
 

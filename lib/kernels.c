@@ -4,6 +4,8 @@
  * D hidden, NH heads, P patch vector. Backward functions accumulate (+=).
  * GEMMs go through OpenBLAS; other loops are plain C with OpenMP where the
  * work is large. Every optimised path has a plain version (_ref) beside it.
+ * Nothing here allocates: attention's working memory comes from the caller
+ * (vdit_attention_scratch), the exp of GELU and softmax from simd.c.
  */
 #include "kernels.h"
 #include "simd.h"
@@ -463,7 +465,8 @@ static void gather_rows(float *dst, const float *src, vdit_attn_shape s, int b, 
 
 /* dst[group rows][col..col+dh] += src[G][dh] */
 static void scatter_add_rows(float *dst, const float *src, vdit_attn_shape s, int b, int g, int G, int ld, int col,
-                             int dh) {
+                             int dh)
+{
     size_t N = (size_t)s.nt * s.nh * s.nw;
     for (int j = 0; j < G; j++) {
         float *d = dst + ((size_t)b * N + group_token(s, g, j)) * ld + col;
@@ -503,13 +506,11 @@ static float dotf(const float *a, const float *b, int n)
 static size_t attn_fwd_slice(int G, int dh) { return 4 * (size_t)G * dh + (size_t)VDIT_ATTN_TILE * G + G; }
 static size_t attn_bwd_slice(int G, int dh) { return 8 * (size_t)G * dh + 2 * (size_t)VDIT_ATTN_TILE * G + G; }
 
-static int omp_threads(void) { return omp_get_max_threads(); }
-
 size_t vdit_attention_scratch(vdit_attn_shape s)
 {
     int ng, G, dh = s.D / s.NH;
     attn_groups(s, &ng, &G);
-    return (size_t)omp_threads() * attn_bwd_slice(G, dh);
+    return (size_t)omp_get_max_threads() * attn_bwd_slice(G, dh);
 }
 
 void vdit_attention_forward(float *out, float *lse, const float *qkv, vdit_attn_shape s, float *work)
@@ -742,7 +743,8 @@ void vdit_unpatchify_forward(float *video, const float *tok, int B, int T, int C
 }
 
 void vdit_unpatchify_backward(float *dtok, const float *dvideo, int B, int T, int C, int H, int W, int pt, int ph,
-                              int pw) {
+                              int pw)
+{
     /* forward: video[vi] = tok[po] */
     FOR_PATCH_ELEMENTS(dtok[po] += dvideo[vi]);
 }
