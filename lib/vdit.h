@@ -1,9 +1,11 @@
 /* vdit.h - the one public header of libvdit.
  *
  * libvdit is a pure-C reference implementation of a Sora-style video
- * diffusion transformer (see shared/design/model.md): kernels with forward
- * and backward passes, the DiT, AdamW, and the file formats it reads and
- * writes (safetensors, NPY).
+ * diffusion transformer (see shared/design/model.md): the DiT and the video
+ * VAE with their forward and backward passes, diffusion and samplers, AdamW,
+ * and the file formats it reads and writes (safetensors, NPY, NPZ). The
+ * layers themselves are declared in lib/kernels.h, internal (lib/README.md
+ * maps each part of the model to its file and function).
  *
  * Conventions
  *   - Tensors are plain float * with the layout written beside every
