@@ -60,6 +60,7 @@ enum { VDIT_P_V1 = 0, VDIT_P_R1, VDIT_P_V2, VDIT_P_R2, VDIT_P_E, VDIT_P_WALL_X, 
 /* states columns, per frame and object */
 enum { VDIT_S_X = 0, VDIT_S_Y, VDIT_S_VX, VDIT_S_VY, VDIT_S_R };
 #define VDIT_NSTATE 5
+#define VDIT_NOBJ 2 /* object slots: 0 red ball, 1 blue ball */
 
 const char *vdit_scenario_name(int scenario); /* "uniform", ...; "?" when out of range */
 int vdit_scenario_parse(const char *name);    /* -1 when unknown */

@@ -25,20 +25,25 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include "datasets.h" /* the world's constants, defined once there */
 #include "vdit.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define EVAL_WORLD 10.0   /* world units across the frame */
-#define EVAL_FRAME_DT 0.1 /* seconds between frames */
-#define EVAL_NOBJ 2       /* object slots: 0 red ball, 1 blue ball */
-#define EVAL_NPARAMS 8    /* params columns v1 r1 v2 r2 e wall_x wall_w g */
+#define EVAL_WORLD VDIT_WORLD       /* world units across the frame */
+#define EVAL_FRAME_DT VDIT_FRAME_DT /* seconds between frames */
+#define EVAL_NOBJ VDIT_NOBJ         /* object slots: 0 red ball, 1 blue ball */
+#define EVAL_NPARAMS VDIT_NPARAMS   /* params columns v1 r1 v2 r2 e wall_x wall_w g */
 
-enum { EVAL_P_V1 = 0, EVAL_P_R1, EVAL_P_V2, EVAL_P_R2, EVAL_P_E, EVAL_P_WALL_X, EVAL_P_WALL_W, EVAL_P_G };
-enum { EVAL_UNIFORM = 0, EVAL_PARABOLA, EVAL_COLLISION, EVAL_BOUNCE, EVAL_OCCLUSION, EVAL_NUM_SCENARIOS };
-enum { EVAL_ID = 0, EVAL_OOD_V, EVAL_OOD_R, EVAL_OOD_RV, EVAL_NUM_SPLITS };
+enum { EVAL_P_V1 = VDIT_P_V1, EVAL_P_R1, EVAL_P_V2, EVAL_P_R2, EVAL_P_E, EVAL_P_WALL_X, EVAL_P_WALL_W, EVAL_P_G };
+enum { EVAL_UNIFORM = VDIT_SC_UNIFORM, EVAL_PARABOLA, EVAL_COLLISION, EVAL_BOUNCE, EVAL_OCCLUSION, EVAL_NUM_SCENARIOS };
+enum { EVAL_ID = VDIT_SPLIT_ID, EVAL_OOD_V, EVAL_OOD_R, EVAL_OOD_RV, EVAL_NUM_SPLITS };
+#ifndef __cplusplus
+_Static_assert((int)EVAL_P_G == VDIT_P_G && EVAL_NUM_SCENARIOS == VDIT_NSCENARIOS && EVAL_NUM_SPLITS == VDIT_NSPLITS,
+               "eval's names for the datasets' columns, scenarios and splits");
+#endif
 extern const char *const eval_scenario_names[EVAL_NUM_SCENARIOS];
 extern const char *const eval_split_names[EVAL_NUM_SPLITS];
 

@@ -32,8 +32,7 @@ static int sb_write(vdit_strbuf *b, const char *dir, const char *name, vdit_err 
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     int rc = b->oom ? vdit_seterr(err, "%s: out of memory", path) : vdit_write_file_atomic(path, b->s, b->n, err);
-    free(b->s);
-    memset(b, 0, sizeof *b);
+    vdit_strbuf_free(b);
     return rc;
 }
 
@@ -41,9 +40,9 @@ static int sb_write(vdit_strbuf *b, const char *dir, const char *name, vdit_err 
 static void sb_num(vdit_strbuf *b, double x)
 {
     if (isnan(x))
-        vdit_sb_printf(b, "NaN");
+        vdit_strbuf_printf(b, "NaN");
     else
-        vdit_sb_printf(b, "%.6g", x);
+        vdit_strbuf_printf(b, "%.6g", x);
 }
 
 static const eval_stat *stat_at(const eval_result *r, int src, int g, int k)
@@ -197,49 +196,49 @@ static int write_json(const char *dir, const eval_result *r, const eval_report_o
 static int write_csv(const char *dir, const eval_result *r, vdit_err *err)
 {
     vdit_strbuf b = {0};
-    vdit_sb_printf(&b, "source,group,metric,mean,lo,hi,n\n");
+    vdit_strbuf_printf(&b, "source,group,metric,mean,lo,hi,n\n");
     for (int s = 0; s < EVAL_NUM_SOURCES; s++) {
         if (!r->has[s]) continue;
         for (int g = 0; g < EVAL_NUM_GROUPS; g++) {
             for (int k = 0; k < EVAL_NUM_METRICS; k++) {
                 const eval_stat *st = stat_at(r, s, g, k);
-                vdit_sb_printf(&b, "%s,%s,%s,", eval_source_names[s], eval_group_name(g), eval_metrics[k].name);
-                sb_num(&b, st->mean), vdit_sb_printf(&b, ","), sb_num(&b, st->lo), vdit_sb_printf(&b, ",");
-                sb_num(&b, st->hi), vdit_sb_printf(&b, ",%d\n", st->n);
+                vdit_strbuf_printf(&b, "%s,%s,%s,", eval_source_names[s], eval_group_name(g), eval_metrics[k].name);
+                sb_num(&b, st->mean), vdit_strbuf_printf(&b, ","), sb_num(&b, st->lo), vdit_strbuf_printf(&b, ",");
+                sb_num(&b, st->hi), vdit_strbuf_printf(&b, ",%d\n", st->n);
             }
             const eval_stat *sl = r->slope + (size_t)s * EVAL_NUM_GROUPS + g;
-            vdit_sb_printf(&b, "%s,%s,speed_slope,", eval_source_names[s], eval_group_name(g));
-            sb_num(&b, sl->mean), vdit_sb_printf(&b, ","), sb_num(&b, sl->lo), vdit_sb_printf(&b, ",");
-            sb_num(&b, sl->hi), vdit_sb_printf(&b, ",%d\n", sl->n);
-            vdit_sb_printf(&b, "%s,%s,frechet_trajectory,", eval_source_names[s], eval_group_name(g));
+            vdit_strbuf_printf(&b, "%s,%s,speed_slope,", eval_source_names[s], eval_group_name(g));
+            sb_num(&b, sl->mean), vdit_strbuf_printf(&b, ","), sb_num(&b, sl->lo), vdit_strbuf_printf(&b, ",");
+            sb_num(&b, sl->hi), vdit_strbuf_printf(&b, ",%d\n", sl->n);
+            vdit_strbuf_printf(&b, "%s,%s,frechet_trajectory,", eval_source_names[s], eval_group_name(g));
             sb_num(&b, r->fd_traj[s * EVAL_NUM_GROUPS + g]);
-            vdit_sb_printf(&b, ",,,%d\n", r->group_n[g]);
+            vdit_strbuf_printf(&b, ",,,%d\n", r->group_n[g]);
             if (r->fd_feat) {
-                vdit_sb_printf(&b, "%s,%s,frechet_features,", eval_source_names[s], eval_group_name(g));
+                vdit_strbuf_printf(&b, "%s,%s,frechet_features,", eval_source_names[s], eval_group_name(g));
                 sb_num(&b, r->fd_feat[s * EVAL_NUM_GROUPS + g]);
-                vdit_sb_printf(&b, ",,,%d\n", r->group_n[g]);
+                vdit_strbuf_printf(&b, ",,,%d\n", r->group_n[g]);
             }
         }
     }
     if (sb_write(&b, dir, "report.csv", err)) return -1;
 
     static const char *const param_names[EVAL_NPARAMS] = {"v1", "r1", "v2", "r2", "e", "wall_x", "wall_w", "g"};
-    vdit_sb_printf(&b, "video,split,band,scenario,source");
-    for (int k = 0; k < EVAL_NPARAMS; k++) vdit_sb_printf(&b, ",%s", param_names[k]);
-    for (int k = 0; k < EVAL_NUM_METRICS; k++) vdit_sb_printf(&b, ",%s", eval_metrics[k].name);
-    vdit_sb_printf(&b, "\n");
+    vdit_strbuf_printf(&b, "video,split,band,scenario,source");
+    for (int k = 0; k < EVAL_NPARAMS; k++) vdit_strbuf_printf(&b, ",%s", param_names[k]);
+    for (int k = 0; k < EVAL_NUM_METRICS; k++) vdit_strbuf_printf(&b, ",%s", eval_metrics[k].name);
+    vdit_strbuf_printf(&b, "\n");
     for (int i = 0; i < r->N; i++)
         for (int s = 0; s < EVAL_NUM_SOURCES; s++) {
             if (!r->has[s]) continue;
-            vdit_sb_printf(&b, "%d,%s,%s,%s,%s", i, eval_split_names[r->splits[i]],
+            vdit_strbuf_printf(&b, "%d,%s,%s,%s,%s", i, eval_split_names[r->splits[i]],
                       r->bands[i] == EVAL_BAND_NONE ? "" : eval_group_name(EVAL_G_BAND(r->bands[i])),
                       eval_scenario_names[r->labels[i]], eval_source_names[s]);
-            for (int k = 0; k < EVAL_NPARAMS; k++) vdit_sb_printf(&b, ","), sb_num(&b, r->params[(size_t)i * EVAL_NPARAMS + k]);
+            for (int k = 0; k < EVAL_NPARAMS; k++) vdit_strbuf_printf(&b, ","), sb_num(&b, r->params[(size_t)i * EVAL_NPARAMS + k]);
             for (int k = 0; k < EVAL_NUM_METRICS; k++) {
-                vdit_sb_printf(&b, ",");
+                vdit_strbuf_printf(&b, ",");
                 sb_num(&b, r->m[((size_t)s * r->N + i) * EVAL_NUM_METRICS + k]);
             }
-            vdit_sb_printf(&b, "\n");
+            vdit_strbuf_printf(&b, "\n");
         }
     return sb_write(&b, dir, "videos.csv", err);
 }
@@ -247,9 +246,9 @@ static int write_csv(const char *dir, const eval_result *r, vdit_err *err)
 static void md_cell(vdit_strbuf *b, const eval_stat *st)
 {
     if (isnan(st->mean))
-        vdit_sb_printf(b, " - |");
+        vdit_strbuf_printf(b, " - |");
     else
-        vdit_sb_printf(b, " %.4g [%.4g, %.4g] |", st->mean, st->lo, st->hi);
+        vdit_strbuf_printf(b, " %.4g [%.4g, %.4g] |", st->mean, st->lo, st->hi);
 }
 
 static const char *direction(int higher_better)
@@ -259,47 +258,47 @@ static const char *direction(int higher_better)
 
 static void md_table(vdit_strbuf *b, const eval_result *r, int g)
 {
-    vdit_sb_printf(b, "| metric |");
+    vdit_strbuf_printf(b, "| metric |");
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
-        if (r->has[s]) vdit_sb_printf(b, " %s |", eval_source_names[s]);
-    vdit_sb_printf(b, "\n| --- |");
+        if (r->has[s]) vdit_strbuf_printf(b, " %s |", eval_source_names[s]);
+    vdit_strbuf_printf(b, "\n| --- |");
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
-        if (r->has[s]) vdit_sb_printf(b, " --- |");
-    vdit_sb_printf(b, "\n");
+        if (r->has[s]) vdit_strbuf_printf(b, " --- |");
+    vdit_strbuf_printf(b, "\n");
     for (int k = 0; k < EVAL_NUM_METRICS; k++) {
         int any = 0;
         for (int s = 0; s < EVAL_NUM_SOURCES; s++)
             if (r->has[s] && stat_at(r, s, g, k)->n) any = 1;
         if (!any) continue;
-        vdit_sb_printf(b, "| %s %s |", eval_metrics[k].name, direction(eval_metrics[k].higher_better));
+        vdit_strbuf_printf(b, "| %s %s |", eval_metrics[k].name, direction(eval_metrics[k].higher_better));
         for (int s = 0; s < EVAL_NUM_SOURCES; s++)
             if (r->has[s]) md_cell(b, stat_at(r, s, g, k));
-        vdit_sb_printf(b, "\n");
+        vdit_strbuf_printf(b, "\n");
     }
-    vdit_sb_printf(b, "| speed_slope (1 is right) |");
+    vdit_strbuf_printf(b, "| speed_slope (1 is right) |");
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
         if (r->has[s]) md_cell(b, r->slope + (size_t)s * EVAL_NUM_GROUPS + g);
-    vdit_sb_printf(b, "\n| frechet_trajectory (down) |");
+    vdit_strbuf_printf(b, "\n| frechet_trajectory (down) |");
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
         if (r->has[s]) {
             double v = r->fd_traj[s * EVAL_NUM_GROUPS + g];
             if (isnan(v))
-                vdit_sb_printf(b, " - |");
+                vdit_strbuf_printf(b, " - |");
             else
-                vdit_sb_printf(b, " %.4g |", v);
+                vdit_strbuf_printf(b, " %.4g |", v);
         }
-    vdit_sb_printf(b, "\n");
+    vdit_strbuf_printf(b, "\n");
     if (r->fd_feat) {
-        vdit_sb_printf(b, "| frechet_%s (down) |", r->feat_name ? r->feat_name : "features");
+        vdit_strbuf_printf(b, "| frechet_%s (down) |", r->feat_name ? r->feat_name : "features");
         for (int s = 0; s < EVAL_NUM_SOURCES; s++)
             if (r->has[s]) {
                 double v = r->fd_feat[s * EVAL_NUM_GROUPS + g];
                 if (isnan(v))
-                    vdit_sb_printf(b, " - |");
+                    vdit_strbuf_printf(b, " - |");
                 else
-                    vdit_sb_printf(b, " %.4g |", v);
+                    vdit_strbuf_printf(b, " %.4g |", v);
             }
-        vdit_sb_printf(b, "\n");
+        vdit_strbuf_printf(b, "\n");
     }
 }
 
@@ -319,7 +318,7 @@ static void md_verdict(vdit_strbuf *b, const eval_result *r, int g, int k, int r
     const eval_stat *a = stat_at(r, EVAL_SRC_MODEL, g, k), *c = stat_at(r, ref, g, k);
     int v = eval_compare(a, c, eval_metrics[k].higher_better);
     if (v == 2) return;
-    vdit_sb_printf(b, "- %s: model %.3g [%.3g, %.3g] against %s %.3g [%.3g, %.3g]: %s\n", eval_metrics[k].name, a->mean,
+    vdit_strbuf_printf(b, "- %s: model %.3g [%.3g, %.3g] against %s %.3g [%.3g, %.3g]: %s\n", eval_metrics[k].name, a->mean,
               a->lo, a->hi, eval_source_names[ref], c->mean, c->lo, c->hi,
               v < 0   ? "**beats** it (intervals do not overlap)"
               : v > 0 ? "**worse** (intervals do not overlap)"
@@ -330,28 +329,28 @@ static void md_verdict(vdit_strbuf *b, const eval_result *r, int g, int k, int r
 static void md_verdicts(vdit_strbuf *b, const eval_result *r, int g)
 {
     static const int KS[] = {EVAL_M_VEL, EVAL_M_POS_X, EVAL_M_POS_Y, EVAL_M_GRAVITY, EVAL_M_MOMENTUM};
-    vdit_sb_printf(b, "\n### %s (%d videos): the model against `linear` and `copy-last`\n\n", eval_group_name(g),
+    vdit_strbuf_printf(b, "\n### %s (%d videos): the model against `linear` and `copy-last`\n\n", eval_group_name(g),
               r->group_n[g]);
     const eval_stat *f = stat_at(r, EVAL_SRC_MODEL, g, EVAL_M_FAILED);
     if (!isnan(f->mean))
-        vdit_sb_printf(b, "Failure rate %.3g [%.3g, %.3g] (failed videos score copy-last's errors).\n\n", f->mean, f->lo,
+        vdit_strbuf_printf(b, "Failure rate %.3g [%.3g, %.3g] (failed videos score copy-last's errors).\n\n", f->mean, f->lo,
                   f->hi);
     for (int j = 0; j < (int)(sizeof KS / sizeof KS[0]); j++) md_verdict(b, r, g, KS[j], EVAL_SRC_LINEAR);
     for (int j = 0; j < (int)(sizeof KS / sizeof KS[0]); j++) md_verdict(b, r, g, KS[j], EVAL_SRC_COPY_LAST);
     const eval_stat *sm = r->slope + (size_t)EVAL_SRC_MODEL * EVAL_NUM_GROUPS + g,
                     *sl = r->slope + (size_t)EVAL_SRC_LINEAR * EVAL_NUM_GROUPS + g;
     if (!isnan(sm->mean))
-        vdit_sb_printf(b, "- speed_slope: model %.3g [%.3g, %.3g], linear %.3g (1 is right)\n", sm->mean, sm->lo, sm->hi,
+        vdit_strbuf_printf(b, "- speed_slope: model %.3g [%.3g, %.3g], linear %.3g (1 is right)\n", sm->mean, sm->lo, sm->hi,
                   sl->mean);
 }
 
 static int write_md(const char *dir, const eval_result *r, const eval_report_options *o, int figs, vdit_err *err)
 {
     vdit_strbuf b = {0};
-    vdit_sb_printf(&b, "# Physics benchmark report\n\n");
-    if (o->title && *o->title) vdit_sb_printf(&b, "Scored: `%s`  \n", o->title);
-    if (o->truth_name && *o->truth_name) vdit_sb_printf(&b, "Truth: `%s`  \n", o->truth_name);
-    vdit_sb_printf(&b,
+    vdit_strbuf_printf(&b, "# Physics benchmark report\n\n");
+    if (o->title && *o->title) vdit_strbuf_printf(&b, "Scored: `%s`  \n", o->title);
+    if (o->truth_name && *o->truth_name) vdit_strbuf_printf(&b, "Truth: `%s`  \n", o->truth_name);
+    vdit_strbuf_printf(&b,
               "%d videos of %d frames at %dx%d, the first %d given as context. Each cell: the mean over the videos, "
               "and a 95%% percentile-bootstrap interval (%d resamples, seed %llu). (up): higher is better, (down): "
               "lower is better. `truth` is the ground truth scored as a sample (the floor of the tracker's error), "
@@ -363,31 +362,31 @@ static int write_md(const char *dir, const eval_result *r, const eval_report_opt
               "Frechet distances are ours (trajectory features), not comparable to published FVD.\n\n",
               r->N, r->T, r->S, r->S, r->ctx, r->bootstrap, (unsigned long long)r->seed);
     char note[512];
-    for (int i = 0; report_note(r, i, note, sizeof note); i++) vdit_sb_printf(&b, "**Note:** %s.\n\n", note);
-    vdit_sb_printf(&b, "## Counts\n\n| group | videos |\n| --- | --- |\n");
+    for (int i = 0; report_note(r, i, note, sizeof note); i++) vdit_strbuf_printf(&b, "**Note:** %s.\n\n", note);
+    vdit_strbuf_printf(&b, "## Counts\n\n| group | videos |\n| --- | --- |\n");
     for (int g = 0; g < EVAL_G_CELL(0, 0); g++)
-        if (g <= EVAL_NUM_SPLITS || r->group_n[g]) vdit_sb_printf(&b, "| %s | %d |\n", eval_group_name(g), r->group_n[g]);
+        if (g <= EVAL_NUM_SPLITS || r->group_n[g]) vdit_strbuf_printf(&b, "| %s | %d |\n", eval_group_name(g), r->group_n[g]);
     if (r->has[EVAL_SRC_MODEL] && r->has[EVAL_SRC_LINEAR] && r->has[EVAL_SRC_COPY_LAST]) {
-        vdit_sb_printf(&b, "\n## Verdict\n");
+        vdit_strbuf_printf(&b, "\n## Verdict\n");
         md_verdicts(&b, r, EVAL_G_ALL);
         for (int g = 1; g < EVAL_G_SCENARIO(0); g++)
             if (r->group_n[g] && r->group_n[g] < r->N) md_verdicts(&b, r, g);
     }
-    vdit_sb_printf(&b, "\n## All videos\n\n");
+    vdit_strbuf_printf(&b, "\n## All videos\n\n");
     md_table(&b, r, EVAL_G_ALL);
     for (int g = 1; g < EVAL_G_CELL(0, 0); g++) {
         if (!r->group_n[g]) continue;
         const char *kind = g < EVAL_G_BAND(EVAL_BAND_LOW) ? "Split" : g < EVAL_G_SCENARIO(0) ? "Speed band" : "Scenario";
-        vdit_sb_printf(&b, "\n## %s %s (%d videos)\n\n", kind, eval_group_name(g), r->group_n[g]);
+        vdit_strbuf_printf(&b, "\n## %s %s (%d videos)\n\n", kind, eval_group_name(g), r->group_n[g]);
         md_table(&b, r, g);
     }
-    vdit_sb_printf(&b, "\nEvery (split, scenario) cell is in `report.csv` and `report.json`; every video's metrics and "
+    vdit_strbuf_printf(&b, "\nEvery (split, scenario) cell is in `report.csv` and `report.json`; every video's metrics and "
                   "scenario parameters in `videos.csv`.\n");
     if (figs) {
-        vdit_sb_printf(&b, "\n## Figures\n\n");
-        if (figs & 1) vdit_sb_printf(&b, "![errors per split](fig_errors.png)\n\n");
-        if (figs & 2) vdit_sb_printf(&b, "![trajectories](fig_traj.png)\n\n");
-        if (figs & 4) vdit_sb_printf(&b, "![truth above sample](strip.png)\n\n");
+        vdit_strbuf_printf(&b, "\n## Figures\n\n");
+        if (figs & 1) vdit_strbuf_printf(&b, "![errors per split](fig_errors.png)\n\n");
+        if (figs & 2) vdit_strbuf_printf(&b, "![trajectories](fig_traj.png)\n\n");
+        if (figs & 4) vdit_strbuf_printf(&b, "![truth above sample](strip.png)\n\n");
     }
     return sb_write(&b, dir, "report.md", err);
 }
@@ -437,43 +436,43 @@ static int write_fig_errors(const char *dir, const eval_result *r, vdit_err *err
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
         if (r->has[s]) src[ns++] = s;
     vdit_strbuf d = {0};
-    vdit_sb_printf(&d, "# error per split (ood-v also by speed band): one block per metric; columns: group");
-    for (int j = 0; j < ns; j++) vdit_sb_printf(&d, " %s_mean %s_lo %s_hi", eval_source_names[src[j]],
+    vdit_strbuf_printf(&d, "# error per split (ood-v also by speed band): one block per metric; columns: group");
+    for (int j = 0; j < ns; j++) vdit_strbuf_printf(&d, " %s_mean %s_lo %s_hi", eval_source_names[src[j]],
                                            eval_source_names[src[j]], eval_source_names[src[j]]);
-    vdit_sb_printf(&d, "\n");
+    vdit_strbuf_printf(&d, "\n");
     for (int f = 0; f < NFIG_METRICS; f++) {
-        vdit_sb_printf(&d, "# %s\n", eval_metrics[FIG_METRICS[f]].name);
+        vdit_strbuf_printf(&d, "# %s\n", eval_metrics[FIG_METRICS[f]].name);
         for (int x = 0; x < NFIG_GROUPS; x++) {
-            vdit_sb_printf(&d, "%d", x);
+            vdit_strbuf_printf(&d, "%d", x);
             for (int j = 0; j < ns; j++) {
                 const eval_stat *st = stat_at(r, src[j], FIG_GROUPS[x], FIG_METRICS[f]);
-                vdit_sb_printf(&d, " "), sb_num(&d, st->mean), vdit_sb_printf(&d, " "), sb_num(&d, st->lo);
-                vdit_sb_printf(&d, " "), sb_num(&d, st->hi);
+                vdit_strbuf_printf(&d, " "), sb_num(&d, st->mean), vdit_strbuf_printf(&d, " "), sb_num(&d, st->lo);
+                vdit_strbuf_printf(&d, " "), sb_num(&d, st->hi);
             }
-            vdit_sb_printf(&d, "\n");
+            vdit_strbuf_printf(&d, "\n");
         }
-        vdit_sb_printf(&d, "\n\n");
+        vdit_strbuf_printf(&d, "\n\n");
     }
     if (sb_write(&d, dir, "fig_errors.dat", err)) return -1;
     vdit_strbuf g = {0};
-    vdit_sb_printf(&g, "# fig_errors.gp - mean and 95%% bootstrap interval per split, the model beside truth, copy-last "
+    vdit_strbuf_printf(&g, "# fig_errors.gp - mean and 95%% bootstrap interval per split, the model beside truth, copy-last "
                   "and linear (gnuplot fig_errors.gp)\n");
-    vdit_sb_printf(&g, GP_TERMINAL, 1600, 800, 1600, 800);
-    vdit_sb_printf(&g, "set output 'fig_errors.png'\nset datafile missing 'NaN'\nset multiplot layout 2,4\n");
-    vdit_sb_printf(&g, "set xtics (");
-    for (int x = 0; x < NFIG_GROUPS; x++) vdit_sb_printf(&g, "%s'%s' %d", x ? ", " : "", eval_group_name(FIG_GROUPS[x]), x);
-    vdit_sb_printf(&g, ") rotate by 30 right\nset xrange [-0.5:%d.5]\nset key outside top center horizontal font ',8'\nset grid ytics\nnames = '", NFIG_GROUPS - 1);
-    for (int j = 0; j < ns; j++) vdit_sb_printf(&g, "%s%s", j ? " " : "", eval_source_names[src[j]]);
-    vdit_sb_printf(&g, "'\n");
+    vdit_strbuf_printf(&g, GP_TERMINAL, 1600, 800, 1600, 800);
+    vdit_strbuf_printf(&g, "set output 'fig_errors.png'\nset datafile missing 'NaN'\nset multiplot layout 2,4\n");
+    vdit_strbuf_printf(&g, "set xtics (");
+    for (int x = 0; x < NFIG_GROUPS; x++) vdit_strbuf_printf(&g, "%s'%s' %d", x ? ", " : "", eval_group_name(FIG_GROUPS[x]), x);
+    vdit_strbuf_printf(&g, ") rotate by 30 right\nset xrange [-0.5:%d.5]\nset key outside top center horizontal font ',8'\nset grid ytics\nnames = '", NFIG_GROUPS - 1);
+    for (int j = 0; j < ns; j++) vdit_strbuf_printf(&g, "%s%s", j ? " " : "", eval_source_names[src[j]]);
+    vdit_strbuf_printf(&g, "'\n");
     for (int f = 0; f < NFIG_METRICS; f++) {
         const eval_metric_info *m = &eval_metrics[FIG_METRICS[f]];
-        vdit_sb_printf(&g, "set title '%s%s%s%s'\n", m->name, *m->unit ? " (" : "", m->unit, *m->unit ? ")" : "");
-        vdit_sb_printf(&g,
+        vdit_strbuf_printf(&g, "set title '%s%s%s%s'\n", m->name, *m->unit ? " (" : "", m->unit, *m->unit ? ")" : "");
+        vdit_strbuf_printf(&g,
                   "plot for [j=0:%d] 'fig_errors.dat' index %d using ($1 + (j - %d/2.0)*0.12):(column(2+3*j)):"
                   "(column(3+3*j)):(column(4+3*j)) with yerrorbars pt 7 ps 0.6 title word(names, j+1)\n",
                   ns - 1, f, ns - 1);
     }
-    vdit_sb_printf(&g, "unset multiplot\n");
+    vdit_strbuf_printf(&g, "unset multiplot\n");
     return sb_write(&g, dir, "fig_errors.gp", err);
 }
 
@@ -501,47 +500,47 @@ static int write_fig_traj(const char *dir, const eval_result *r, const eval_repo
     if (!nv || !o->truth) return 0;
     int gen = r->has[EVAL_SRC_MODEL] ? EVAL_SRC_MODEL : EVAL_SRC_LINEAR;
     vdit_strbuf d = {0};
-    vdit_sb_printf(&d, "# trajectories: one block per video; columns: t true_x0 true_y0 true_x1 true_y1 %s_x0 %s_y0 "
+    vdit_strbuf_printf(&d, "# trajectories: one block per video; columns: t true_x0 true_y0 true_x1 true_y1 %s_x0 %s_y0 "
                   "%s_x1 %s_y1 (world units, NaN = missing)\n",
               eval_source_names[gen], eval_source_names[gen], eval_source_names[gen], eval_source_names[gen]);
     for (int v = 0; v < nv; v++) {
         int i = vids[v];
-        vdit_sb_printf(&d, "# video %d (%s, %s)\n", i, eval_scenario_names[r->labels[i]], eval_split_names[r->splits[i]]);
+        vdit_strbuf_printf(&d, "# video %d (%s, %s)\n", i, eval_scenario_names[r->labels[i]], eval_split_names[r->splits[i]]);
         for (int t = 0; t < r->T; t++) {
             const float *st = o->truth->states + ((size_t)i * r->T + t) * 10;
             const float *tk = r->trk + (((size_t)gen * r->N + i) * r->T + t) * 6;
-            vdit_sb_printf(&d, "%d", t);
-            for (int b = 0; b < 2; b++) vdit_sb_printf(&d, " "), sb_num(&d, st[5 * b]), vdit_sb_printf(&d, " "), sb_num(&d, st[5 * b + 1]);
-            for (int b = 0; b < 2; b++) vdit_sb_printf(&d, " "), sb_num(&d, tk[3 * b]), vdit_sb_printf(&d, " "), sb_num(&d, tk[3 * b + 1]);
-            vdit_sb_printf(&d, "\n");
+            vdit_strbuf_printf(&d, "%d", t);
+            for (int b = 0; b < 2; b++) vdit_strbuf_printf(&d, " "), sb_num(&d, st[5 * b]), vdit_strbuf_printf(&d, " "), sb_num(&d, st[5 * b + 1]);
+            for (int b = 0; b < 2; b++) vdit_strbuf_printf(&d, " "), sb_num(&d, tk[3 * b]), vdit_strbuf_printf(&d, " "), sb_num(&d, tk[3 * b + 1]);
+            vdit_strbuf_printf(&d, "\n");
         }
-        vdit_sb_printf(&d, "\n\n");
+        vdit_strbuf_printf(&d, "\n\n");
     }
     if (sb_write(&d, dir, "fig_traj.dat", err)) return -1;
     vdit_strbuf g = {0};
     int cols = nv < 2 ? 1 : 2, rows = (nv + cols - 1) / cols;
-    vdit_sb_printf(&g, "# fig_traj.gp - true (lines) against %s (points) trajectories in the world plane\n",
+    vdit_strbuf_printf(&g, "# fig_traj.gp - true (lines) against %s (points) trajectories in the world plane\n",
               eval_source_names[gen]);
-    vdit_sb_printf(&g, GP_TERMINAL, 520 * cols, 480 * rows, 520 * cols, 480 * rows);
-    vdit_sb_printf(&g, "set output 'fig_traj.png'\nset datafile missing 'NaN'\nset size ratio -1\n"
+    vdit_strbuf_printf(&g, GP_TERMINAL, 520 * cols, 480 * rows, 520 * cols, 480 * rows);
+    vdit_strbuf_printf(&g, "set output 'fig_traj.png'\nset datafile missing 'NaN'\nset size ratio -1\n"
                   "set xrange [0:10]\nset yrange [0:10]\nset key bottom right font ',8'\nset grid\n");
-    vdit_sb_printf(&g, "set multiplot layout %d,%d\n", rows, cols);
+    vdit_strbuf_printf(&g, "set multiplot layout %d,%d\n", rows, cols);
     for (int v = 0; v < nv; v++) {
         int i = vids[v];
-        vdit_sb_printf(&g, "set title 'video %d: %s, %s'\n", i, eval_scenario_names[r->labels[i]],
+        vdit_strbuf_printf(&g, "set title 'video %d: %s, %s'\n", i, eval_scenario_names[r->labels[i]],
                   eval_split_names[r->splits[i]]);
-        vdit_sb_printf(&g,
+        vdit_strbuf_printf(&g,
                   "plot 'fig_traj.dat' index %d using 2:3 with lines lc rgb 'red' title 'true red', \\\n"
                   "     '' index %d using 6:7 with points pt 6 lc rgb 'dark-red' title '%s red'",
                   v, v, eval_source_names[gen]);
         if (!isnan(o->truth->states[(size_t)i * r->T * 10 + 5])) /* a blue ball */
-            vdit_sb_printf(&g,
+            vdit_strbuf_printf(&g,
                       ", \\\n     '' index %d using 4:5 with lines lc rgb 'blue' title 'true blue', \\\n"
                       "     '' index %d using 8:9 with points pt 6 lc rgb 'dark-blue' title '%s blue'",
                       v, v, eval_source_names[gen]);
-        vdit_sb_printf(&g, "\n");
+        vdit_strbuf_printf(&g, "\n");
     }
-    vdit_sb_printf(&g, "unset multiplot\n");
+    vdit_strbuf_printf(&g, "unset multiplot\n");
     return sb_write(&g, dir, "fig_traj.gp", err);
 }
 

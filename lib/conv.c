@@ -15,13 +15,15 @@
  * per image of these small shapes would not. With fewer images than
  * threads the loop runs serially and the GEMMs are threaded instead.
  * Weight gradients are summed per thread and then added in thread order,
- * so results depend only on the thread count, never on scheduling.
+ * so results depend only on the thread count, never on scheduling. The
+ * column buffers and partial sums live in the caller's `work`, sized by
+ * vdit_conv2d_scratch, vdit_conv3d_scratch and vdit_groupnorm_scratch for
+ * the threads of the call: nothing here allocates.
  */
-#include "vdit.h"
+#include "kernels.h"
 
 #include <cblas.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -155,15 +157,15 @@ static void col2im_plane(float *plane, const float *col, int H, int W, int KH, i
  * conv2d
  * ---------------------------------------------------------------------- */
 
-int conv2d_out_h(conv2d_shape s) { return (s.H + 2 * s.pad - s.KH) / s.stride + 1; }
-int conv2d_out_w(conv2d_shape s) { return (s.W + 2 * s.pad - s.KW) / s.stride + 1; }
+int vdit_conv2d_out_h(vdit_conv2d_shape s) { return (s.H + 2 * s.pad - s.KH) / s.stride + 1; }
+int vdit_conv2d_out_w(vdit_conv2d_shape s) { return (s.W + 2 * s.pad - s.KW) / s.stride + 1; }
 
 /* A 1x1 conv with stride 1 and no padding needs no im2col: the image is its
  * own column matrix. */
-static int conv2d_is_pointwise(conv2d_shape s) { return s.KH == 1 && s.KW == 1 && s.stride == 1 && s.pad == 0; }
+static int conv2d_is_pointwise(vdit_conv2d_shape s) { return s.KH == 1 && s.KW == 1 && s.stride == 1 && s.pad == 0; }
 
 /* col[IC*KH*KW][OH*OW] of image n, rows ordered (ic, ky, kx) as w[OC][IC][KH][KW] */
-static void conv2d_im2col(float *col, const float *img, conv2d_shape s, int OH, int OW)
+static void conv2d_im2col(float *col, const float *img, vdit_conv2d_shape s, int OH, int OW)
 {
     size_t rows = (size_t)s.KH * s.KW, P = (size_t)OH * OW;
     for (int ic = 0; ic < s.IC; ic++)
@@ -172,7 +174,7 @@ static void conv2d_im2col(float *col, const float *img, conv2d_shape s, int OH, 
 }
 
 /* out_n[OC][P] = w[OC][K] @ col_n[K][P] + b, for image n */
-static void conv2d_one(float *out_n, const float *img, const float *w, const float *b, float *col, conv2d_shape s,
+static void conv2d_one(float *out_n, const float *img, const float *w, const float *b, float *col, vdit_conv2d_shape s,
                        int OH, int OW)
 {
     int K = s.IC * s.KH * s.KW, P = OH * OW;
@@ -190,18 +192,45 @@ static void conv2d_one(float *out_n, const float *img, const float *w, const flo
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.OC, P, K, 1.0f, w, K, cm, P, beta, out_n, P);
 }
 
-void conv2d_forward(float *out, const float *inp, const float *w, const float *b, conv2d_shape s)
+/* Images in parallel (one single-threaded GEMM each) when there are enough
+ * of them and enough work; else one image at a time with threaded GEMMs. */
+static int conv2d_parallel(vdit_conv2d_shape s, int nt)
 {
-    int OH = conv2d_out_h(s), OW = conv2d_out_w(s);
-    size_t K = (size_t)s.IC * s.KH * s.KW, P = (size_t)OH * OW;
+    size_t K = (size_t)s.IC * s.KH * s.KW, P = (size_t)vdit_conv2d_out_h(s) * vdit_conv2d_out_w(s);
+    return s.N >= nt && nt > 1 && (double)s.N * s.OC * K * P >= PAR_MIN_MACS;
+}
+
+static int conv2d_dinp_as_conv(vdit_conv2d_shape s);
+
+/* floats of one column buffer: im2col of an image, and (with_dinp) of dout
+ * for the input gradient taken as a conv */
+static size_t conv2d_col_floats(vdit_conv2d_shape s, int with_dinp)
+{
+    size_t K = (size_t)s.IC * s.KH * s.KW, P = (size_t)vdit_conv2d_out_h(s) * vdit_conv2d_out_w(s);
+    size_t col = conv2d_is_pointwise(s) ? 0 : K * P, tcol = (size_t)s.OC * s.KH * s.KW * s.H * s.W;
+    if (with_dinp && conv2d_dinp_as_conv(s) && tcol > col) col = tcol;
+    return col;
+}
+
+size_t vdit_conv2d_scratch(vdit_conv2d_shape s)
+{
+    int nt = max_threads(), par = conv2d_parallel(s, nt), nbuf = par ? nt : 1;
+    size_t wsz = (size_t)s.OC * s.IC * s.KH * s.KW;
+    size_t fwd = (size_t)nbuf * conv2d_col_floats(s, 0);
+    size_t bwd = (size_t)nbuf * (conv2d_col_floats(s, 1) + (par ? wsz + (size_t)s.OC : 0)) +
+                 (conv2d_dinp_as_conv(s) ? wsz : 0);
+    return fwd > bwd ? fwd : bwd;
+}
+
+void vdit_conv2d_forward(float *out, const float *inp, const float *w, const float *b, vdit_conv2d_shape s,
+                         float *work)
+{
+    int OH = vdit_conv2d_out_h(s), OW = vdit_conv2d_out_w(s);
+    size_t P = (size_t)OH * OW;
     size_t in_sz = (size_t)s.IC * s.H * s.W, out_sz = (size_t)s.OC * P;
-    int nt = max_threads(), par = s.N >= nt && nt > 1 && (double)s.N * s.OC * K * P >= PAR_MIN_MACS;
-    size_t col_sz = conv2d_is_pointwise(s) ? 0 : K * P;
-    float *cols = col_sz ? malloc((par ? nt : 1) * col_sz * sizeof(float)) : NULL;
-    if (col_sz && !cols) { /* out of memory: the plain loops need none */
-        conv2d_forward_ref(out, inp, w, b, s);
-        return;
-    }
+    int nt = max_threads(), par = conv2d_parallel(s, nt);
+    size_t col_sz = conv2d_col_floats(s, 0);
+    float *cols = col_sz ? work : NULL; /* one column buffer per thread */
     if (par) {
 #pragma omp parallel for schedule(static)
         for (int n = 0; n < s.N; n++)
@@ -210,12 +239,11 @@ void conv2d_forward(float *out, const float *inp, const float *w, const float *b
     } else {
         for (int n = 0; n < s.N; n++) conv2d_one(out + n * out_sz, inp + n * in_sz, w, b, cols, s, OH, OW);
     }
-    free(cols);
 }
 
-void conv2d_forward_ref(float *out, const float *inp, const float *w, const float *b, conv2d_shape s)
+void vdit_conv2d_forward_ref(float *out, const float *inp, const float *w, const float *b, vdit_conv2d_shape s)
 {
-    int OH = conv2d_out_h(s), OW = conv2d_out_w(s);
+    int OH = vdit_conv2d_out_h(s), OW = vdit_conv2d_out_w(s);
     for (int n = 0; n < s.N; n++)
         for (int o = 0; o < s.OC; o++)
             for (int oy = 0; oy < OH; oy++)
@@ -237,14 +265,14 @@ void conv2d_forward_ref(float *out, const float *inp, const float *w, const floa
  * weights transposed and flipped, wt[IC][OC][KH][KW] = w[o][i][KH-1-ky][KW-1-kx],
  * and padding K-1-p. Computing it as im2col (a gather) + GEMM is faster than
  * GEMM + col2im (a scatter-add); it needs square kernels and p <= K-1. */
-static int conv2d_dinp_as_conv(conv2d_shape s)
+static int conv2d_dinp_as_conv(vdit_conv2d_shape s)
 {
     return s.stride == 1 && s.KH == s.KW && s.pad <= s.KH - 1 && !conv2d_is_pointwise(s);
 }
 
-static conv2d_shape conv2d_transposed(conv2d_shape s)
+static vdit_conv2d_shape conv2d_transposed(vdit_conv2d_shape s)
 {
-    conv2d_shape t = {1, s.OC, conv2d_out_h(s), conv2d_out_w(s), s.IC, s.KH, s.KW, 1, s.KH - 1 - s.pad};
+    vdit_conv2d_shape t = {1, s.OC, vdit_conv2d_out_h(s), vdit_conv2d_out_w(s), s.IC, s.KH, s.KW, 1, s.KH - 1 - s.pad};
     return t;
 }
 
@@ -252,7 +280,7 @@ static conv2d_shape conv2d_transposed(conv2d_shape s)
  * dinp_n += the input gradient. col is scratch of conv2d_col_floats(s);
  * wt the transposed weights when conv2d_dinp_as_conv(s). */
 static void conv2d_back_one(float *dinp_n, float *dw_t, float *db_t, const float *dout_n, const float *img,
-                            const float *w, const float *wt, float *col, conv2d_shape s, int OH, int OW)
+                            const float *w, const float *wt, float *col, vdit_conv2d_shape s, int OH, int OW)
 {
     int K = s.IC * s.KH * s.KW, P = OH * OW;
     int pw = conv2d_is_pointwise(s);
@@ -275,7 +303,7 @@ static void conv2d_back_one(float *dinp_n, float *dw_t, float *db_t, const float
     if (pw) { /* dinp_n += w^T @ dout_n straight into the image */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, s.OC, 1.0f, w, K, dout_n, P, 1.0f, dinp_n, P);
     } else if (wt) { /* dinp_n[IC][HW] += wt[IC][OC*KH*KW] @ im2col(dout_n) */
-        conv2d_shape t = conv2d_transposed(s);
+        vdit_conv2d_shape t = conv2d_transposed(s);
         int Kt = s.OC * s.KH * s.KW;
         conv2d_im2col(col, dout_n, t, s.H, s.W);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.IC, HW, Kt, 1.0f, wt, Kt, col, HW, 1.0f, dinp_n, HW);
@@ -288,28 +316,20 @@ static void conv2d_back_one(float *dinp_n, float *dw_t, float *db_t, const float
     }
 }
 
-void conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                     conv2d_shape s)
+void vdit_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                          vdit_conv2d_shape s, float *work)
 {
     /* forward: out[n][o][oy][ox] = b[o] + sum_{i,ky,kx} w[o][i][ky][kx] inp[n][i][oy*s-p+ky][ox*s-p+kx] */
-    int OH = conv2d_out_h(s), OW = conv2d_out_w(s);
+    int OH = vdit_conv2d_out_h(s), OW = vdit_conv2d_out_w(s);
     size_t K = (size_t)s.IC * s.KH * s.KW, P = (size_t)OH * OW;
     size_t in_sz = (size_t)s.IC * s.H * s.W, out_sz = (size_t)s.OC * P, wsz = (size_t)s.OC * K;
-    int nt = max_threads(), nbuf;
-    int par = s.N >= nt && nt > 1 && (double)s.N * s.OC * K * P >= PAR_MIN_MACS;
-    nbuf = par ? nt : 1;
+    int nt = max_threads(), par = conv2d_parallel(s, nt), nbuf = par ? nt : 1;
     int as_conv = dinp && conv2d_dinp_as_conv(s);
-    /* per thread: one column buffer (im2col of the input, then of dout or dcol), partial dw, db */
-    size_t col_sz = conv2d_is_pointwise(s) ? 0 : K * P;
-    if (as_conv && (size_t)s.OC * s.KH * s.KW * s.H * s.W > col_sz) col_sz = (size_t)s.OC * s.KH * s.KW * s.H * s.W;
+    /* work: per thread one column buffer (im2col of the input, then of dout
+     * or dcol) and partial dw, db; then the transposed weights */
+    size_t col_sz = conv2d_col_floats(s, dinp != NULL);
     size_t part = par ? (dw ? wsz : 0) + (db ? (size_t)s.OC : 0) : 0, per = col_sz + part;
-    float *ws = per ? malloc((size_t)nbuf * per * sizeof(float)) : NULL;
-    float *wt = as_conv ? malloc(wsz * sizeof(float)) : NULL;
-    if ((per && !ws) || (as_conv && !wt)) {
-        free(ws), free(wt);
-        conv2d_backward_ref(dinp, dw, db, dout, inp, w, s);
-        return;
-    }
+    float *ws = work, *wt = as_conv ? work + (size_t)nbuf * per : NULL;
     if (wt)
         for (int o = 0; o < s.OC; o++)
             for (int i = 0; i < s.IC; i++)
@@ -338,14 +358,12 @@ void conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const
             conv2d_back_one(dinp ? dinp + n * in_sz : NULL, dw, db, dout + n * out_sz, inp + n * in_sz, w, wt, ws, s,
                             OH, OW);
     }
-    free(ws);
-    free(wt);
 }
 
-void conv2d_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                         conv2d_shape s)
+void vdit_conv2d_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                              vdit_conv2d_shape s)
 {
-    int OH = conv2d_out_h(s), OW = conv2d_out_w(s);
+    int OH = vdit_conv2d_out_h(s), OW = vdit_conv2d_out_w(s);
     for (int n = 0; n < s.N; n++)
         for (int o = 0; o < s.OC; o++)
             for (int oy = 0; oy < OH; oy++)
@@ -374,13 +392,13 @@ void conv2d_backward_ref(float *dinp, float *dw, float *db, const float *dout, c
  * t'*st + st - 1 and never a later one.
  * ---------------------------------------------------------------------- */
 
-int conv3d_out_t(conv3d_shape s) { return (s.T + s.pt + (s.causal ? 0 : s.pt) - s.KT) / s.st + 1; }
-int conv3d_out_h(conv3d_shape s) { return (s.H + 2 * s.ps - s.KH) / s.ss + 1; }
-int conv3d_out_w(conv3d_shape s) { return (s.W + 2 * s.ps - s.KW) / s.ss + 1; }
+int vdit_conv3d_out_t(vdit_conv3d_shape s) { return (s.T + s.pt + (s.causal ? 0 : s.pt) - s.KT) / s.st + 1; }
+int vdit_conv3d_out_h(vdit_conv3d_shape s) { return (s.H + 2 * s.ps - s.KH) / s.ss + 1; }
+int vdit_conv3d_out_w(vdit_conv3d_shape s) { return (s.W + 2 * s.ps - s.KW) / s.ss + 1; }
 
 /* col[IC*KT*KH*KW][OH*OW] for output frame t' of video b, rows ordered
  * (ic, dt, ky, kx) as the Conv3d weight w[OC][IC][KT][KH][KW]. */
-static void conv3d_im2col(float *col, const float *video, int tp, conv3d_shape s, int OH, int OW)
+static void conv3d_im2col(float *col, const float *video, int tp, vdit_conv3d_shape s, int OH, int OW)
 {
     size_t rows = (size_t)s.KH * s.KW, P = (size_t)OH * OW, frame = (size_t)s.IC * s.H * s.W;
     for (int ic = 0; ic < s.IC; ic++)
@@ -391,7 +409,7 @@ static void conv3d_im2col(float *col, const float *video, int tp, conv3d_shape s
         }
 }
 
-static void conv3d_col2im(float *dvideo, const float *dcol, int tp, conv3d_shape s, int OH, int OW)
+static void conv3d_col2im(float *dvideo, const float *dcol, int tp, vdit_conv3d_shape s, int OH, int OW)
 {
     size_t rows = (size_t)s.KH * s.KW, P = (size_t)OH * OW, frame = (size_t)s.IC * s.H * s.W;
     for (int ic = 0; ic < s.IC; ic++)
@@ -403,17 +421,45 @@ static void conv3d_col2im(float *dvideo, const float *dcol, int tp, conv3d_shape
         }
 }
 
-void conv3d_forward(float *out, const float *inp, const float *w, const float *b, conv3d_shape s)
+/* The forward runs output frames in parallel, the backward videos (the
+ * output frames of one video scatter into overlapping input frames); each
+ * when there are enough of them and enough work. */
+static int conv3d_fwd_parallel(vdit_conv3d_shape s, int nt)
 {
-    int OT = conv3d_out_t(s), OH = conv3d_out_h(s), OW = conv3d_out_w(s);
+    int OT = vdit_conv3d_out_t(s), K = s.IC * s.KT * s.KH * s.KW, P = vdit_conv3d_out_h(s) * vdit_conv3d_out_w(s);
+    int nout = s.B * OT;
+    return nout >= nt && nt > 1 && (double)nout * s.OC * K * P >= PAR_MIN_MACS;
+}
+
+static int conv3d_bwd_parallel(vdit_conv3d_shape s, int nt)
+{
+    int OT = vdit_conv3d_out_t(s), K = s.IC * s.KT * s.KH * s.KW, P = vdit_conv3d_out_h(s) * vdit_conv3d_out_w(s);
+    return s.B >= nt && nt > 1 && (double)s.B * OT * s.OC * K * P >= PAR_MIN_MACS;
+}
+
+/* floats of one column buffer: im2col of one output frame */
+static size_t conv3d_col_floats(vdit_conv3d_shape s)
+{
+    return (size_t)s.IC * s.KT * s.KH * s.KW * vdit_conv3d_out_h(s) * vdit_conv3d_out_w(s);
+}
+
+size_t vdit_conv3d_scratch(vdit_conv3d_shape s)
+{
+    int nt = max_threads();
+    size_t col = conv3d_col_floats(s), wsz = (size_t)s.OC * s.IC * s.KT * s.KH * s.KW;
+    size_t fwd = (size_t)(conv3d_fwd_parallel(s, nt) ? nt : 1) * col;
+    size_t bwd = (size_t)(conv3d_bwd_parallel(s, nt) ? nt : 1) * (2 * col + wsz + (size_t)s.OC);
+    return fwd > bwd ? fwd : bwd;
+}
+
+void vdit_conv3d_forward(float *out, const float *inp, const float *w, const float *b, vdit_conv3d_shape s,
+                         float *work)
+{
+    int OT = vdit_conv3d_out_t(s), OH = vdit_conv3d_out_h(s), OW = vdit_conv3d_out_w(s);
     int K = s.IC * s.KT * s.KH * s.KW, P = OH * OW, nout = s.B * OT;
-    size_t vid = (size_t)s.T * s.IC * s.H * s.W, out_sz = (size_t)s.OC * P, col_sz = (size_t)K * P;
-    int nt = max_threads(), par = nout >= nt && nt > 1 && (double)nout * s.OC * K * P >= PAR_MIN_MACS;
-    float *cols = malloc((par ? nt : 1) * col_sz * sizeof(float));
-    if (!cols) {
-        conv3d_forward_ref(out, inp, w, b, s);
-        return;
-    }
+    size_t vid = (size_t)s.T * s.IC * s.H * s.W, out_sz = (size_t)s.OC * P, col_sz = conv3d_col_floats(s);
+    int par = conv3d_fwd_parallel(s, max_threads());
+    float *cols = work; /* one column buffer per thread */
 #pragma omp parallel for schedule(static) if (par)
     for (int j = 0; j < nout; j++) { /* output frame j = b*OT + t' */
         float *col = cols + (par ? thread_num() : 0) * col_sz, *o = out + j * out_sz;
@@ -426,12 +472,11 @@ void conv3d_forward(float *out, const float *inp, const float *w, const float *b
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.OC, P, K, 1.0f, w, K, col, P, beta, o, P);
     }
-    free(cols);
 }
 
-void conv3d_forward_ref(float *out, const float *inp, const float *w, const float *b, conv3d_shape s)
+void vdit_conv3d_forward_ref(float *out, const float *inp, const float *w, const float *b, vdit_conv3d_shape s)
 {
-    int OT = conv3d_out_t(s), OH = conv3d_out_h(s), OW = conv3d_out_w(s);
+    int OT = vdit_conv3d_out_t(s), OH = vdit_conv3d_out_h(s), OW = vdit_conv3d_out_w(s);
     for (int bb = 0; bb < s.B; bb++)
         for (int tp = 0; tp < OT; tp++)
             for (int o = 0; o < s.OC; o++)
@@ -445,33 +490,29 @@ void conv3d_forward_ref(float *out, const float *inp, const float *w, const floa
                                         int t = tp * s.st - s.pt + dt, iy = oy * s.ss - s.ps + ky,
                                             ix = ox * s.ss - s.ps + kx;
                                         if (t < 0 || t >= s.T || iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
-                                        acc += (double)w[(((size_t)(o * s.IC + i) * s.KT + dt) * s.KH + ky) * s.KW + kx] *
-                                               inp[((((size_t)bb * s.T + t) * s.IC + i) * s.H + iy) * s.W + ix];
+                                        acc +=
+                                            (double)w[(((size_t)(o * s.IC + i) * s.KT + dt) * s.KH + ky) * s.KW + kx] *
+                                            inp[((((size_t)bb * s.T + t) * s.IC + i) * s.H + iy) * s.W + ix];
                                     }
                         out[((((size_t)bb * OT + tp) * s.OC + o) * OH + oy) * OW + ox] = (float)acc;
                     }
 }
 
-void conv3d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                     conv3d_shape s)
+void vdit_conv3d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                          vdit_conv3d_shape s, float *work)
 {
     /* forward: out[b][t'][o][oy][ox] = b[o] + sum_{i,dt,ky,kx} w[o][i][dt][ky][kx]
      *            * inp[b][t'*st-pt+dt][i][oy*ss-ps+ky][ox*ss-ps+kx] */
-    int OT = conv3d_out_t(s), OH = conv3d_out_h(s), OW = conv3d_out_w(s);
+    int OT = vdit_conv3d_out_t(s), OH = vdit_conv3d_out_h(s), OW = vdit_conv3d_out_w(s);
     int K = s.IC * s.KT * s.KH * s.KW, P = OH * OW;
-    size_t vid = (size_t)s.T * s.IC * s.H * s.W, out_sz = (size_t)s.OC * P, col_sz = (size_t)K * P;
+    size_t vid = (size_t)s.T * s.IC * s.H * s.W, out_sz = (size_t)s.OC * P, col_sz = conv3d_col_floats(s);
     size_t wsz = (size_t)s.OC * K;
-    /* Output frames of one video scatter into overlapping input frames, so
-     * the parallel loop runs over videos; threads sum their own dw, db. */
-    int nt = max_threads(), nbuf;
-    int par = s.B >= nt && nt > 1 && (double)s.B * OT * s.OC * K * P >= PAR_MIN_MACS;
-    nbuf = par ? nt : 1;
+    /* The loop runs over videos; threads sum their own dw, db (work: per
+     * thread col, dcol, partial dw, db), added in thread order below. */
+    int nt = max_threads(), par = conv3d_bwd_parallel(s, nt), nbuf = par ? nt : 1;
     size_t per = 2 * col_sz + wsz + (size_t)s.OC;
-    float *ws = calloc((size_t)nbuf * per, sizeof(float));
-    if (!ws) {
-        conv3d_backward_ref(dinp, dw, db, dout, inp, w, s);
-        return;
-    }
+    float *ws = work;
+    for (int t = 0; t < nbuf; t++) memset(ws + t * per + 2 * col_sz, 0, (wsz + (size_t)s.OC) * sizeof(float));
 #pragma omp parallel for schedule(static) if (par)
     for (int bb = 0; bb < s.B; bb++) {
         float *t = ws + (par ? thread_num() : 0) * per;
@@ -501,13 +542,12 @@ void conv3d_backward(float *dinp, float *dw, float *db, const float *dout, const
         if (db)
             for (int o = 0; o < s.OC; o++) db[o] += pdb[o];
     }
-    free(ws);
 }
 
-void conv3d_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                         conv3d_shape s)
+void vdit_conv3d_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                              vdit_conv3d_shape s)
 {
-    int OT = conv3d_out_t(s), OH = conv3d_out_h(s), OW = conv3d_out_w(s);
+    int OT = vdit_conv3d_out_t(s), OH = vdit_conv3d_out_h(s), OW = vdit_conv3d_out_w(s);
     for (int bb = 0; bb < s.B; bb++)
         for (int tp = 0; tp < OT; tp++)
             for (int o = 0; o < s.OC; o++)
@@ -534,8 +574,8 @@ void conv3d_backward_ref(float *dinp, float *dw, float *db, const float *dout, c
  * GroupNorm with affine parameters, per image
  * ---------------------------------------------------------------------- */
 
-void groupnorm_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
-                       int N, int C, int HW, int G)
+void vdit_groupnorm_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
+                            int N, int C, int HW, int G)
 {
     int cg = C / G;
     size_t gsz = (size_t)cg * HW;
@@ -562,8 +602,8 @@ void groupnorm_forward(float *out, float *mean, float *rstd, const float *x, con
     }
 }
 
-void groupnorm_forward_ref(float *out, float *mean, float *rstd, const float *x, const float *gamma,
-                           const float *beta, int N, int C, int HW, int G)
+void vdit_groupnorm_forward_ref(float *out, float *mean, float *rstd, const float *x, const float *gamma,
+                                const float *beta, int N, int C, int HW, int G)
 {
     int cg = C / G;
     for (int n = 0; n < N; n++)
@@ -589,17 +629,20 @@ void groupnorm_forward_ref(float *out, float *mean, float *rstd, const float *x,
         }
 }
 
-void groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
-                        const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G)
+size_t vdit_groupnorm_scratch(int N, int C) { return (size_t)N * C * 2; }
+
+void vdit_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
+                             const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G,
+                             float *work)
 {
     /* forward: out = xhat * gamma[c] + beta[c], xhat = (x - mean_g) * rstd_g
      *   dbeta[c] += sum dout;  dgamma[c] += sum dout * xhat
      *   dx += rstd * (dxhat - mean_g(dxhat) - xhat * mean_g(dxhat * xhat)),  dxhat = dout * gamma[c]
-     * Per-image channel sums go to scratch [N][C][2], then are added over n
-     * in order, so the result does not depend on the schedule. */
+     * Per-image channel sums go to work[N][C][2], then are added over n in
+     * order, so the result does not depend on the schedule. */
     int cg = C / G;
     size_t gsz = (size_t)cg * HW;
-    float *sums = malloc((size_t)N * C * 2 * sizeof(float));
+    float *sums = work;
 #pragma omp parallel for schedule(static) if ((size_t)N * C * HW >= PAR_MIN_ELEMS)
     for (int j = 0; j < N * G; j++) {
         const float *xg = x + (size_t)j * gsz, *dg = dout + (size_t)j * gsz;
@@ -614,10 +657,8 @@ void groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dou
                 s2 += gc[i] * (xc[i] - m);
             }
             s2 *= rs; /* sum dout * xhat */
-            if (sums) {
-                sums[((size_t)n * C + c0 + c) * 2] = s1;
-                sums[((size_t)n * C + c0 + c) * 2 + 1] = s2;
-            }
+            sums[((size_t)n * C + c0 + c) * 2] = s1;
+            sums[((size_t)n * C + c0 + c) * 2 + 1] = s2;
             a += (double)s1 * gamma[c0 + c];
             bsum += (double)s2 * gamma[c0 + c];
         }
@@ -635,28 +676,15 @@ void groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dou
             }
         }
     }
-    if (sums) {
-        for (int n = 0; n < N; n++)
-            for (int c = 0; c < C; c++) {
-                dbeta[c] += sums[((size_t)n * C + c) * 2];
-                dgamma[c] += sums[((size_t)n * C + c) * 2 + 1];
-            }
-        free(sums);
-    } else { /* out of memory: the channel sums serially */
-        for (int n = 0; n < N; n++)
-            for (int c = 0; c < C; c++) {
-                int j = n * G + c / cg;
-                const float *xc = x + ((size_t)n * C + c) * HW, *gc = dout + ((size_t)n * C + c) * HW;
-                for (int i = 0; i < HW; i++) {
-                    dbeta[c] += gc[i];
-                    dgamma[c] += gc[i] * (xc[i] - mean[j]) * rstd[j];
-                }
-            }
-    }
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            dbeta[c] += sums[((size_t)n * C + c) * 2];
+            dgamma[c] += sums[((size_t)n * C + c) * 2 + 1];
+        }
 }
 
-void groupnorm_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
-                            const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G)
+void vdit_groupnorm_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
+                                 const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G)
 {
     int cg = C / G;
     double cnt = (double)cg * HW;
@@ -686,7 +714,7 @@ void groupnorm_backward_ref(float *dx, float *dgamma, float *dbeta, const float 
  * Nearest upsampling of a frame-major video, ft in time and fs in space
  * ---------------------------------------------------------------------- */
 
-void upsample_nearest_forward(float *out, const float *inp, int B, int T, int C, int H, int W, int ft, int fs)
+void vdit_upsample_nearest_forward(float *out, const float *inp, int B, int T, int C, int H, int W, int ft, int fs)
 {
     int OT = T * ft, OH = H * fs, OW = W * fs;
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * OT * C * OH * OW >= PAR_MIN_ELEMS)
@@ -703,7 +731,7 @@ void upsample_nearest_forward(float *out, const float *inp, int B, int T, int C,
             }
 }
 
-void upsample_nearest_backward(float *dinp, const float *dout, int B, int T, int C, int H, int W, int ft, int fs)
+void vdit_upsample_nearest_backward(float *dinp, const float *dout, int B, int T, int C, int H, int W, int ft, int fs)
 {
     /* forward: out[b][t][c][y][x] = inp[b][t/ft][c][y/fs][x/fs]; dinp += the sum of its ft*fs*fs copies.
      * Each input frame gathers from its own ft output frames: safe in parallel. */

@@ -5,7 +5,7 @@
  * Shape letters: B batch, N tokens, D hidden, NH heads, L blocks,
  * M = B*N token rows, P_in / P_out patch vectors in / out.
  */
-#include "vdit.h"
+#include "kernels.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -17,7 +17,11 @@
  * Config
  * ---------------------------------------------------------------------- */
 
-const char *vdit_attention_name(vdit_attention a) { return a == VDIT_ATTN_ST ? "st" : "full"; }
+const char *vdit_attention_name(vdit_attention a)
+{
+    static const char *const names[] = {"full", "st", "spatial", "temporal"};
+    return a >= VDIT_ATTN_FULL && a <= VDIT_ATTN_TEMPORAL ? names[a] : "full";
+}
 const char *vdit_objective_name(vdit_objective o) { return o == VDIT_OBJ_FLOW ? "flow" : "eps"; }
 
 /* Upper bounds keep every size product far from overflow (and from
@@ -341,7 +345,7 @@ int vdit_dit_create(vdit_dit *m, const vdit_dit_config *cfg, vdit_err *err)
     }
     point_table((float **)&m->params, m->params_mem, sz, VDIT_DIT_NUM_PARAM_KINDS);
     point_table((float **)&m->grads, m->grads_mem, sz, VDIT_DIT_NUM_PARAM_KINDS);
-    pos_embed_sincos(m->pos, m->nt, m->nh, m->nw, cfg->hidden);
+    vdit_pos_embed_sincos(m->pos, m->nt, m->nh, m->nw, cfg->hidden);
     return 0;
 }
 
@@ -419,6 +423,25 @@ typedef struct {
 #define DIT_NUM_SCRATCH 16
 _Static_assert(sizeof(dit_scratch) == DIT_NUM_SCRATCH * sizeof(float *), "scratch table");
 
+static vdit_attn_shape block_attn_shape(const vdit_dit *m, int B, int l)
+{
+    vdit_attn_shape s = {B, m->nt, m->nh, m->nw, m->cfg.hidden, m->cfg.heads, VDIT_ATTN_FULL};
+    if (m->cfg.attention == VDIT_ATTN_ST) s.scope = (l % 2 == 0) ? VDIT_ATTN_SPATIAL : VDIT_ATTN_TEMPORAL;
+    return s;
+}
+
+/* the attention layers' scratch: the largest of the blocks' (full, or
+ * spatial and temporal), for the OpenMP threads of now */
+static size_t attn_work_floats(const vdit_dit *m)
+{
+    size_t most = 0;
+    for (int l = 0; l < m->cfg.depth && l < 2; l++) {
+        size_t n = vdit_attention_scratch(block_attn_shape(m, 1, l));
+        if (n > most) most = n;
+    }
+    return most;
+}
+
 /* for a batch of B with the activations of `layers` blocks (depth, or 1 for
  * a forward without backward: the residual stream then alternates between
  * two slices of x) */
@@ -452,6 +475,7 @@ static void act_sizes(const vdit_dit *m, int B, int layers, size_t sz[VDIT_DIT_N
     sz[i++] = M * D;             /* xhatf */
     sz[i++] = M;                 /* rstdf */
     sz[i++] = M * D;             /* hf */
+    sz[i++] = attn_work_floats(m); /* attn_work */
 }
 
 static void scratch_sizes(const vdit_dit *m, int B, size_t sz[DIT_NUM_SCRATCH])
@@ -464,7 +488,8 @@ static void scratch_sizes(const vdit_dit *m, int B, size_t sz[DIT_NUM_SCRATCH])
 
 static int ensure_acts(vdit_dit *m, int B, int layers, vdit_err *err)
 {
-    if (B <= m->act_B && layers <= m->act_layers) return 0;
+    size_t work = attn_work_floats(m); /* grows with the thread count */
+    if (B <= m->act_B && layers <= m->act_layers && work <= m->act_work) return 0;
     if (B < m->act_B) B = m->act_B; /* grow one way without shrinking the other */
     if (layers < m->act_layers) layers = m->act_layers;
     free(m->acts_mem);
@@ -483,19 +508,13 @@ static int ensure_acts(vdit_dit *m, int B, int layers, vdit_err *err)
         return vdit_seterr(err, "out of memory for the activations of a batch of %d", B);
     m->act_B = B;
     m->act_layers = layers;
+    m->act_work = asz[VDIT_DIT_NUM_ACTS - 1];
     return 0;
 }
 
 /* ------------------------------------------------------------------------
  * Forward
  * ---------------------------------------------------------------------- */
-
-static attn_shape block_attn_shape(const vdit_dit *m, int B, int l)
-{
-    attn_shape s = {B, m->nt, m->nh, m->nw, m->cfg.hidden, m->cfg.heads, ATTN_FULL};
-    if (m->cfg.attention == VDIT_ATTN_ST) s.scope = (l % 2 == 0) ? ATTN_SPATIAL : ATTN_TEMPORAL;
-    return s;
-}
 
 /* keep: hold every block's activations for backward; otherwise block l
  * works in block 0's memory and the stream alternates x[0], x[1] */
@@ -519,16 +538,16 @@ static int dit_forward(vdit_dit *m, const float *x, const float *t, const int *y
     memcpy(m->labels, y, (size_t)B * sizeof(int));
 
     /* tokens: x0 = patchify(x) @ Wx^T + bx + pos                        [M][D] */
-    patch_embed_forward(a->x, a->xp, x, p->x_proj_w, p->x_proj_b, m->pos, B, c->grid[0], m->C_in, c->grid[1],
-                        c->grid[2], c->patch[0], c->patch[1], c->patch[2], D);
+    vdit_patch_embed_forward(a->x, a->xp, x, p->x_proj_w, p->x_proj_b, m->pos, B, c->grid[0], m->C_in, c->grid[1],
+                             c->grid[2], c->patch[0], c->patch[1], c->patch[2], D);
 
     /* conditioning: c = mlp(timestep_embedding(t)) + y_table[y]           [B][D] */
-    timestep_embedding(a->tfreq, t, B);
-    linear_forward(a->t_h, a->tfreq, p->t_fc1_w, p->t_fc1_b, B, VDIT_TFREQ, D);
-    silu_forward(a->t_hs, a->t_h, (size_t)B * D);
-    linear_forward(a->c, a->t_hs, p->t_fc2_w, p->t_fc2_b, B, D, D);
-    label_embed_forward(a->c, p->y_table, y, B, D);
-    silu_forward(a->c_silu, a->c, (size_t)B * D);
+    vdit_timestep_embedding(a->tfreq, t, B);
+    vdit_linear_forward(a->t_h, a->tfreq, p->t_fc1_w, p->t_fc1_b, B, VDIT_TFREQ, D);
+    vdit_silu_forward(a->t_hs, a->t_h, (size_t)B * D);
+    vdit_linear_forward(a->c, a->t_hs, p->t_fc2_w, p->t_fc2_b, B, D, D);
+    vdit_label_embed_forward(a->c, p->y_table, y, B, D);
+    vdit_silu_forward(a->c_silu, a->c, (size_t)B * D);
 
     for (int l = 0; l < L; l++) {
         size_t D2 = (size_t)D * D, k = keep ? (size_t)l : 0; /* k: where block l's activations live */
@@ -542,34 +561,34 @@ static int dit_forward(vdit_dit *m, const float *x, const float *t, const int *y
         float *lse = a->lse + k * B * c->heads * N;
 
         /* mod = adaLN_modulation.1(SiLU(c))                                [B][6D] */
-        linear_forward(mod, a->c_silu, p->ada_w + l * 6 * D2, p->ada_b + (size_t)l * 6 * D, B, D, 6 * D);
+        vdit_linear_forward(mod, a->c_silu, p->ada_w + l * 6 * D2, p->ada_b + (size_t)l * 6 * D, B, D, 6 * D);
         float *shift_msa = mod, *scale_msa = mod + D, *gate_msa = mod + 2 * D;
         float *shift_mlp = mod + 3 * D, *scale_mlp = mod + 4 * D, *gate_mlp = mod + 5 * D;
 
         /* x = x + gate_msa * Attn(LN(x) * (1 + scale_msa) + shift_msa)     [M][D] */
-        layernorm_modulate_forward(h1, xhat1, rstd1, xl, shift_msa, scale_msa, B, N, D, 6 * D);
-        linear_forward(qkv, h1, p->qkv_w + l * 3 * D2, p->qkv_b + (size_t)l * 3 * D, M, D, 3 * D);
-        attention_forward(att, lse, qkv, block_attn_shape(m, B, l));
-        linear_forward(po, att, p->proj_w + l * D2, p->proj_b + (size_t)l * D, M, D, D);
-        gated_residual_forward(xmid, xl, gate_msa, po, B, N, D, 6 * D);
+        vdit_layernorm_modulate_forward(h1, xhat1, rstd1, xl, shift_msa, scale_msa, B, N, D, 6 * D);
+        vdit_linear_forward(qkv, h1, p->qkv_w + l * 3 * D2, p->qkv_b + (size_t)l * 3 * D, M, D, 3 * D);
+        vdit_attention_forward(att, lse, qkv, block_attn_shape(m, B, l), a->attn_work);
+        vdit_linear_forward(po, att, p->proj_w + l * D2, p->proj_b + (size_t)l * D, M, D, D);
+        vdit_gated_residual_forward(xmid, xl, gate_msa, po, B, N, D, 6 * D);
 
         /* x = x + gate_mlp * MLP(LN(x) * (1 + scale_mlp) + shift_mlp)      [M][D] */
-        layernorm_modulate_forward(h2, xhat2, rstd2, xmid, shift_mlp, scale_mlp, B, N, D, 6 * D);
-        linear_forward(f1, h2, p->fc1_w + l * 4 * D2, p->fc1_b + (size_t)l * 4 * D, M, D, 4 * D);
-        gelu_forward(g, f1, MD * 4);
-        linear_forward(f2, g, p->fc2_w + l * 4 * D2, p->fc2_b + (size_t)l * D, M, 4 * D, D);
-        gated_residual_forward(xnext, xmid, gate_mlp, f2, B, N, D, 6 * D);
+        vdit_layernorm_modulate_forward(h2, xhat2, rstd2, xmid, shift_mlp, scale_mlp, B, N, D, 6 * D);
+        vdit_linear_forward(f1, h2, p->fc1_w + l * 4 * D2, p->fc1_b + (size_t)l * 4 * D, M, D, 4 * D);
+        vdit_gelu_forward(g, f1, MD * 4);
+        vdit_linear_forward(f2, g, p->fc2_w + l * 4 * D2, p->fc2_b + (size_t)l * D, M, 4 * D, D);
+        vdit_gated_residual_forward(xnext, xmid, gate_mlp, f2, B, N, D, 6 * D);
     }
 
     /* final layer: linear(LN(x) * (1 + scale) + shift)                   [M][P_out] */
-    linear_forward(a->fmod, a->c_silu, p->final_ada_w, p->final_ada_b, B, D, 2 * D);
+    vdit_linear_forward(a->fmod, a->c_silu, p->final_ada_w, p->final_ada_b, B, D, 2 * D);
     float *xL = a->x + (keep ? (size_t)L : (size_t)L % 2) * MD;
-    layernorm_modulate_forward(a->hf, a->xhatf, a->rstdf, xL, a->fmod, a->fmod + D, B, N, D, 2 * D);
-    linear_forward(m->out_tok, a->hf, p->final_w, p->final_b, M, D, m->P_out);
+    vdit_layernorm_modulate_forward(a->hf, a->xhatf, a->rstdf, xL, a->fmod, a->fmod + D, B, N, D, 2 * D);
+    vdit_linear_forward(m->out_tok, a->hf, p->final_w, p->final_b, M, D, m->P_out);
 
     /* unpatchify (dt, dy, dx, c) -> [B][T'][C_lat][H'][W'] */
-    unpatchify_forward(out, m->out_tok, B, c->grid[0], c->latent_channels, c->grid[1], c->grid[2], c->patch[0],
-                       c->patch[1], c->patch[2]);
+    vdit_unpatchify_forward(out, m->out_tok, B, c->grid[0], c->latent_channels, c->grid[1], c->grid[2], c->patch[0],
+                            c->patch[1], c->patch[2]);
     m->has_acts = keep ? B : 0;
     return 0;
 }
@@ -601,6 +620,9 @@ static void zero_floats(float *p, size_t n)
 int vdit_dit_backward(vdit_dit *m, const float *dout, vdit_err *err)
 {
     if (!m->has_acts) return vdit_seterr(err, "backward called without a forward");
+    if (attn_work_floats(m) > m->act_work)
+        return vdit_seterr(err, "backward with more threads than its forward ran with (the attention scratch is sized "
+                                "for the forward's)");
     const vdit_dit_config *c = &m->cfg;
     int B = m->has_acts, D = c->hidden, L = c->depth, N = m->N, M = B * N;
     size_t MD = (size_t)M * D, D2 = (size_t)D * D;
@@ -619,20 +641,20 @@ int vdit_dit_backward(vdit_dit *m, const float *dout, vdit_err *err)
 
     /* out = unpatchify(out_tok) */
     ZERO(s.dtok, (size_t)M * m->P_out);
-    unpatchify_backward(s.dtok, dout, B, c->grid[0], c->latent_channels, c->grid[1], c->grid[2], c->patch[0],
-                        c->patch[1], c->patch[2]);
+    vdit_unpatchify_backward(s.dtok, dout, B, c->grid[0], c->latent_channels, c->grid[1], c->grid[2], c->patch[0],
+                             c->patch[1], c->patch[2]);
 
     /* out_tok = final_layer.linear(LN(x_L) * (1 + scale) + shift) */
     ZERO(s.dh, MD);
-    linear_backward(s.dh, gp->final_w, gp->final_b, s.dtok, a->hf, p->final_w, M, D, m->P_out);
+    vdit_linear_backward(s.dh, gp->final_w, gp->final_b, s.dtok, a->hf, p->final_w, M, D, m->P_out);
     ZERO(s.dfmod, (size_t)B * 2 * D);
     ZERO(s.dxhat, MD);
-    adaln_modulate_backward(s.dxhat, s.dfmod, s.dfmod + D, s.dh, a->xhatf, a->fmod + D, B, N, D, 2 * D);
+    vdit_adaln_modulate_backward(s.dxhat, s.dfmod, s.dfmod + D, s.dh, a->xhatf, a->fmod + D, B, N, D, 2 * D);
     ZERO(s.dx, MD);
-    layernorm_backward(s.dx, s.dxhat, a->xhatf, a->rstdf, M, D);
+    vdit_layernorm_backward(s.dx, s.dxhat, a->xhatf, a->rstdf, M, D);
     /* fmod = final_layer.adaLN_modulation.1(SiLU(c)) */
     ZERO(s.dc_silu, (size_t)B * D);
-    linear_backward(s.dc_silu, gp->final_ada_w, gp->final_ada_b, s.dfmod, a->c_silu, p->final_ada_w, B, D, 2 * D);
+    vdit_linear_backward(s.dc_silu, gp->final_ada_w, gp->final_ada_b, s.dfmod, a->c_silu, p->final_ada_w, B, D, 2 * D);
 
     for (int l = L - 1; l >= 0; l--) {
         float *mod = a->mod + (size_t)l * B * 6 * D;
@@ -646,52 +668,52 @@ int vdit_dit_backward(vdit_dit *m, const float *dout, vdit_err *err)
 
         /* x_next = xmid + gate_mlp * fc2(GELU(fc1(LN(xmid) * (1 + scale_mlp) + shift_mlp))) */
         ZERO(s.df2, MD);
-        gated_residual_backward(s.df2, s.dmod + 5 * D, s.dx, mod + 5 * D, f2, B, N, D, 6 * D);
+        vdit_gated_residual_backward(s.df2, s.dmod + 5 * D, s.dx, mod + 5 * D, f2, B, N, D, 6 * D);
         ZERO(s.dg, MD * 4);
-        linear_backward(s.dg, gp->fc2_w + l * 4 * D2, gp->fc2_b + (size_t)l * D, s.df2, g, p->fc2_w + l * 4 * D2,
-                        M, 4 * D, D);
+        vdit_linear_backward(s.dg, gp->fc2_w + l * 4 * D2, gp->fc2_b + (size_t)l * D, s.df2, g, p->fc2_w + l * 4 * D2,
+                             M, 4 * D, D);
         ZERO(s.df1, MD * 4);
-        gelu_backward(s.df1, s.dg, f1, MD * 4);
+        vdit_gelu_backward(s.df1, s.dg, f1, MD * 4);
         ZERO(s.dh, MD);
-        linear_backward(s.dh, gp->fc1_w + l * 4 * D2, gp->fc1_b + (size_t)l * 4 * D, s.df1, h2,
-                        p->fc1_w + l * 4 * D2, M, D, 4 * D);
+        vdit_linear_backward(s.dh, gp->fc1_w + l * 4 * D2, gp->fc1_b + (size_t)l * 4 * D, s.df1, h2,
+                             p->fc1_w + l * 4 * D2, M, D, 4 * D);
         ZERO(s.dxhat, MD);
-        adaln_modulate_backward(s.dxhat, s.dmod + 3 * D, s.dmod + 4 * D, s.dh, xhat2, mod + 4 * D, B, N, D, 6 * D);
-        layernorm_backward(s.dx, s.dxhat, xhat2, rstd2, M, D); /* dx: now d/dxmid */
+        vdit_adaln_modulate_backward(s.dxhat, s.dmod + 3 * D, s.dmod + 4 * D, s.dh, xhat2, mod + 4 * D, B, N, D, 6 * D);
+        vdit_layernorm_backward(s.dx, s.dxhat, xhat2, rstd2, M, D); /* dx: now d/dxmid */
 
         /* xmid = x + gate_msa * proj(Attn(qkv(LN(x) * (1 + scale_msa) + shift_msa))) */
         ZERO(s.dpo, MD);
-        gated_residual_backward(s.dpo, s.dmod + 2 * D, s.dx, mod + 2 * D, po, B, N, D, 6 * D);
+        vdit_gated_residual_backward(s.dpo, s.dmod + 2 * D, s.dx, mod + 2 * D, po, B, N, D, 6 * D);
         ZERO(s.datt, MD);
-        linear_backward(s.datt, gp->proj_w + l * D2, gp->proj_b + (size_t)l * D, s.dpo, att, p->proj_w + l * D2, M,
-                        D, D);
+        vdit_linear_backward(s.datt, gp->proj_w + l * D2, gp->proj_b + (size_t)l * D, s.dpo, att, p->proj_w + l * D2, M,
+                             D, D);
         ZERO(s.dqkv, MD * 3);
-        attention_backward(s.dqkv, s.datt, qkv, att, lse, block_attn_shape(m, B, l));
+        vdit_attention_backward(s.dqkv, s.datt, qkv, att, lse, block_attn_shape(m, B, l), a->attn_work);
         ZERO(s.dh, MD);
-        linear_backward(s.dh, gp->qkv_w + l * 3 * D2, gp->qkv_b + (size_t)l * 3 * D, s.dqkv, h1,
-                        p->qkv_w + l * 3 * D2, M, D, 3 * D);
+        vdit_linear_backward(s.dh, gp->qkv_w + l * 3 * D2, gp->qkv_b + (size_t)l * 3 * D, s.dqkv, h1,
+                             p->qkv_w + l * 3 * D2, M, D, 3 * D);
         ZERO(s.dxhat, MD);
-        adaln_modulate_backward(s.dxhat, s.dmod, s.dmod + D, s.dh, xhat1, mod + D, B, N, D, 6 * D);
-        layernorm_backward(s.dx, s.dxhat, xhat1, rstd1, M, D); /* dx: now d/dx_l */
+        vdit_adaln_modulate_backward(s.dxhat, s.dmod, s.dmod + D, s.dh, xhat1, mod + D, B, N, D, 6 * D);
+        vdit_layernorm_backward(s.dx, s.dxhat, xhat1, rstd1, M, D); /* dx: now d/dx_l */
 
         /* mod = adaLN_modulation.1(SiLU(c)) */
-        linear_backward(s.dc_silu, gp->ada_w + l * 6 * D2, gp->ada_b + (size_t)l * 6 * D, s.dmod, a->c_silu,
-                        p->ada_w + l * 6 * D2, B, D, 6 * D);
+        vdit_linear_backward(s.dc_silu, gp->ada_w + l * 6 * D2, gp->ada_b + (size_t)l * 6 * D, s.dmod, a->c_silu,
+                             p->ada_w + l * 6 * D2, B, D, 6 * D);
     }
 
     /* x_0 = patchify(x) @ Wx^T + bx + pos  (the input needs no gradient) */
-    patch_embed_backward(NULL, gp->x_proj_w, gp->x_proj_b, s.dx, a->xp, p->x_proj_w, B, c->grid[0], m->C_in,
-                         c->grid[1], c->grid[2], c->patch[0], c->patch[1], c->patch[2], D);
+    vdit_patch_embed_backward(NULL, gp->x_proj_w, gp->x_proj_b, s.dx, a->xp, p->x_proj_w, B, c->grid[0], m->C_in,
+                              c->grid[1], c->grid[2], c->patch[0], c->patch[1], c->patch[2], D, NULL);
 
     /* c_silu = SiLU(c);  c = fc2(SiLU(fc1(tfreq))) + y_table[y] */
     ZERO(s.dc, (size_t)B * D);
-    silu_backward(s.dc, s.dc_silu, a->c, (size_t)B * D);
-    label_embed_backward(gp->y_table, s.dc, m->labels, B, D);
+    vdit_silu_backward(s.dc, s.dc_silu, a->c, (size_t)B * D);
+    vdit_label_embed_backward(gp->y_table, s.dc, m->labels, B, D);
     ZERO(s.dt_hs, (size_t)B * D);
-    linear_backward(s.dt_hs, gp->t_fc2_w, gp->t_fc2_b, s.dc, a->t_hs, p->t_fc2_w, B, D, D);
+    vdit_linear_backward(s.dt_hs, gp->t_fc2_w, gp->t_fc2_b, s.dc, a->t_hs, p->t_fc2_w, B, D, D);
     ZERO(s.dt_h, (size_t)B * D);
-    silu_backward(s.dt_h, s.dt_hs, a->t_h, (size_t)B * D);
-    linear_backward(NULL, gp->t_fc1_w, gp->t_fc1_b, s.dt_h, a->tfreq, p->t_fc1_w, B, VDIT_TFREQ, D);
+    vdit_silu_backward(s.dt_h, s.dt_hs, a->t_h, (size_t)B * D);
+    vdit_linear_backward(NULL, gp->t_fc1_w, gp->t_fc1_b, s.dt_h, a->tfreq, p->t_fc1_w, B, VDIT_TFREQ, D);
 #undef ZERO
     return 0;
 }
@@ -772,32 +794,7 @@ int vdit_dit_load(vdit_dit *m, const char *path, vdit_err *err)
         goto fail;
     }
     vdit_dit_param_table(&probe, info, n);
-    for (int i = 0; i < n; i++) {
-        const vdit_st_tensor *t = vdit_st_find(&f, info[i].name);
-        if (!t) {
-            vdit_seterr(err, "%s: missing tensor '%s'", path, info[i].name);
-            goto fail;
-        }
-        int same = t->ndim == info[i].ndim;
-        for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == info[i].shape[d];
-        if (!same) {
-            char want[96], got[96];
-            vdit_shape_string(want, sizeof want, info[i].ndim, info[i].shape);
-            vdit_shape_string(got, sizeof got, t->ndim, t->shape);
-            vdit_seterr(err, "%s: tensor '%s' has shape %s, the config needs %s", path, info[i].name, got, want);
-            goto fail;
-        }
-    }
-    if (f.ntensors != n) {
-        for (int i = 0; i < f.ntensors; i++) {
-            int known = 0;
-            for (int j = 0; j < n && !known; j++) known = !strcmp(f.tensors[i].name, info[j].name);
-            if (!known) {
-                vdit_seterr(err, "%s: unexpected tensor '%s' for this config", path, f.tensors[i].name);
-                goto fail;
-            }
-        }
-    }
+    if (vdit_st_validate(&f, path, info, n, NULL, 0, err)) goto fail;
     vdit_err cerr;
     if (vdit_dit_create(m, &cfg, &cerr)) {
         vdit_seterr(err, "%s: %s", path, cerr.msg);

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,18 +63,14 @@ static int shape_numel(int ndim, const int64_t *shape, int64_t *numel)
 
 /* Formats a shape for messages: "[2,3]" (safetensors) or "(2, 3)" (NPY,
  * as Python writes a tuple: "()", "(3,)", "(2, 3)"). */
-static const char *shape_str(char *buf, size_t size, int ndim, const int64_t *shape, int python)
+/* a shape as a Python tuple, "(2, 3)" or "(2,)", as the NPY header writes it */
+static const char *py_shape_str(char *buf, size_t size, int ndim, const int64_t *shape)
 {
     size_t used = 0;
-    used += (size_t)snprintf(buf, size, "%s", python ? "(" : "[");
-    for (int i = 0; i < ndim && used < size; i++) {
-        const char *sep = i == 0 ? "" : (python ? ", " : ",");
-        used += (size_t)snprintf(buf + used, size - used, "%s%lld", sep, (long long)shape[i]);
-    }
-    if (used < size) {
-        const char *close = python ? (ndim == 1 ? ",)" : ")") : "]";
-        snprintf(buf + used, size - used, "%s", close);
-    }
+    used += (size_t)snprintf(buf, size, "(");
+    for (int i = 0; i < ndim && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%lld", i == 0 ? "" : ", ", (long long)shape[i]);
+    if (used < size) snprintf(buf + used, size - used, "%s", ndim == 1 ? ",)" : ")");
     return buf;
 }
 
@@ -513,14 +510,14 @@ int vdit__npy_read_header(vdit__npy_reader rd, void *ctx, uint64_t total, const 
     uint64_t have = total - start - hlen;
     size_t isize = dtype_info[dtype].size;
     if (shape_numel(ndim, shape, &numel) != 0 || (uint64_t)numel > UINT64_MAX / isize) {
-        vdit_seterr(err, "%s: shape %s is too large", path, shape_str(sbuf, sizeof sbuf, ndim, shape, 1));
+        vdit_seterr(err, "%s: shape %s is too large", path, py_shape_str(sbuf, sizeof sbuf, ndim, shape));
         goto fail;
     }
     uint64_t need = (uint64_t)numel * isize;
     if (have != need) {
         vdit_seterr(err, "%s: offset %llu: data is %llu bytes but shape %s of '%s' needs %llu bytes", path,
                (unsigned long long)(start + hlen), (unsigned long long)have,
-               shape_str(sbuf, sizeof sbuf, ndim, shape, 1), descr, (unsigned long long)need);
+               py_shape_str(sbuf, sizeof sbuf, ndim, shape), descr, (unsigned long long)need);
         goto fail;
     }
     if (need > SIZE_MAX) {
@@ -608,7 +605,7 @@ size_t vdit__npy_header(unsigned char *buf, size_t cap, vdit_dtype dtype, int nd
      * spaces and a '\n' so the data starts at a multiple of 64 */
     char sbuf[256], dict[512];
     int dlen = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
-                        dtype_info[dtype].descr, shape_str(sbuf, sizeof sbuf, ndim, shape, 1));
+                        dtype_info[dtype].descr, py_shape_str(sbuf, sizeof sbuf, ndim, shape));
     if (dlen < 0 || (size_t)dlen >= sizeof dict) return 0;
     size_t total_header = ((size_t)10 + (size_t)dlen + 1 + 63) / 64 * 64;
     size_t hlen = total_header - 10; /* < 65536: 8 dims of 20 digits is far less */
@@ -637,11 +634,11 @@ int vdit_npy_write(const char *path, const vdit_array *a, vdit_err *err)
     int64_t numel;
     size_t isize = dtype_info[a->dtype].size;
     if (shape_numel(a->ndim, a->shape, &numel) != 0 || (uint64_t)numel > SIZE_MAX / isize)
-        return vdit_seterr(err, "%s: shape %s is too large", path, shape_str(sbuf, sizeof sbuf, a->ndim, a->shape, 1));
+        return vdit_seterr(err, "%s: shape %s is too large", path, py_shape_str(sbuf, sizeof sbuf, a->ndim, a->shape));
     size_t nbytes = (size_t)numel * isize;
     if (a->nbytes != nbytes)
         return vdit_seterr(err, "%s: nbytes %zu does not match shape %s of %s (%zu bytes)", path, a->nbytes,
-                      shape_str(sbuf, sizeof sbuf, a->ndim, a->shape, 1), dtype_info[a->dtype].name, nbytes);
+                      py_shape_str(sbuf, sizeof sbuf, a->ndim, a->shape), dtype_info[a->dtype].name, nbytes);
     if (nbytes > 0 && !a->data) return vdit_seterr(err, "%s: no data given for %zu bytes", path, nbytes);
 
     unsigned char head[1024];
@@ -670,7 +667,7 @@ int vdit_npy_write_f32(const char *path, const float *data, int ndim, const int6
     char sbuf[256];
     if (shape_numel(ndim, a.shape, &numel) != 0 || (uint64_t)numel > SIZE_MAX / sizeof(float))
         return vdit_seterr(err, "%s: shape %s is invalid or too large", path,
-                      shape_str(sbuf, sizeof sbuf, ndim, a.shape, 1));
+                      py_shape_str(sbuf, sizeof sbuf, ndim, a.shape));
     a.nbytes = (size_t)numel * sizeof(float);
     return vdit_npy_write(path, &a, err);
 }
@@ -813,10 +810,10 @@ static int st_parse_entry(const char *path, const char *name, json_t *v, uint64_
     char sbuf[256];
     if (shape_numel(e->ndim, e->shape, &e->numel) != 0 || e->numel > INT64_MAX / 4)
         return vdit_seterr(err, "%s: tensor '%.*s': shape %s is too large", path, W, name,
-                      shape_str(sbuf, sizeof sbuf, e->ndim, e->shape, 0));
+                      vdit_shape_string(sbuf, sizeof sbuf, e->ndim, e->shape));
     if (e->numel * 4 != end - begin)
         return vdit_seterr(err, "%s: tensor '%.*s': shape %s needs %lld bytes but data_offsets give %lld", path, W, name,
-                      shape_str(sbuf, sizeof sbuf, e->ndim, e->shape, 0), (long long)(e->numel * 4),
+                      vdit_shape_string(sbuf, sizeof sbuf, e->ndim, e->shape), (long long)(e->numel * 4),
                       (long long)(end - begin));
     e->name = name;
     e->begin = (uint64_t)begin;
@@ -1000,6 +997,48 @@ const vdit_st_tensor *vdit_st_find(const vdit_st_file *f, const char *name)
     return NULL;
 }
 
+/* Whether name is prefixes[k] + the name of an entry of want, for some k. */
+static int st_expected(const char *name, const vdit_param_info *want, int n, const char *const *prefixes, int np)
+{
+    for (int k = 0; k < np; k++) {
+        size_t pl = strlen(prefixes[k]);
+        if (strncmp(name, prefixes[k], pl)) continue;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(name + pl, want[i].name)) return 1;
+    }
+    return 0;
+}
+
+int vdit_st_validate(const vdit_st_file *f, const char *path, const vdit_param_info *want, int n,
+                     const char *const *prefixes, int nprefixes, vdit_err *err)
+{
+    static const char *const none[1] = {""};
+    if (!prefixes || nprefixes < 1) prefixes = none, nprefixes = 1;
+    for (int k = 0; k < nprefixes; k++)
+        for (int i = 0; i < n; i++) {
+            char name[256], want_s[96], got_s[96];
+            snprintf(name, sizeof name, "%s%s", prefixes[k], want[i].name);
+            const vdit_st_tensor *t = vdit_st_find(f, name);
+            if (!t) return vdit_seterr(err, "%s: missing tensor '%s'", path, name);
+            int same = t->ndim == want[i].ndim;
+            for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == want[i].shape[d];
+            if (!same)
+                return vdit_seterr(err, "%s: tensor '%s' has shape %s, the config needs %s", path, name,
+                                   vdit_shape_string(got_s, sizeof got_s, t->ndim, t->shape),
+                                   vdit_shape_string(want_s, sizeof want_s, want[i].ndim, want[i].shape));
+            for (int64_t e = 0; e < t->numel; e++)
+                if (!isfinite(t->data[e]))
+                    return vdit_seterr(err, "%s: tensor '%s' holds a non-finite value at element %lld", path, name,
+                                       (long long)e);
+        }
+    /* every expected name is there once (names are unique in a file): any other tensor is one too many */
+    if ((int64_t)f->ntensors != (int64_t)n * nprefixes)
+        for (int i = 0; i < f->ntensors; i++)
+            if (!st_expected(f->tensors[i].name, want, n, prefixes, nprefixes))
+                return vdit_seterr(err, "%s: unexpected tensor '%.200s' for this config", path, f->tensors[i].name);
+    return 0;
+}
+
 const char *vdit_st_meta(const vdit_st_file *f, const char *key)
 {
     if (!f || !key) return NULL;
@@ -1092,12 +1131,12 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
         if (shape_numel(t->ndim, t->shape, &numel) != 0 || numel > INT64_MAX / 4 ||
             (uint64_t)numel * 4 > UINT64_MAX - at) {
             vdit_seterr(err, "%s: tensor '%.*s': shape %s is too large", path, W, t->name,
-                   shape_str(sbuf, sizeof sbuf, t->ndim, t->shape, 0));
+                   vdit_shape_string(sbuf, sizeof sbuf, t->ndim, t->shape));
             goto fail;
         }
         if (numel != t->numel) {
             vdit_seterr(err, "%s: tensor '%.*s': numel %lld does not match shape %s (%lld)", path, W, t->name,
-                   (long long)t->numel, shape_str(sbuf, sizeof sbuf, t->ndim, t->shape, 0), (long long)numel);
+                   (long long)t->numel, vdit_shape_string(sbuf, sizeof sbuf, t->ndim, t->shape), (long long)numel);
             goto fail;
         }
         if (numel > 0 && !t->data) {

@@ -4,14 +4,16 @@
  * D hidden, NH heads, P patch vector. Backward functions accumulate (+=).
  * GEMMs go through OpenBLAS; other loops are plain C with OpenMP where the
  * work is large. Every optimised path has a plain version (_ref) beside it.
+ * Nothing here allocates: attention's working memory comes from the caller
+ * (vdit_attention_scratch), the exp of GELU and softmax from simd.c.
  */
-#include "vdit.h"
+#include "kernels.h"
+#include "simd.h"
 
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
 #include <omp.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Loops shorter than this many elements stay on one thread. */
@@ -21,7 +23,7 @@
  * Linear (PyTorch layout: w[OC][IC])
  * ---------------------------------------------------------------------- */
 
-void linear_forward(float *out, const float *inp, const float *w, const float *b, int M, int IC, int OC)
+void vdit_linear_forward(float *out, const float *inp, const float *w, const float *b, int M, int IC, int OC)
 {
     /* out = b (broadcast), then out += inp @ w^T in one sgemm */
     float beta = 0.0f;
@@ -33,7 +35,7 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, IC, 1.0f, inp, IC, w, IC, beta, out, OC);
 }
 
-void linear_forward_ref(float *out, const float *inp, const float *w, const float *b, int M, int IC, int OC)
+void vdit_linear_forward_ref(float *out, const float *inp, const float *w, const float *b, int M, int IC, int OC)
 {
     for (int m = 0; m < M; m++) {
         for (int o = 0; o < OC; o++) {
@@ -44,8 +46,8 @@ void linear_forward_ref(float *out, const float *inp, const float *w, const floa
     }
 }
 
-void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                     const float *w, int M, int IC, int OC)
+void vdit_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                          const float *w, int M, int IC, int OC)
 {
     /* forward: out = inp @ w^T + b */
     if (dinp) /* dinp += dout @ w */
@@ -66,8 +68,8 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout, const
     }
 }
 
-void linear_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                         const float *w, int M, int IC, int OC)
+void vdit_linear_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                              const float *w, int M, int IC, int OC)
 {
     for (int m = 0; m < M; m++) {
         for (int o = 0; o < OC; o++) {
@@ -137,18 +139,18 @@ static void ln_all_rows(float *xhat, float *rstd, float *h, const float *x, cons
     for (int m = full; m < M; m++) ln_rows(xhat, rstd, h, x, shift, scale, m, 1, N, D, mod_stride);
 }
 
-void layernorm_forward(float *xhat, float *rstd, const float *x, int M, int D)
+void vdit_layernorm_forward(float *xhat, float *rstd, const float *x, int M, int D)
 {
     ln_all_rows(xhat, rstd, NULL, x, NULL, NULL, M, 1, D, 0);
 }
 
-void layernorm_modulate_forward(float *h, float *xhat, float *rstd, const float *x, const float *shift,
-                                const float *scale, int B, int N, int D, int mod_stride)
+void vdit_layernorm_modulate_forward(float *h, float *xhat, float *rstd, const float *x, const float *shift,
+                                     const float *scale, int B, int N, int D, int mod_stride)
 {
     ln_all_rows(xhat, rstd, h, x, shift, scale, B * N, N, D, mod_stride);
 }
 
-void layernorm_forward_ref(float *xhat, float *rstd, const float *x, int M, int D)
+void vdit_layernorm_forward_ref(float *xhat, float *rstd, const float *x, int M, int D)
 {
     for (int m = 0; m < M; m++) {
         const float *xm = x + (size_t)m * D;
@@ -187,7 +189,7 @@ static inline __attribute__((always_inline)) void ln_backward_rows(float *dx, co
     }
 }
 
-void layernorm_backward(float *dx, const float *dxhat, const float *xhat, const float *rstd, int M, int D)
+void vdit_layernorm_backward(float *dx, const float *dxhat, const float *xhat, const float *rstd, int M, int D)
 {
     /* forward: xhat = (x - mean(x)) * rstd, rstd = 1/sqrt(var(x) + eps) */
     int full = M / LN_ROWS * LN_ROWS;
@@ -196,7 +198,7 @@ void layernorm_backward(float *dx, const float *dxhat, const float *xhat, const 
     for (int m = full; m < M; m++) ln_backward_rows(dx, dxhat, xhat, rstd, m, 1, D);
 }
 
-void layernorm_backward_ref(float *dx, const float *dxhat, const float *xhat, const float *rstd, int M, int D)
+void vdit_layernorm_backward_ref(float *dx, const float *dxhat, const float *xhat, const float *rstd, int M, int D)
 {
     for (int m = 0; m < M; m++) {
         const float *g = dxhat + (size_t)m * D, *xh = xhat + (size_t)m * D;
@@ -222,8 +224,8 @@ void layernorm_backward_ref(float *dx, const float *dxhat, const float *xhat, co
 
 #define COL_BLOCK 64
 
-void adaln_modulate_forward(float *out, const float *xhat, const float *shift, const float *scale,
-                            int B, int N, int D, int mod_stride)
+void vdit_adaln_modulate_forward(float *out, const float *xhat, const float *shift, const float *scale,
+                                 int B, int N, int D, int mod_stride)
 {
     int M = B * N;
 #pragma omp parallel for schedule(dynamic, 32) if ((size_t)M * D >= PAR_MIN)
@@ -236,8 +238,8 @@ void adaln_modulate_forward(float *out, const float *xhat, const float *shift, c
     }
 }
 
-void adaln_modulate_forward_ref(float *out, const float *xhat, const float *shift, const float *scale,
-                                int B, int N, int D, int mod_stride)
+void vdit_adaln_modulate_forward_ref(float *out, const float *xhat, const float *shift, const float *scale,
+                                     int B, int N, int D, int mod_stride)
 {
     for (int b = 0; b < B; b++) {
         const float *sh = shift + (size_t)b * mod_stride, *sc = scale + (size_t)b * mod_stride;
@@ -248,8 +250,8 @@ void adaln_modulate_forward_ref(float *out, const float *xhat, const float *shif
     }
 }
 
-void adaln_modulate_backward(float *dxhat, float *dshift, float *dscale, const float *dout,
-                             const float *xhat, const float *scale, int B, int N, int D, int mod_stride)
+void vdit_adaln_modulate_backward(float *dxhat, float *dshift, float *dscale, const float *dout,
+                                  const float *xhat, const float *scale, int B, int N, int D, int mod_stride)
 {
     /* forward: out = xhat * (1 + scale) + shift */
     int nblk = (D + COL_BLOCK - 1) / COL_BLOCK;
@@ -273,8 +275,8 @@ void adaln_modulate_backward(float *dxhat, float *dshift, float *dscale, const f
         }
 }
 
-void adaln_modulate_backward_ref(float *dxhat, float *dshift, float *dscale, const float *dout,
-                                 const float *xhat, const float *scale, int B, int N, int D, int mod_stride)
+void vdit_adaln_modulate_backward_ref(float *dxhat, float *dshift, float *dscale, const float *dout,
+                                      const float *xhat, const float *scale, int B, int N, int D, int mod_stride)
 {
     for (int b = 0; b < B; b++) {
         const float *sc = scale + (size_t)b * mod_stride;
@@ -291,8 +293,8 @@ void adaln_modulate_backward_ref(float *dxhat, float *dshift, float *dscale, con
     }
 }
 
-void gated_residual_forward(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
-                            int mod_stride)
+void vdit_gated_residual_forward(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
+                                 int mod_stride)
 {
     int M = B * N;
 #pragma omp parallel for schedule(dynamic, 32) if ((size_t)M * D >= PAR_MIN)
@@ -304,8 +306,8 @@ void gated_residual_forward(float *out, const float *x, const float *gate, const
     }
 }
 
-void gated_residual_forward_ref(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
-                                int mod_stride)
+void vdit_gated_residual_forward_ref(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
+                                     int mod_stride)
 {
     for (int b = 0; b < B; b++) {
         const float *g = gate + (size_t)b * mod_stride;
@@ -316,8 +318,8 @@ void gated_residual_forward_ref(float *out, const float *x, const float *gate, c
     }
 }
 
-void gated_residual_backward(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
-                             int B, int N, int D, int mod_stride)
+void vdit_gated_residual_backward(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
+                                  int B, int N, int D, int mod_stride)
 {
     /* forward: out = x + gate * y */
     int nblk = (D + COL_BLOCK - 1) / COL_BLOCK;
@@ -340,8 +342,8 @@ void gated_residual_backward(float *dy, float *dgate, const float *dx, const flo
         }
 }
 
-void gated_residual_backward_ref(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
-                                 int B, int N, int D, int mod_stride)
+void vdit_gated_residual_backward_ref(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
+                                      int B, int N, int D, int mod_stride)
 {
     for (int b = 0; b < B; b++) {
         const float *g = gate + (size_t)b * mod_stride;
@@ -360,217 +362,23 @@ void gated_residual_backward_ref(float *dy, float *dgate, const float *dx, const
  * Activations
  * ---------------------------------------------------------------------- */
 
-#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
-
-/* exp(x) for |x| < 88 to about 2 ulp, branch-free so that `omp simd` loops
- * vectorise (libm's expf/tanhf calls do not): x = n ln2 + r, |r| <= ln2/2,
- * exp(r) by a degree-6 polynomial (Cephes' coefficients), times 2^n built
- * in the exponent bits. */
-static inline float exp_simd(float x)
-{
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    /* n = floor(z) without libm's floorf (SSE2 has no vector floor, and the
-     * call keeps the loop scalar): truncate, then step down where that went
-     * up (z < 0); integer arithmetic, so that the loop if-converts */
-    float z = x * 1.44269504088896341f + 0.5f;
-    int32_t k = (int32_t)z;
-    k -= (float)k > z;
-    float n = (float)k;
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t e = (k + 127) << 23;
-    float scale;
-    memcpy(&scale, &e, sizeof scale);
-    return p * scale;
-}
-
-/* tanh(u) = 1 - 2 / (exp(2u) + 1): exact limits +-1 for large |u| */
-static inline float tanh_simd(float u) { return 1.0f - 2.0f / (exp_simd(2.0f * u) + 1.0f); }
-
-/* ------------------------------------------------------------------------
- * Vector lanes: 8 (AVX2, or SSE2 in pairs) or 16 (AVX-512F) at a time
- *
- * The exp-heavy loops (GELU, the softmax rows of attention) run on GCC's
- * vector extensions through exactly the operations of exp_simd in the same
- * order (ISO C mode: no FMA contraction), so every element gets the bits of
- * the scalar formula, which handles the tails, whatever the lane count; a
- * row sum keeps 8 lane sums over whole blocks of 8 and adds them in a fixed
- * order, with 16 lanes, 8 or the scalar loop alike. The 8-lane loops are
- * compiled for AVX2 and for the baseline ISA (target_clones, the loader
- * picks one); the 16-lane ones for AVX-512F, taken where the CPU has it.
- * The results do not depend on which path ran (check_kernels runs them
- * all). GCC's own vectoriser does not take these loops once AVX is on: the
- * clamp of exp_simd becomes branches around a float to int conversion it
- * may not speculate. Other compilers run the scalar loops.
- * ---------------------------------------------------------------------- */
-
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 9 /* __builtin_convertvector */
-#define V8 1
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-/* helpers take vectors by pointer: a vector wider than 16 bytes by value
- * would cross the baseline ABI (GCC notes it even where inlined) */
-#define V_INLINE static inline __attribute__((always_inline))
-#if defined(__x86_64__) && defined(__ELF__)
-#define V8_CLONES __attribute__((target_clones("avx2", "default")))
-#define V16 1
-typedef float v16f __attribute__((vector_size(64)));
-typedef int32_t v16i __attribute__((vector_size(64)));
-#define V16_TARGET __attribute__((target("avx512f")))
-#else
-#define V8_CLONES
-#define V16 0
-#endif
-
-/* *XP = exp_simd(*XP) lane by lane, XP a VF * (VI: the integer vector of
- * the same lanes; comparisons give lanes of 0 or -1) */
-#define EXP_LANES(VF, VI, XP)                                                                     \
-    do {                                                                                          \
-        VF x_ = *(XP), lo_ = (VF){0} - 87.0f, hi_ = (VF){0} + 88.0f;                              \
-        VI below_ = x_ < lo_, above_ = x_ > hi_;                                                  \
-        x_ = (VF)((below_ & (VI)lo_) | (above_ & (VI)hi_) | (~(below_ | above_) & (VI)x_));        \
-        VF z_ = x_ * 1.44269504088896341f + 0.5f;                                                 \
-        VI k_ = __builtin_convertvector(z_, VI);                                                  \
-        k_ += __builtin_convertvector(k_, VF) > z_; /* k -= (float)k > z: floor(z) */              \
-        VF n_ = __builtin_convertvector(k_, VF);                                                  \
-        VF r_ = x_ - n_ * 0.693359375f + n_ * 2.12194440e-4f;                                     \
-        VF p_ = (VF){0} + 1.9875691500e-4f;                                                       \
-        p_ = p_ * r_ + 1.3981999507e-3f;                                                          \
-        p_ = p_ * r_ + 8.3334519073e-3f;                                                          \
-        p_ = p_ * r_ + 4.1665795894e-2f;                                                          \
-        p_ = p_ * r_ + 1.6666665459e-1f;                                                          \
-        p_ = p_ * r_ + 5.0000001201e-1f;                                                          \
-        p_ = p_ * r_ * r_ + r_ + 1.0f;                                                            \
-        *(XP) = p_ * (VF)((k_ + 127) << 23);                                                      \
-    } while (0)
-
-/* GELU of the lanes at IN[0..) into OUT, as gelu_forward's scalar loop */
-#define GELU_LANES(VF, VI, OUT, IN)                                                               \
-    do {                                                                                          \
-        VF x_, e_;                                                                                \
-        memcpy(&x_, (IN), sizeof x_);                                                             \
-        e_ = 2.0f * (GELU_K * (x_ + 0.044715f * x_ * x_ * x_)); /* tanh u = 1 - 2 / (exp(2u) + 1) */ \
-        EXP_LANES(VF, VI, &e_);                                                                   \
-        e_ = 0.5f * x_ * (1.0f + (1.0f - 2.0f / (e_ + 1.0f)));                                    \
-        memcpy((OUT), &e_, sizeof e_);                                                            \
-    } while (0)
-
-/* DIN[0..) += GELU'(IN) * DOUT lane by lane, as gelu_backward's scalar loop */
-#define GELU_GRAD_LANES(VF, VI, DIN, DOUT, IN)                                                    \
-    do {                                                                                          \
-        VF x_, e_, di_, dg_;                                                                      \
-        memcpy(&x_, (IN), sizeof x_);                                                             \
-        e_ = 2.0f * GELU_K * (x_ + 0.044715f * x_ * x_ * x_);                                     \
-        EXP_LANES(VF, VI, &e_);                                                                   \
-        VF inv_ = 1.0f / (e_ + 1.0f);                                                             \
-        VF th_ = 1.0f - 2.0f * inv_, sech2_ = 4.0f * (e_ * inv_) * inv_;                          \
-        VF local_ = 0.5f * (1.0f + th_) + 0.5f * x_ * sech2_ * GELU_K * (1.0f + 3.0f * 0.044715f * x_ * x_); \
-        memcpy(&di_, (DIN), sizeof di_);                                                          \
-        memcpy(&dg_, (DOUT), sizeof dg_);                                                         \
-        di_ += local_ * dg_;                                                                      \
-        memcpy((DIN), &di_, sizeof di_);                                                          \
-    } while (0)
-#else
-#define V8 0
-#define V16 0
-#define V8_CLONES
-#endif
-
-static int max_lanes = 16;
-
-int vdit_kernel_lanes(int lanes)
-{
-    int old = max_lanes;
-    max_lanes = lanes >= 16 ? 16 : lanes >= 8 ? 8 : 1;
-    return old;
-}
-
-/* The lanes the exp loops take: 16 where the CPU has AVX-512F, else 8 with
- * vector extensions, else 1; no more than vdit_kernel_lanes allows. */
-static int kernel_lanes(void)
-{
-#if V16
-    __builtin_cpu_init();
-    if (max_lanes >= 16 && __builtin_cpu_supports("avx512f")) return 16;
-#endif
-    return V8 && max_lanes >= 8 ? 8 : 1;
-}
-
 /* Elementwise loops go in chunks of this many elements (a multiple of 16),
  * handed out to the threads as they come free: a thread the OS has
  * descheduled holds up the others by one chunk at most. */
 #define CHUNK 8192
 
-/* out[i0..n) = GELU(inp): 8 lanes (unless lanes < 8), then the scalar tail */
-V8_CLONES static void gelu_forward_span(float *out, const float *inp, size_t i0, size_t n, int lanes)
+void vdit_gelu_forward(float *out, const float *inp, size_t n)
 {
-    size_t i = i0;
-#if V8
-    for (; lanes >= 8 && i + 8 <= n; i += 8) GELU_LANES(v8f, v8i, out + i, inp + i);
-#endif
-    for (; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanh_simd(GELU_K * (x + 0.044715f * x * x * x)));
-    }
-}
-
-/* dinp[i0..n) += GELU'(inp) * dout */
-V8_CLONES static void gelu_backward_span(float *dinp, const float *dout, const float *inp, size_t i0, size_t n,
-                                         int lanes)
-{
-    /* with e = exp(2u): tanh u = 1 - 2/(e + 1), 1 - tanh^2 u = 4e/(e + 1)^2 (no cancellation near 1) */
-    size_t i = i0;
-#if V8
-    for (; lanes >= 8 && i + 8 <= n; i += 8) GELU_GRAD_LANES(v8f, v8i, dinp + i, dout + i, inp + i);
-#endif
-    for (; i < n; i++) {
-        float x = inp[i];
-        float e = exp_simd(2.0f * GELU_K * (x + 0.044715f * x * x * x)), inv = 1.0f / (e + 1.0f);
-        float th = 1.0f - 2.0f * inv, sech2 = 4.0f * (e * inv) * inv;
-        float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += local * dout[i];
-    }
-}
-
-#if V16
-V16_TARGET static void gelu_forward_span16(float *out, const float *inp, size_t n)
-{
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) GELU_LANES(v16f, v16i, out + i, inp + i);
-    gelu_forward_span(out, inp, i, n, 8);
-}
-
-V16_TARGET static void gelu_backward_span16(float *dinp, const float *dout, const float *inp, size_t n)
-{
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) GELU_GRAD_LANES(v16f, v16i, dinp + i, dout + i, inp + i);
-    gelu_backward_span(dinp, dout, inp, i, n, 8);
-}
-#endif
-
-void gelu_forward(float *out, const float *inp, size_t n)
-{
-    int lanes = kernel_lanes();
+    int lanes = simd_lanes();
     size_t nchunks = (n + CHUNK - 1) / CHUNK;
 #pragma omp parallel for schedule(dynamic, 1) if (n >= PAR_MIN)
     for (size_t c = 0; c < nchunks; c++) {
         size_t lo = c * CHUNK, len = c + 1 < nchunks ? CHUNK : n - lo;
-#if V16
-        if (lanes == 16)
-            gelu_forward_span16(out + lo, inp + lo, len);
-        else
-#endif
-            gelu_forward_span(out + lo, inp + lo, 0, len, lanes);
+        simd_gelu_span(out + lo, inp + lo, len, lanes);
     }
 }
 
-void gelu_forward_ref(float *out, const float *inp, size_t n)
+void vdit_gelu_forward_ref(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -578,24 +386,19 @@ void gelu_forward_ref(float *out, const float *inp, size_t n)
     }
 }
 
-void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n)
+void vdit_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n)
 {
     /* forward: out = 0.5 x (1 + tanh(k (x + 0.044715 x^3))) */
-    int lanes = kernel_lanes();
+    int lanes = simd_lanes();
     size_t nchunks = (n + CHUNK - 1) / CHUNK;
 #pragma omp parallel for schedule(dynamic, 1) if (n >= PAR_MIN)
     for (size_t c = 0; c < nchunks; c++) {
         size_t lo = c * CHUNK, len = c + 1 < nchunks ? CHUNK : n - lo;
-#if V16
-        if (lanes == 16)
-            gelu_backward_span16(dinp + lo, dout + lo, inp + lo, len);
-        else
-#endif
-            gelu_backward_span(dinp + lo, dout + lo, inp + lo, 0, len, lanes);
+        simd_gelu_grad_span(dinp + lo, dout + lo, inp + lo, len, lanes);
     }
 }
 
-void gelu_backward_ref(float *dinp, const float *dout, const float *inp, size_t n)
+void vdit_gelu_backward_ref(float *dinp, const float *dout, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -605,12 +408,12 @@ void gelu_backward_ref(float *dinp, const float *dout, const float *inp, size_t 
     }
 }
 
-void silu_forward(float *out, const float *inp, size_t n)
+void vdit_silu_forward(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = inp[i] / (1.0f + expf(-inp[i]));
 }
 
-void silu_backward(float *dinp, const float *dout, const float *inp, size_t n)
+void vdit_silu_backward(float *dinp, const float *dout, const float *inp, size_t n)
 {
     /* forward: out = x * sigmoid(x); d/dx = s (1 + x (1 - s)) */
     for (size_t i = 0; i < n; i++) {
@@ -622,20 +425,72 @@ void silu_backward(float *dinp, const float *dout, const float *inp, size_t n)
 /* ------------------------------------------------------------------------
  * Attention
  *
+ * The fast path: per (sample, head, group) gather the group's q, k, v into
+ * contiguous [G][dh] blocks, then per tile of query rows S = q k^T (sgemm),
+ * softmax rows (simd.c's exp), O = P v (sgemm). Work items run in parallel,
+ * each thread in its own slice of the caller's scratch; the sgemm calls
+ * inside run single-threaded. The plain versions follow each: masked scores
+ * over all N keys, one query row at a time.
+ *
  * The keys a query sees form an arithmetic sequence of token indices
  * base + j*stride, j < count: FULL (0, 1, N), SPATIAL (frame start, 1, S),
  * TEMPORAL ((ih, iw) offset, S, nt) with S = nh*nw. The same sequences
  * partition the tokens into groups that attend only within themselves.
  * ---------------------------------------------------------------------- */
 
-static void attn_keys(attn_shape s, int n, int *base, int *stride, int *count)
+/* groups: count, size, and the token of member j of group g */
+static void attn_groups(vdit_attn_shape s, int *ngroups, int *gsize)
+{
+    int S = s.nh * s.nw;
+    switch (s.scope) {
+    case VDIT_ATTN_SPATIAL: *ngroups = s.nt, *gsize = S; break;
+    case VDIT_ATTN_TEMPORAL: *ngroups = S, *gsize = s.nt; break;
+    default: *ngroups = 1, *gsize = s.nt * S; break;
+    }
+}
+
+static inline int group_token(vdit_attn_shape s, int g, int j)
+{
+    int S = s.nh * s.nw;
+    return s.scope == VDIT_ATTN_SPATIAL ? g * S + j : s.scope == VDIT_ATTN_TEMPORAL ? j * S + g : j;
+}
+
+/* copies column block col..col+dh of the group's rows of src[B][N][ld] to dst[G][dh] */
+static void gather_rows(float *dst, const float *src, vdit_attn_shape s, int b, int g, int G, int ld, int col, int dh)
+{
+    size_t N = (size_t)s.nt * s.nh * s.nw;
+    for (int j = 0; j < G; j++)
+        memcpy(dst + (size_t)j * dh, src + ((size_t)b * N + group_token(s, g, j)) * ld + col, dh * sizeof(float));
+}
+
+/* dst[group rows][col..col+dh] += src[G][dh] */
+static void scatter_add_rows(float *dst, const float *src, vdit_attn_shape s, int b, int g, int G, int ld, int col,
+                             int dh)
+{
+    size_t N = (size_t)s.nt * s.nh * s.nw;
+    for (int j = 0; j < G; j++) {
+        float *d = dst + ((size_t)b * N + group_token(s, g, j)) * ld + col;
+        const float *r = src + (size_t)j * dh;
+        for (int i = 0; i < dh; i++) d[i] += r[i];
+    }
+}
+
+static void attn_keys(vdit_attn_shape s, int n, int *base, int *stride, int *count)
 {
     int S = s.nh * s.nw, N = s.nt * S;
     switch (s.scope) {
-    case ATTN_SPATIAL: *base = (n / S) * S; *stride = 1; *count = S; break;
-    case ATTN_TEMPORAL: *base = n % S; *stride = S; *count = s.nt; break;
+    case VDIT_ATTN_SPATIAL: *base = (n / S) * S; *stride = 1; *count = S; break;
+    case VDIT_ATTN_TEMPORAL: *base = n % S; *stride = S; *count = s.nt; break;
     default: *base = 0; *stride = 1; *count = N; break;
     }
+}
+
+static int attn_allowed(vdit_attn_shape s, int i, int j)
+{
+    int S = s.nh * s.nw;
+    if (s.scope == VDIT_ATTN_SPATIAL) return i / S == j / S;
+    if (s.scope == VDIT_ATTN_TEMPORAL) return i % S == j % S;
+    return 1;
 }
 
 static float dotf(const float *a, const float *b, int n)
@@ -645,50 +500,159 @@ static float dotf(const float *a, const float *b, int n)
     return acc;
 }
 
-static int attn_allowed(attn_shape s, int i, int j)
+/* floats of one thread's slice: forward q, k, v, o [G][dh], scores
+ * [TILE][G], 1/rowsum [G]; backward q, k, v, o, do, dq, dk, dv [G][dh],
+ * P and dP [TILE][G], Di [G] */
+static size_t attn_fwd_slice(int G, int dh) { return 4 * (size_t)G * dh + (size_t)VDIT_ATTN_TILE * G + G; }
+static size_t attn_bwd_slice(int G, int dh) { return 8 * (size_t)G * dh + 2 * (size_t)VDIT_ATTN_TILE * G + G; }
+
+size_t vdit_attention_scratch(vdit_attn_shape s)
 {
-    int S = s.nh * s.nw;
-    if (s.scope == ATTN_SPATIAL) return i / S == j / S;
-    if (s.scope == ATTN_TEMPORAL) return i % S == j % S;
-    return 1;
+    int ng, G, dh = s.D / s.NH;
+    attn_groups(s, &ng, &G);
+    return (size_t)omp_get_max_threads() * attn_bwd_slice(G, dh);
 }
 
-void attention_forward_ref(float *out, const float *qkv, attn_shape s)
+void vdit_attention_forward(float *out, float *lse, const float *qkv, vdit_attn_shape s, float *work)
 {
+    int N = s.nt * s.nh * s.nw, D = s.D, NH = s.NH, dh = D / NH, D3 = 3 * D, ng, G;
+    attn_groups(s, &ng, &G);
+    float scale = 1.0f / sqrtf((float)dh);
+    int items = s.B * NH * ng, lanes = simd_lanes();
+    size_t slice = attn_fwd_slice(G, dh);
+#pragma omp parallel
+    {
+        float *q = work + (size_t)omp_get_thread_num() * slice;
+        float *k = q + (size_t)G * dh, *v = k + (size_t)G * dh, *o = v + (size_t)G * dh, *sc = o + (size_t)G * dh;
+        float *inv = sc + (size_t)VDIT_ATTN_TILE * G; /* [G] 1 / sum of each row's exponentials */
+#pragma omp for schedule(dynamic, 1)
+        for (int it = 0; it < items; it++) {
+            int b = it / (NH * ng), h = (it / ng) % NH, g = it % ng;
+            gather_rows(q, qkv, s, b, g, G, D3, h * dh, dh);
+            gather_rows(k, qkv, s, b, g, G, D3, D + h * dh, dh);
+            gather_rows(v, qkv, s, b, g, G, D3, 2 * D + h * dh, dh);
+            for (int i0 = 0; i0 < G; i0 += VDIT_ATTN_TILE) {
+                int bq = G - i0 < VDIT_ATTN_TILE ? G - i0 : VDIT_ATTN_TILE;
+                /* sc[bq][G] = q_tile k^T * scale */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, scale, q + (size_t)i0 * dh, dh, k, dh,
+                            0.0f, sc, G);
+                for (int r = 0; r < bq; r++) { /* E = exp(S - rowmax), keeping each row's log-sum-exp */
+                    float l, m = simd_exp_row_max(sc + (size_t)r * G, G, &l, lanes);
+                    lse[((size_t)b * NH + h) * N + group_token(s, g, i0 + r)] = m + logf(l);
+                    inv[i0 + r] = 1.0f / l;
+                }
+                /* o_tile[bq][dh] = E v (normalised below: P v = (E v) / rowsum(E)) */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bq, dh, G, 1.0f, sc, G, v, dh, 0.0f,
+                            o + (size_t)i0 * dh, dh);
+            }
+            for (int j = 0; j < G; j++) {
+                float *dst = out + ((size_t)b * N + group_token(s, g, j)) * D + h * dh, *src = o + (size_t)j * dh;
+#pragma omp simd
+                for (int d = 0; d < dh; d++) dst[d] = src[d] * inv[j];
+            }
+        }
+    }
+}
+
+/* q_i . k_j / sqrt(dh) in double, for head h of sample b */
+static double attn_score_ref(const float *qkv, vdit_attn_shape s, int b, int h, int i, int j)
+{
+    int N = s.nt * s.nh * s.nw, D = s.D, dh = D / s.NH, D3 = 3 * D;
+    const float *q = qkv + ((size_t)b * N + i) * D3 + h * dh, *k = qkv + ((size_t)b * N + j) * D3 + D + h * dh;
+    double acc = 0.0;
+    for (int d = 0; d < dh; d++) acc += (double)q[d] * k[d];
+    return acc / sqrt((double)dh);
+}
+
+void vdit_attention_forward_ref(float *out, const float *qkv, vdit_attn_shape s)
+{
+    /* the masked scores of a row are recomputed where used: no N-sized row is held */
     int N = s.nt * s.nh * s.nw, D = s.D, NH = s.NH, dh = D / NH, D3 = 3 * D;
-    double *row = malloc((size_t)N * sizeof(double));
-    if (!row) return;
     for (int b = 0; b < s.B; b++)
         for (int h = 0; h < NH; h++)
             for (int i = 0; i < N; i++) {
-                const float *q = qkv + ((size_t)b * N + i) * D3 + h * dh;
                 double mx = -1e300, sum = 0.0;
-                for (int j = 0; j < N; j++) {
-                    row[j] = -1e300;
-                    if (!attn_allowed(s, i, j)) continue;
-                    const float *k = qkv + ((size_t)b * N + j) * D3 + D + h * dh;
-                    double acc = 0.0;
-                    for (int d = 0; d < dh; d++) acc += (double)q[d] * k[d];
-                    row[j] = acc / sqrt((double)dh);
-                    if (row[j] > mx) mx = row[j];
-                }
-                for (int j = 0; j < N; j++) {
-                    row[j] = attn_allowed(s, i, j) ? exp(row[j] - mx) : 0.0;
-                    sum += row[j];
-                }
+                for (int j = 0; j < N; j++)
+                    if (attn_allowed(s, i, j)) {
+                        double sc = attn_score_ref(qkv, s, b, h, i, j);
+                        if (sc > mx) mx = sc;
+                    }
+                for (int j = 0; j < N; j++)
+                    if (attn_allowed(s, i, j)) sum += exp(attn_score_ref(qkv, s, b, h, i, j) - mx);
                 float *o = out + ((size_t)b * N + i) * D + h * dh;
                 for (int d = 0; d < dh; d++) {
                     double acc = 0.0;
-                    for (int j = 0; j < N; j++)
-                        acc += row[j] / sum * qkv[((size_t)b * N + j) * D3 + 2 * D + h * dh + d];
+                    for (int j = 0; j < N; j++) {
+                        double p = attn_allowed(s, i, j) ? exp(attn_score_ref(qkv, s, b, h, i, j) - mx) : 0.0;
+                        acc += p / sum * qkv[((size_t)b * N + j) * D3 + 2 * D + h * dh + d];
+                    }
                     o[d] = (float)acc;
                 }
             }
-    free(row);
 }
 
-void attention_backward_ref(float *dqkv, const float *dout, const float *qkv, const float *out,
-                            const float *lse, attn_shape s)
+void vdit_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+                             vdit_attn_shape s, float *work)
+{
+    /* forward: P = softmax(q k^T * scale) (row i: exp(s_ij - lse_i)), o = P v
+     *   dv += P^T do;  dP = do v^T;  dS = P (dP - rowsum(do o)) * scale
+     *   dq += dS k;    dk += dS^T q
+     * A group's tokens and a head's columns belong to one work item alone. */
+    int N = s.nt * s.nh * s.nw, D = s.D, NH = s.NH, dh = D / NH, D3 = 3 * D, ng, G;
+    attn_groups(s, &ng, &G);
+    float scale = 1.0f / sqrtf((float)dh);
+    int items = s.B * NH * ng, lanes = simd_lanes();
+    size_t slice = attn_bwd_slice(G, dh);
+#pragma omp parallel
+    {
+        float *q = work + (size_t)omp_get_thread_num() * slice;
+        float *k = q + (size_t)G * dh, *v = k + (size_t)G * dh, *o = v + (size_t)G * dh, *dO = o + (size_t)G * dh;
+        float *dq = dO + (size_t)G * dh, *dk = dq + (size_t)G * dh, *dv = dk + (size_t)G * dh;
+        float *P = dv + (size_t)G * dh, *dP = P + (size_t)VDIT_ATTN_TILE * G, *Di = dP + (size_t)VDIT_ATTN_TILE * G;
+#pragma omp for schedule(dynamic, 1)
+        for (int it = 0; it < items; it++) {
+            int b = it / (NH * ng), h = (it / ng) % NH, g = it % ng;
+            gather_rows(q, qkv, s, b, g, G, D3, h * dh, dh);
+            gather_rows(k, qkv, s, b, g, G, D3, D + h * dh, dh);
+            gather_rows(v, qkv, s, b, g, G, D3, 2 * D + h * dh, dh);
+            gather_rows(o, out, s, b, g, G, D, h * dh, dh);
+            gather_rows(dO, dout, s, b, g, G, D, h * dh, dh);
+            memset(dk, 0, 2 * (size_t)G * dh * sizeof(float)); /* dk and dv */
+            for (int j = 0; j < G; j++) {
+                float acc = 0.0f;
+                for (int d = 0; d < dh; d++) acc += dO[(size_t)j * dh + d] * o[(size_t)j * dh + d];
+                Di[j] = acc;
+            }
+            for (int i0 = 0; i0 < G; i0 += VDIT_ATTN_TILE) {
+                int bq = G - i0 < VDIT_ATTN_TILE ? G - i0 : VDIT_ATTN_TILE;
+                const float *qt = q + (size_t)i0 * dh, *dOt = dO + (size_t)i0 * dh;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, scale, qt, dh, k, dh, 0.0f, P, G);
+                for (int r = 0; r < bq; r++)
+                    simd_exp_shifted_row(P + (size_t)r * G, G,
+                                         lse[((size_t)b * NH + h) * N + group_token(s, g, i0 + r)], lanes);
+                /* dv += P^T do_tile */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, dh, bq, 1.0f, P, G, dOt, dh, 1.0f, dv, dh);
+                /* dP = do_tile v^T, then dS = P (dP - Di) * scale in place */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, 1.0f, dOt, dh, v, dh, 0.0f, dP, G);
+                for (int r = 0; r < bq; r++) {
+                    float *pr = P + (size_t)r * G, *dr = dP + (size_t)r * G, di = Di[i0 + r];
+#pragma omp simd
+                    for (int j = 0; j < G; j++) dr[j] = pr[j] * (dr[j] - di) * scale;
+                }
+                /* dq_tile = dS k;  dk += dS^T q_tile */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bq, dh, G, 1.0f, dP, G, k, dh, 0.0f,
+                            dq + (size_t)i0 * dh, dh);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, dh, bq, 1.0f, dP, G, qt, dh, 1.0f, dk, dh);
+            }
+            scatter_add_rows(dqkv, dq, s, b, g, G, D3, h * dh, dh);
+            scatter_add_rows(dqkv, dk, s, b, g, G, D3, D + h * dh, dh);
+            scatter_add_rows(dqkv, dv, s, b, g, G, D3, 2 * D + h * dh, dh);
+        }
+    }
+}
+
+void vdit_attention_backward_ref(float *dqkv, const float *dout, const float *qkv, const float *out,
+                                 const float *lse, vdit_attn_shape s)
 {
     /* forward: p_ij = exp(q_i.k_j * scale - lse_i);  o_i = sum_j p_ij v_j
      *   dv_j += p_ij do_i
@@ -731,294 +695,6 @@ void attention_backward_ref(float *dqkv, const float *dout, const float *qkv, co
 }
 
 /* ------------------------------------------------------------------------
- * Attention, the fast path: per (sample, head, group) gather the group's
- * q, k, v into contiguous [G][dh] blocks, then per tile of query rows
- * S = q k^T (sgemm), softmax rows, O = P v (sgemm). Work items run in
- * parallel; the sgemm calls inside run single-threaded.
- * ---------------------------------------------------------------------- */
-
-/* row[0..G) <- exp(row - m) with m the row's maximum; returns m, and the
- * sum of the new row in *sum (the softmax is row / sum). With l8in, the
- * 16-lane version has done row[0..j0) already, with the row's maximum m0
- * and the lane sums l8in[8] (both halves of each 16-lane vector added in
- * order, as 8 lanes would have). */
-V8_CLONES static float exp_row_max_from(float *row, int G, float *sum, int j0, float m0, const float *l8in,
-                                        int lanes)
-{
-    float m = m0, l = 0.0f;
-    int j = 0;
-    if (!l8in) { /* the maximum: exact in any order */
-#if V8
-        if (lanes >= 8 && G >= 8) {
-            v8f m8, x;
-            memcpy(&m8, row, sizeof m8);
-            for (j = 8; j + 8 <= G; j += 8) {
-                memcpy(&x, row + j, sizeof x);
-                v8i gt = x > m8;
-                m8 = (v8f)((gt & (v8i)x) | (~gt & (v8i)m8));
-            }
-            for (int k = 0; k < 8; k++) m = m8[k] > m ? m8[k] : m;
-        }
-#endif
-        for (; j < G; j++) m = row[j] > m ? row[j] : m;
-    }
-    /* the sum: 8 lane sums over whole blocks of 8, in any lane count, then the tail */
-    float acc[8] = {0};
-    if (l8in) memcpy(acc, l8in, sizeof acc);
-    j = j0;
-#if V8
-    if (lanes >= 8) {
-        v8f l8;
-        memcpy(&l8, acc, sizeof l8);
-        for (; j + 8 <= G; j += 8) {
-            v8f e;
-            memcpy(&e, row + j, sizeof e);
-            e -= m;
-            EXP_LANES(v8f, v8i, &e);
-            memcpy(row + j, &e, sizeof e);
-            l8 += e;
-        }
-        memcpy(acc, &l8, sizeof acc);
-    }
-#endif
-    for (; j + 8 <= G; j += 8)
-        for (int k = 0; k < 8; k++) {
-            row[j + k] = exp_simd(row[j + k] - m);
-            acc[k] += row[j + k];
-        }
-    l = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; j < G; j++) {
-        row[j] = exp_simd(row[j] - m);
-        l += row[j];
-    }
-    *sum = l;
-    return m;
-}
-
-#if V16
-/* exp_row_max_from's work on the 16-lane blocks of the row: they need the
- * row's maximum first, so the maximum of the whole row is taken here */
-V16_TARGET static float exp_row_max16(float *row, int G, float *sum)
-{
-    float m = row[0];
-    int j = 0;
-    if (G >= 16) { /* the maximum: exact in any order */
-        v16f m16, x;
-        memcpy(&m16, row, sizeof m16);
-        for (j = 16; j + 16 <= G; j += 16) {
-            memcpy(&x, row + j, sizeof x);
-            v16i gt = x > m16;
-            m16 = (v16f)((gt & (v16i)x) | (~gt & (v16i)m16));
-        }
-        for (int k = 0; k < 16; k++) m = m16[k] > m ? m16[k] : m;
-    }
-    for (; j < G; j++) m = row[j] > m ? row[j] : m;
-    v8f l8 = {0}, h;
-    for (j = 0; j + 16 <= G; j += 16) {
-        v16f e;
-        memcpy(&e, row + j, sizeof e);
-        e -= m;
-        EXP_LANES(v16f, v16i, &e);
-        memcpy(row + j, &e, sizeof e);
-        memcpy(&h, row + j, sizeof h), l8 += h;
-        memcpy(&h, row + j + 8, sizeof h), l8 += h;
-    }
-    float lanes[8];
-    memcpy(lanes, &l8, sizeof lanes);
-    return exp_row_max_from(row, G, sum, j, m, lanes, 8);
-}
-#endif
-
-static float exp_row_max(float *row, int G, float *sum, int lanes)
-{
-#if V16
-    if (lanes == 16) return exp_row_max16(row, G, sum);
-#endif
-    return exp_row_max_from(row, G, sum, 0, row[0], NULL, lanes);
-}
-
-/* row[j0..G) <- exp(row - shift) */
-V8_CLONES static void exp_shifted_row_from(float *row, int G, float shift, int j0, int lanes)
-{
-    int j = j0;
-#if V8
-    for (; lanes >= 8 && j + 8 <= G; j += 8) {
-        v8f e;
-        memcpy(&e, row + j, sizeof e);
-        e -= shift;
-        EXP_LANES(v8f, v8i, &e);
-        memcpy(row + j, &e, sizeof e);
-    }
-#endif
-    for (; j < G; j++) row[j] = exp_simd(row[j] - shift);
-}
-
-#if V16
-V16_TARGET static void exp_shifted_row16(float *row, int G, float shift)
-{
-    int j = 0;
-    for (; j + 16 <= G; j += 16) {
-        v16f e;
-        memcpy(&e, row + j, sizeof e);
-        e -= shift;
-        EXP_LANES(v16f, v16i, &e);
-        memcpy(row + j, &e, sizeof e);
-    }
-    exp_shifted_row_from(row, G, shift, j, 8);
-}
-#endif
-
-static void exp_shifted_row(float *row, int G, float shift, int lanes)
-{
-#if V16
-    if (lanes == 16) {
-        exp_shifted_row16(row, G, shift);
-        return;
-    }
-#endif
-    exp_shifted_row_from(row, G, shift, 0, lanes);
-}
-
-/* groups: count, size, and the token of member j of group g */
-static void attn_groups(attn_shape s, int *ngroups, int *gsize)
-{
-    int S = s.nh * s.nw;
-    switch (s.scope) {
-    case ATTN_SPATIAL: *ngroups = s.nt, *gsize = S; break;
-    case ATTN_TEMPORAL: *ngroups = S, *gsize = s.nt; break;
-    default: *ngroups = 1, *gsize = s.nt * S; break;
-    }
-}
-
-static inline int group_token(attn_shape s, int g, int j)
-{
-    int S = s.nh * s.nw;
-    return s.scope == ATTN_SPATIAL ? g * S + j : s.scope == ATTN_TEMPORAL ? j * S + g : j;
-}
-
-/* copies column block col..col+dh of the group's rows of src[B][N][ld] to dst[G][dh] */
-static void gather_rows(float *dst, const float *src, attn_shape s, int b, int g, int G, int ld, int col, int dh)
-{
-    size_t N = (size_t)s.nt * s.nh * s.nw;
-    for (int j = 0; j < G; j++)
-        memcpy(dst + (size_t)j * dh, src + ((size_t)b * N + group_token(s, g, j)) * ld + col, dh * sizeof(float));
-}
-
-/* dst[group rows][col..col+dh] += src[G][dh] */
-static void scatter_add_rows(float *dst, const float *src, attn_shape s, int b, int g, int G, int ld, int col, int dh)
-{
-    size_t N = (size_t)s.nt * s.nh * s.nw;
-    for (int j = 0; j < G; j++) {
-        float *d = dst + ((size_t)b * N + group_token(s, g, j)) * ld + col;
-        const float *r = src + (size_t)j * dh;
-        for (int i = 0; i < dh; i++) d[i] += r[i];
-    }
-}
-
-void attention_forward(float *out, float *lse, const float *qkv, attn_shape s)
-{
-    int N = s.nt * s.nh * s.nw, D = s.D, NH = s.NH, dh = D / NH, D3 = 3 * D, ng, G;
-    attn_groups(s, &ng, &G);
-    float scale = 1.0f / sqrtf((float)dh);
-    int items = s.B * NH * ng, lanes = kernel_lanes();
-    size_t per_thread = 4 * (size_t)G * dh + (size_t)VDIT_ATTN_TILE * G + G;
-#pragma omp parallel
-    {
-        float *q = malloc(per_thread * sizeof(float));
-        float *k = q + (size_t)G * dh, *v = k + (size_t)G * dh, *o = v + (size_t)G * dh, *sc = o + (size_t)G * dh;
-        float *inv = sc + (size_t)VDIT_ATTN_TILE * G; /* [G] 1 / sum of each row's exponentials */
-#pragma omp for schedule(dynamic, 1)
-        for (int it = 0; it < items; it++) {
-            int b = it / (NH * ng), h = (it / ng) % NH, g = it % ng;
-            gather_rows(q, qkv, s, b, g, G, D3, h * dh, dh);
-            gather_rows(k, qkv, s, b, g, G, D3, D + h * dh, dh);
-            gather_rows(v, qkv, s, b, g, G, D3, 2 * D + h * dh, dh);
-            for (int i0 = 0; i0 < G; i0 += VDIT_ATTN_TILE) {
-                int bq = G - i0 < VDIT_ATTN_TILE ? G - i0 : VDIT_ATTN_TILE;
-                /* sc[bq][G] = q_tile k^T * scale */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, scale, q + (size_t)i0 * dh, dh, k, dh,
-                            0.0f, sc, G);
-                for (int r = 0; r < bq; r++) { /* E = exp(S - rowmax), keeping each row's log-sum-exp */
-                    float l, m = exp_row_max(sc + (size_t)r * G, G, &l, lanes);
-                    lse[((size_t)b * NH + h) * N + group_token(s, g, i0 + r)] = m + logf(l);
-                    inv[i0 + r] = 1.0f / l;
-                }
-                /* o_tile[bq][dh] = E v (normalised below: P v = (E v) / rowsum(E)) */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bq, dh, G, 1.0f, sc, G, v, dh, 0.0f,
-                            o + (size_t)i0 * dh, dh);
-            }
-            for (int j = 0; j < G; j++) {
-                float *dst = out + ((size_t)b * N + group_token(s, g, j)) * D + h * dh, *src = o + (size_t)j * dh;
-#pragma omp simd
-                for (int d = 0; d < dh; d++) dst[d] = src[d] * inv[j];
-            }
-        }
-        free(q);
-    }
-}
-
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
-                        attn_shape s)
-{
-    /* forward: P = softmax(q k^T * scale) (row i: exp(s_ij - lse_i)), o = P v
-     *   dv += P^T do;  dP = do v^T;  dS = P (dP - rowsum(do o)) * scale
-     *   dq += dS k;    dk += dS^T q
-     * A group's tokens and a head's columns belong to one work item alone. */
-    int N = s.nt * s.nh * s.nw, D = s.D, NH = s.NH, dh = D / NH, D3 = 3 * D, ng, G;
-    attn_groups(s, &ng, &G);
-    float scale = 1.0f / sqrtf((float)dh);
-    int items = s.B * NH * ng, lanes = kernel_lanes();
-    size_t per_thread = 8 * (size_t)G * dh + 2 * (size_t)VDIT_ATTN_TILE * G + G;
-#pragma omp parallel
-    {
-        float *q = malloc(per_thread * sizeof(float));
-        float *k = q + (size_t)G * dh, *v = k + (size_t)G * dh, *o = v + (size_t)G * dh, *dO = o + (size_t)G * dh;
-        float *dq = dO + (size_t)G * dh, *dk = dq + (size_t)G * dh, *dv = dk + (size_t)G * dh;
-        float *P = dv + (size_t)G * dh, *dP = P + (size_t)VDIT_ATTN_TILE * G, *Di = dP + (size_t)VDIT_ATTN_TILE * G;
-#pragma omp for schedule(dynamic, 1)
-        for (int it = 0; it < items; it++) {
-            int b = it / (NH * ng), h = (it / ng) % NH, g = it % ng;
-            gather_rows(q, qkv, s, b, g, G, D3, h * dh, dh);
-            gather_rows(k, qkv, s, b, g, G, D3, D + h * dh, dh);
-            gather_rows(v, qkv, s, b, g, G, D3, 2 * D + h * dh, dh);
-            gather_rows(o, out, s, b, g, G, D, h * dh, dh);
-            gather_rows(dO, dout, s, b, g, G, D, h * dh, dh);
-            memset(dk, 0, 2 * (size_t)G * dh * sizeof(float)); /* dk and dv */
-            for (int j = 0; j < G; j++) {
-                float acc = 0.0f;
-                for (int d = 0; d < dh; d++) acc += dO[(size_t)j * dh + d] * o[(size_t)j * dh + d];
-                Di[j] = acc;
-            }
-            for (int i0 = 0; i0 < G; i0 += VDIT_ATTN_TILE) {
-                int bq = G - i0 < VDIT_ATTN_TILE ? G - i0 : VDIT_ATTN_TILE;
-                const float *qt = q + (size_t)i0 * dh, *dOt = dO + (size_t)i0 * dh;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, scale, qt, dh, k, dh, 0.0f, P, G);
-                for (int r = 0; r < bq; r++)
-                    exp_shifted_row(P + (size_t)r * G, G, lse[((size_t)b * NH + h) * N + group_token(s, g, i0 + r)],
-                                    lanes);
-                /* dv += P^T do_tile */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, dh, bq, 1.0f, P, G, dOt, dh, 1.0f, dv, dh);
-                /* dP = do_tile v^T, then dS = P (dP - Di) * scale in place */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, G, dh, 1.0f, dOt, dh, v, dh, 0.0f, dP, G);
-                for (int r = 0; r < bq; r++) {
-                    float *pr = P + (size_t)r * G, *dr = dP + (size_t)r * G, di = Di[i0 + r];
-#pragma omp simd
-                    for (int j = 0; j < G; j++) dr[j] = pr[j] * (dr[j] - di) * scale;
-                }
-                /* dq_tile = dS k;  dk += dS^T q_tile */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bq, dh, G, 1.0f, dP, G, k, dh, 0.0f,
-                            dq + (size_t)i0 * dh, dh);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, dh, bq, 1.0f, dP, G, qt, dh, 1.0f, dk, dh);
-            }
-            scatter_add_rows(dqkv, dq, s, b, g, G, D3, h * dh, dh);
-            scatter_add_rows(dqkv, dk, s, b, g, G, D3, D + h * dh, dh);
-            scatter_add_rows(dqkv, dv, s, b, g, G, D3, 2 * D + h * dh, dh);
-        }
-        free(q);
-    }
-}
-
-/* ------------------------------------------------------------------------
  * Spacetime patches
  * ---------------------------------------------------------------------- */
 
@@ -1050,85 +726,81 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                     }                                                                         \
     } while (0)
 
-void patchify(float *xp, const float *x, int B, int T, int C, int H, int W, int pt, int ph, int pw)
+void vdit_patchify(float *xp, const float *x, int B, int T, int C, int H, int W, int pt, int ph, int pw)
 {
     FOR_PATCH_ELEMENTS(xp[pc] = x[vi]);
 }
 
-void patchify_backward(float *dx, const float *dxp, int B, int T, int C, int H, int W, int pt, int ph, int pw)
+void vdit_patchify_backward(float *dx, const float *dxp, int B, int T, int C, int H, int W, int pt, int ph, int pw)
 {
     /* forward: xp[pc] = x[vi] */
     FOR_PATCH_ELEMENTS(dx[vi] += dxp[pc]);
 }
 
-void unpatchify_forward(float *video, const float *tok, int B, int T, int C, int H, int W, int pt, int ph, int pw)
+void vdit_unpatchify_forward(float *video, const float *tok, int B, int T, int C, int H, int W, int pt, int ph, int pw)
 {
     FOR_PATCH_ELEMENTS(video[vi] = tok[po]);
 }
 
-void unpatchify_backward(float *dtok, const float *dvideo, int B, int T, int C, int H, int W, int pt, int ph, int pw)
+void vdit_unpatchify_backward(float *dtok, const float *dvideo, int B, int T, int C, int H, int W, int pt, int ph,
+                              int pw)
 {
     /* forward: video[vi] = tok[po] */
     FOR_PATCH_ELEMENTS(dtok[po] += dvideo[vi]);
 }
 
-void patch_embed_forward(float *out, float *xp, const float *x, const float *w, const float *b,
-                         const float *pos, int B, int T, int C, int H, int W, int pt, int ph, int pw, int D)
+void vdit_patch_embed_forward(float *out, float *xp, const float *x, const float *w, const float *b,
+                              const float *pos, int B, int T, int C, int H, int W, int pt, int ph, int pw, int D)
 {
     int N = (T / pt) * (H / ph) * (W / pw), P = C * pt * ph * pw;
-    patchify(xp, x, B, T, C, H, W, pt, ph, pw);
-    linear_forward(out, xp, w, b, B * N, P, D);
+    vdit_patchify(xp, x, B, T, C, H, W, pt, ph, pw);
+    vdit_linear_forward(out, xp, w, b, B * N, P, D);
     if (pos)
         for (int bb = 0; bb < B; bb++)
             for (size_t i = 0; i < (size_t)N * D; i++) out[(size_t)bb * N * D + i] += pos[i];
 }
 
-void patch_embed_backward(float *dx, float *dw, float *db, const float *dout, const float *xp, const float *w,
-                          int B, int T, int C, int H, int W, int pt, int ph, int pw, int D)
+void vdit_patch_embed_backward(float *dx, float *dw, float *db, const float *dout, const float *xp, const float *w,
+                               int B, int T, int C, int H, int W, int pt, int ph, int pw, int D, float *dxp)
 {
-    /* forward: out = patchify(x) @ w^T + b + pos */
+    /* forward: out = patchify(x) @ w^T + b + pos;  dxp: the patch vectors' gradient, then scattered into dx */
     int N = (T / pt) * (H / ph) * (W / pw), P = C * pt * ph * pw;
-    float *dxp = NULL;
-    if (dx) {
-        dxp = calloc((size_t)B * N * P, sizeof(float));
-        if (!dxp) dx = NULL; /* out of memory: input gradient not produced */
-    }
-    linear_backward(dxp, dw, db, dout, xp, w, B * N, P, D);
-    if (dx) patchify_backward(dx, dxp, B, T, C, H, W, pt, ph, pw);
-    free(dxp);
+    if (dx) memset(dxp, 0, (size_t)B * N * P * sizeof(float));
+    vdit_linear_backward(dx ? dxp : NULL, dw, db, dout, xp, w, B * N, P, D);
+    if (dx) vdit_patchify_backward(dx, dxp, B, T, C, H, W, pt, ph, pw);
 }
 
 /* ------------------------------------------------------------------------
  * Fixed embeddings
  * ---------------------------------------------------------------------- */
 
-void sincos1d(float *out, int D, double p)
+/* out = sincos1d_D(p), or out += it (add) */
+static void sincos1d_into(float *out, int D, double p, int add)
 {
     int half = D / 2;
     for (int i = 0; i < half; i++) {
         double omega = 1.0 / pow(10000.0, (double)i / half);
-        out[i] = (float)sin(p * omega);
-        out[half + i] = (float)cos(p * omega);
+        float s = (float)sin(p * omega), c = (float)cos(p * omega);
+        out[i] = add ? out[i] + s : s;
+        out[half + i] = add ? out[half + i] + c : c;
     }
 }
 
-void pos_embed_sincos(float *pos, int nt, int nh, int nw, int D)
+void vdit_sincos1d(float *out, int D, double p) { sincos1d_into(out, D, p, 0); }
+
+void vdit_pos_embed_sincos(float *pos, int nt, int nh, int nw, int D)
 {
-    float *tmp = malloc((size_t)D * sizeof(float));
-    if (!tmp) return;
     for (int it = 0; it < nt; it++)
         for (int ih = 0; ih < nh; ih++)
             for (int iw = 0; iw < nw; iw++) {
                 float *p = pos + (((size_t)it * nh + ih) * nw + iw) * D;
-                sincos1d(p, D / 2, iw);         /* first half: the column */
-                sincos1d(p + D / 2, D / 2, ih); /* second half: the row */
-                sincos1d(tmp, D, it);           /* plus the frame, over all of D */
-                for (int i = 0; i < D; i++) p[i] += tmp[i];
+                sincos1d_into(p, D / 2, iw, 0);         /* first half: the column */
+                sincos1d_into(p + D / 2, D / 2, ih, 0); /* second half: the row */
+                sincos1d_into(p, D, it, 1);             /* plus the frame, over all of D */
             }
-    free(tmp);
 }
 
-void timestep_embedding(float *out, const float *t, int B)
+void vdit_timestep_embedding(float *out, const float *t, int B)
 {
     const int half = VDIT_TFREQ / 2;
     for (int b = 0; b < B; b++)
@@ -1140,13 +812,13 @@ void timestep_embedding(float *out, const float *t, int B)
         }
 }
 
-void label_embed_forward(float *c, const float *table, const int *y, int B, int D)
+void vdit_label_embed_forward(float *c, const float *table, const int *y, int B, int D)
 {
     for (int b = 0; b < B; b++)
         for (int i = 0; i < D; i++) c[(size_t)b * D + i] += table[(size_t)y[b] * D + i];
 }
 
-void label_embed_backward(float *dtable, const float *dc, const int *y, int B, int D)
+void vdit_label_embed_backward(float *dtable, const float *dc, const int *y, int B, int D)
 {
     /* forward: c[b] += table[y[b]] */
     for (int b = 0; b < B; b++)

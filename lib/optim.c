@@ -13,7 +13,7 @@
  * AdamW (Loshchilov & Hutter), as torch.optim.AdamW
  * ---------------------------------------------------------------------- */
 
-void adamw_step(float *params, const float *grads, float *m, float *v, size_t n, int step,
+void vdit_adamw_step(float *params, const float *grads, float *m, float *v, size_t n, int step,
                 vdit_adamw_config c)
 {
     float bc1 = 1.0f - powf(c.beta1, (float)step);
@@ -111,30 +111,19 @@ done:
 int vdit_state_read(const vdit_st_file *f, const char *path, const vdit_param_info *info, int n,
                     float *const mem[VDIT_STATE_PARTS], vdit_err *err)
 {
-    /* every tensor checked (name, shape) first, then copied: a bad file leaves the buffers as they were */
-    int want = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        for (int k = 0; k < VDIT_STATE_PARTS; k++)
-            for (int i = 0; mem[k] && i < n; i++) {
-                char name[STATE_NAME];
-                snprintf(name, sizeof name, "%s%s", STATE_PREFIX[k], info[i].name);
-                const vdit_st_tensor *e = vdit_st_find(f, name);
-                if (pass) {
-                    memcpy(mem[k] + info[i].offset, e->data, info[i].numel * sizeof(float));
-                    continue;
-                }
-                int same = e && e->ndim == info[i].ndim;
-                for (int d = 0; same && d < e->ndim; d++) same = e->shape[d] == info[i].shape[d];
-                if (!same) {
-                    char need[96], got[96] = "absent";
-                    vdit_shape_string(need, sizeof need, info[i].ndim, info[i].shape);
-                    if (e) vdit_shape_string(got, sizeof got, e->ndim, e->shape);
-                    return vdit_seterr(err, "%s: tensor '%s' is %s, the model needs %s", path, name, got, need);
-                }
-                want++;
-            }
-        if (!pass && f->ntensors != want)
-            return vdit_seterr(err, "%s: %d tensors where this training state has %d", path, f->ntensors, want);
-    }
+    /* the one checkpoint policy (names, shapes, finiteness, no extras) on
+     * every part this trainer keeps, then the copies: a bad file leaves the
+     * buffers as they were */
+    const char *prefixes[VDIT_STATE_PARTS];
+    int np = 0;
+    for (int k = 0; k < VDIT_STATE_PARTS; k++)
+        if (mem[k]) prefixes[np++] = STATE_PREFIX[k];
+    if (vdit_st_validate(f, path, info, n, prefixes, np, err)) return -1;
+    for (int k = 0; k < VDIT_STATE_PARTS; k++)
+        for (int i = 0; mem[k] && i < n; i++) {
+            char name[STATE_NAME];
+            snprintf(name, sizeof name, "%s%s", STATE_PREFIX[k], info[i].name);
+            memcpy(mem[k] + info[i].offset, vdit_st_find(f, name)->data, info[i].numel * sizeof(float));
+        }
     return 0;
 }

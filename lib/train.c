@@ -194,7 +194,7 @@ int vdit_trainer_step(vdit_trainer *tr, const float *x0, const int *labels, int 
                            loss, norm);
     vdit_grad_clip(m->grads_mem, P, norm, tc->grad_clip);
     vdit_adamw_config ac = {vdit_lr_at(tc, tr->step), tc->beta1, tc->beta2, tc->adam_eps, tc->weight_decay};
-    adamw_step(m->params_mem, m->grads_mem, tr->adam_m, tr->adam_v, P, tr->step + 1, ac);
+    vdit_adamw_step(m->params_mem, m->grads_mem, tr->adam_m, tr->adam_v, P, tr->step + 1, ac);
     vdit_ema_update(tr->ema, m->params_mem, P, tc->ema_decay);
     tr->step++;
     return 0;

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int vdit_seterr(vdit_err *err, const char *fmt, ...)
 {
@@ -21,13 +22,44 @@ int vdit_seterr(vdit_err *err, const char *fmt, ...)
     return -1;
 }
 
-void vdit_shape_string(char *buf, size_t cap, int ndim, const int64_t *shape)
+const char *vdit_shape_string(char *buf, size_t cap, int ndim, const int64_t *shape)
 {
-    if (!cap) return;
+    if (!cap) return buf;
     size_t o = (size_t)snprintf(buf, cap, "[");
     for (int i = 0; i < ndim && o < cap; i++)
         o += (size_t)snprintf(buf + o, cap - o, i ? ",%lld" : "%lld", (long long)shape[i]);
     if (o < cap) snprintf(buf + o, cap - o, "]");
+    return buf;
+}
+
+void vdit_strbuf_printf(vdit_strbuf *b, const char *fmt, ...)
+{
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->n;
+        int k = b->s ? vsnprintf(b->s + b->n, room, fmt, ap) : -2;
+        va_end(ap);
+        if (k >= 0 && (size_t)k < room) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = b->cap ? 2 * b->cap : 4096;
+        while (k >= 0 && cap - b->n <= (size_t)k) cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->oom = 1;
+            return;
+        }
+        b->s = s, b->cap = cap;
+    }
+}
+
+void vdit_strbuf_free(vdit_strbuf *b)
+{
+    free(b->s);
+    memset(b, 0, sizeof *b);
 }
 
 void vdit_video_to_float(float *x, const uint8_t *frames, int T, int H, int W)
@@ -96,27 +128,3 @@ float vdit_rng_normal(vdit_rng *rng)
 }
 
 float vdit_normal_at(uint64_t seed, uint64_t i) { return box_muller(vdit_rng_at(seed, 2 * i), vdit_rng_at(seed, 2 * i + 1)); }
-
-void vdit_sb_printf(vdit_strbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->n;
-        int k = b->s ? vsnprintf(b->s + b->n, room, fmt, ap) : -2;
-        va_end(ap);
-        if (k >= 0 && (size_t)k < room) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? 2 * b->cap : 4096;
-        while (k >= 0 && cap - b->n <= (size_t)k) cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = 1;
-            return;
-        }
-        b->s = s, b->cap = cap;
-    }
-}

@@ -8,7 +8,7 @@
  * Shape letters: B videos, T frames, C channels, H W height width; n = B*T
  * frames taken as a batch of images; primes mark the latent's sizes.
  */
-#include "vdit.h"
+#include "kernels.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -384,11 +384,39 @@ typedef struct {
 static size_t gnumel(geom g) { return (size_t)g.B * g.T * g.C * g.H * g.W; }
 static geom gwith(geom g, int C) { g.C = C; return g; }
 
-/* Bump allocation of the activation table: with base NULL only counts. */
+/* Bump allocation of the activation table: with base NULL only counts.
+ * work: the most scratch any layer asks for (vdit_*_scratch). */
 typedef struct {
     float *base;
-    size_t off, max_act;
+    size_t off, max_act, work;
 } bump;
+
+static vdit_conv2d_shape c2(geom g, int oc, int k, int stride, int pad)
+{
+    vdit_conv2d_shape s = {g.B * g.T, g.C, g.H, g.W, oc, k, k, stride, pad};
+    return s;
+}
+
+/* Causal conv3d, kernel 3 in time and space, temporal stride st. */
+static vdit_conv3d_shape c3(geom g, int oc, int st)
+{
+    vdit_conv3d_shape s = {g.B, g.T, g.C, g.H, g.W, oc, 3, 3, 3, st, 1, 3 - st, 1, 1};
+    return s;
+}
+
+static void need_work(bump *b, size_t n)
+{
+    if (n > b->work) b->work = n;
+}
+
+/* a 3x3 conv of a block (2D per frame, or causal 3D), as conv_fwd runs it */
+static void need_conv(bump *b, geom g, int oc, int kt3)
+{
+    need_work(b, kt3 ? vdit_conv3d_scratch(c3(g, oc, 1)) : vdit_conv2d_scratch(c2(g, oc, 3, 1, 1)));
+}
+
+/* GroupNorm over the frames of g */
+static void need_norm(bump *b, geom g) { need_work(b, vdit_groupnorm_scratch(g.B * g.T, g.C)); }
 
 static float *take(bump *b, size_t n, int is_act)
 {
@@ -398,8 +426,14 @@ static float *take(bump *b, size_t n, int is_act)
     return p;
 }
 
-static void layout_block(bump *b, vdit_vae_block_acts *a, geom g, int cout, int G)
+static void layout_block(bump *b, vdit_vae_block_acts *a, geom g, int cout, int G, int kt3)
 {
+    geom go = gwith(g, cout);
+    need_norm(b, g);
+    need_conv(b, g, cout, kt3);
+    need_norm(b, go);
+    need_conv(b, go, cout, kt3);
+    if (g.C != cout) need_work(b, vdit_conv2d_scratch(c2(g, cout, 1, 1, 0))); /* the 1x1 shortcut */
     size_t n = (size_t)g.B * g.T, hw = (size_t)g.H * g.W;
     a->h1 = take(b, n * g.C * hw, 1);
     a->mean1 = take(b, n * G, 0);
@@ -420,24 +454,31 @@ static void layout_acts(const vdit_vae *m, bump *b, vdit_vae_acts *a, int B, int
     int L = m->levels, G = c->groups, Cl = c->latent_channels;
     memset(a, 0, sizeof *a);
     geom g = {B, T, 3, H, W};
+    int kt3 = c->temporal == 2;
     a->x = take(b, gnumel(g), 1);
+    need_work(b, vdit_conv2d_scratch(c2(g, c->channels[0], 3, 1, 1)));
     g.C = c->channels[0];
     a->enc_in = take(b, gnumel(g), 1);
     for (int i = 0; i < L; i++) {
         for (int j = 0; j < c->res_blocks; j++) {
-            layout_block(b, &a->enc_block[i][j], gwith(g, enc_block_in(c, i, j)), c->channels[i], G);
+            layout_block(b, &a->enc_block[i][j], gwith(g, enc_block_in(c, i, j)), c->channels[i], G, 0);
             g.C = c->channels[i];
         }
         if (i < L - 1) {
+            need_work(b, vdit_conv2d_scratch(c2(g, g.C, 3, 2, 1)));
             g.H /= 2, g.W /= 2;
             a->enc_down[i] = take(b, gnumel(g), 1);
         }
     }
     if (c->temporal == 2) {
+        need_work(b, vdit_conv3d_scratch(c3(g, g.C, 2)));
         g.T /= 2;
         a->enc_tdown = take(b, gnumel(g), 1);
     }
-    for (int k = 0; k < c->mid_blocks; k++) layout_block(b, &a->enc_mid[k], g, g.C, G);
+    for (int k = 0; k < c->mid_blocks; k++) layout_block(b, &a->enc_mid[k], g, g.C, G, kt3);
+    need_norm(b, g);
+    need_work(b, vdit_conv2d_scratch(c2(g, 2 * Cl, 3, 1, 1)));
+    need_work(b, vdit_conv2d_scratch(c2(gwith(g, Cl), g.C, 3, 1, 1))); /* the decoder's conv_in */
     size_t n = (size_t)g.B * g.T;
     a->enc_hn = take(b, gnumel(g), 1);
     a->enc_mean_n = take(b, n * G, 0);
@@ -447,19 +488,21 @@ static void layout_acts(const vdit_vae *m, bump *b, vdit_vae_acts *a, int B, int
     a->eps = take(b, gnumel(gwith(g, Cl)), 1);
     a->z = take(b, gnumel(gwith(g, Cl)), 1);
     a->dec_in = take(b, gnumel(g), 1);
-    for (int k = 0; k < c->mid_blocks; k++) layout_block(b, &a->dec_mid[k], g, g.C, G);
+    for (int k = 0; k < c->mid_blocks; k++) layout_block(b, &a->dec_mid[k], g, g.C, G, kt3);
     if (c->temporal == 2) {
         g.T *= 2;
+        need_work(b, vdit_conv3d_scratch(c3(g, g.C, 1)));
         a->dec_trep = take(b, gnumel(g), 1);
         a->dec_tup = take(b, gnumel(g), 1);
     }
     for (int i = L - 1; i >= 0; i--) {
         for (int j = 0; j < c->res_blocks; j++) {
-            layout_block(b, &a->dec_block[i][j], gwith(g, dec_block_in(c, L, i, j)), c->channels[i], G);
+            layout_block(b, &a->dec_block[i][j], gwith(g, dec_block_in(c, L, i, j)), c->channels[i], G, 0);
             g.C = c->channels[i];
         }
         if (i > 0) {
             g.H *= 2, g.W *= 2;
+            need_work(b, vdit_conv2d_scratch(c2(g, g.C, 3, 1, 1)));
             a->dec_rep[i] = take(b, gnumel(g), 1);
             a->dec_up[i] = take(b, gnumel(g), 1);
         }
@@ -470,6 +513,9 @@ static void layout_acts(const vdit_vae *m, bump *b, vdit_vae_acts *a, int B, int
     a->dec_rstd_n = take(b, n * G, 0);
     a->dec_an = take(b, gnumel(g), 1);
     a->xrec = take(b, gnumel(gwith(g, 3)), 1);
+    need_norm(b, g);
+    need_work(b, vdit_conv2d_scratch(c2(g, 3, 3, 1, 1)));
+    a->work = take(b, b->work, 0); /* the count pass found the most, the second takes it */
 }
 
 int vdit_vae_check_shape(const vdit_vae *m, int B, int T, int H, int W, vdit_err *err)
@@ -493,7 +539,7 @@ int vdit_vae_check_shape(const vdit_vae *m, int B, int T, int H, int W, vdit_err
 static int ensure_acts(vdit_vae *m, int B, int T, int H, int W, vdit_err *err)
 {
     if (vdit_vae_check_shape(m, B, T, H, W, err)) return -1;
-    bump b = {NULL, 0, 0};
+    bump b = {NULL, 0, 0, 0};
     layout_acts(m, &b, &m->acts, B, T, H, W);
     size_t need = b.off, scratch = 4 * b.max_act;
     if (need > m->acts_cap) {
@@ -528,9 +574,9 @@ static int ensure_acts(vdit_vae *m, int B, int T, int H, int W, vdit_err *err)
 
 static void silu_fwd(float *out, const float *inp, size_t n)
 {
-    /* silu_forward of kernels.c, in parallel chunks */
+    /* vdit_silu_forward of kernels.c, in parallel chunks */
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i += CHUNK) silu_forward(out + i, inp + i, n - i < CHUNK ? n - i : CHUNK);
+    for (size_t i = 0; i < n; i += CHUNK) vdit_silu_forward(out + i, inp + i, n - i < CHUNK ? n - i : CHUNK);
 }
 
 /* dinp = (not +=) d/dinp of out = silu(inp) */
@@ -540,7 +586,7 @@ static void silu_bwd_set(float *dinp, const float *dout, const float *inp, size_
     for (size_t i = 0; i < n; i += CHUNK) {
         size_t len = n - i < CHUNK ? n - i : CHUNK;
         memset(dinp + i, 0, len * sizeof(float));
-        silu_backward(dinp + i, dout + i, inp + i, len);
+        vdit_silu_backward(dinp + i, dout + i, inp + i, len);
     }
 }
 
@@ -550,35 +596,22 @@ static void add_into(float *dst, const float *src, size_t n)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
-static conv2d_shape c2(geom g, int oc, int k, int stride, int pad)
-{
-    conv2d_shape s = {g.B * g.T, g.C, g.H, g.W, oc, k, k, stride, pad};
-    return s;
-}
-
-/* Causal conv3d, kernel 3 in time and space, temporal stride st. */
-static conv3d_shape c3(geom g, int oc, int st)
-{
-    conv3d_shape s = {g.B, g.T, g.C, g.H, g.W, oc, 3, 3, 3, st, 1, 3 - st, 1, 1};
-    return s;
-}
-
 /* A 3x3 conv of a block: 2D per frame, or causal 3D (kt3 != 0). */
-static void conv_fwd(const vdit_vae_layer *l, float *out, const float *in, geom g, int oc, int kt3)
+static void conv_fwd(const vdit_vae_layer *l, float *out, const float *in, geom g, int oc, int kt3, float *work)
 {
     if (kt3)
-        conv3d_forward(out, in, l->w, l->b, c3(g, oc, 1));
+        vdit_conv3d_forward(out, in, l->w, l->b, c3(g, oc, 1), work);
     else
-        conv2d_forward(out, in, l->w, l->b, c2(g, oc, 3, 1, 1));
+        vdit_conv2d_forward(out, in, l->w, l->b, c2(g, oc, 3, 1, 1), work);
 }
 
 static void conv_bwd(const vdit_vae_layer *l, const vdit_vae_layer *gl, float *din, const float *dout,
-                     const float *in, geom g, int oc, int kt3)
+                     const float *in, geom g, int oc, int kt3, float *work)
 {
     if (kt3)
-        conv3d_backward(din, gl->w, gl->b, dout, in, l->w, c3(g, oc, 1));
+        vdit_conv3d_backward(din, gl->w, gl->b, dout, in, l->w, c3(g, oc, 1), work);
     else
-        conv2d_backward(din, gl->w, gl->b, dout, in, l->w, c2(g, oc, 3, 1, 1));
+        vdit_conv2d_backward(din, gl->w, gl->b, dout, in, l->w, c2(g, oc, 3, 1, 1), work);
 }
 
 /* ------------------------------------------------------------------------
@@ -587,18 +620,18 @@ static void conv_bwd(const vdit_vae_layer *l, const vdit_vae_layer *gl, float *d
  * ---------------------------------------------------------------------- */
 
 static void block_forward(const vdit_vae_block *p, vdit_vae_block_acts *a, const float *x, geom g, int cout, int G,
-                          int kt3, float *tmp)
+                          int kt3, float *tmp, float *work)
 {
     int n = g.B * g.T, hw = g.H * g.W;
     geom go = gwith(g, cout);
-    groupnorm_forward(a->h1, a->mean1, a->rstd1, x, p->norm1.w, p->norm1.b, n, g.C, hw, G);
+    vdit_groupnorm_forward(a->h1, a->mean1, a->rstd1, x, p->norm1.w, p->norm1.b, n, g.C, hw, G);
     silu_fwd(a->a1, a->h1, gnumel(g));
-    conv_fwd(&p->conv1, a->c1, a->a1, g, cout, kt3);
-    groupnorm_forward(a->h2, a->mean2, a->rstd2, a->c1, p->norm2.w, p->norm2.b, n, cout, hw, G);
+    conv_fwd(&p->conv1, a->c1, a->a1, g, cout, kt3, work);
+    vdit_groupnorm_forward(a->h2, a->mean2, a->rstd2, a->c1, p->norm2.w, p->norm2.b, n, cout, hw, G);
     silu_fwd(a->a2, a->h2, gnumel(go));
-    conv_fwd(&p->conv2, a->out, a->a2, go, cout, kt3);
+    conv_fwd(&p->conv2, a->out, a->a2, go, cout, kt3, work);
     if (p->shortcut.w) {
-        conv2d_forward(tmp, x, p->shortcut.w, p->shortcut.b, c2(g, cout, 1, 1, 0));
+        vdit_conv2d_forward(tmp, x, p->shortcut.w, p->shortcut.b, c2(g, cout, 1, 1, 0), work);
         add_into(a->out, tmp, gnumel(go));
     } else {
         add_into(a->out, x, gnumel(go));
@@ -608,26 +641,26 @@ static void block_forward(const vdit_vae_block *p, vdit_vae_block_acts *a, const
 /* dx += d/dx given dout; s1, s2 are scratch of the block's largest size. */
 static void block_backward(const vdit_vae_block *p, const vdit_vae_block *gp, const vdit_vae_block_acts *a,
                            const float *x, geom g, int cout, int G, int kt3, const float *dout, float *dx, float *s1,
-                           float *s2)
+                           float *s2, float *work)
 {
     int n = g.B * g.T, hw = g.H * g.W;
     geom go = gwith(g, cout);
     size_t nin = gnumel(g), nout = gnumel(go);
     /* out = skip(x) + conv2(a2) */
     if (p->shortcut.w)
-        conv2d_backward(dx, gp->shortcut.w, gp->shortcut.b, dout, x, p->shortcut.w, c2(g, cout, 1, 1, 0));
+        vdit_conv2d_backward(dx, gp->shortcut.w, gp->shortcut.b, dout, x, p->shortcut.w, c2(g, cout, 1, 1, 0), work);
     else
         add_into(dx, dout, nout);
     memset(s1, 0, nout * sizeof(float));
-    conv_bwd(&p->conv2, &gp->conv2, s1, dout, a->a2, go, cout, kt3); /* d a2 */
+    conv_bwd(&p->conv2, &gp->conv2, s1, dout, a->a2, go, cout, kt3, work); /* d a2 */
     silu_bwd_set(s2, s1, a->h2, nout);                                 /* d h2, a2 = silu(h2) */
     memset(s1, 0, nout * sizeof(float));
-    groupnorm_backward(s1, gp->norm2.w, gp->norm2.b, s2, a->c1, a->mean2, a->rstd2, p->norm2.w, n, cout, hw,
-                       G); /* d c1, h2 = GN2(c1) */
+    vdit_groupnorm_backward(s1, gp->norm2.w, gp->norm2.b, s2, a->c1, a->mean2, a->rstd2, p->norm2.w, n, cout, hw,
+                            G, work); /* d c1, h2 = GN2(c1) */
     memset(s2, 0, nin * sizeof(float));
-    conv_bwd(&p->conv1, &gp->conv1, s2, s1, a->a1, g, cout, kt3); /* d a1, c1 = conv1(a1) */
+    conv_bwd(&p->conv1, &gp->conv1, s2, s1, a->a1, g, cout, kt3, work); /* d a1, c1 = conv1(a1) */
     silu_bwd_set(s1, s2, a->h1, nin);                              /* d h1 */
-    groupnorm_backward(dx, gp->norm1.w, gp->norm1.b, s1, x, a->mean1, a->rstd1, p->norm1.w, n, g.C, hw, G);
+    vdit_groupnorm_backward(dx, gp->norm1.w, gp->norm1.b, s1, x, a->mean1, a->rstd1, p->norm1.w, n, g.C, hw, G, work);
 }
 
 /* ------------------------------------------------------------------------
@@ -637,85 +670,87 @@ static void block_backward(const vdit_vae_block *p, const vdit_vae_block *gp, co
 /* Encoder: acts.x -> acts.moments. Returns the latent geometry (C = C_lat). */
 static geom encoder_forward(vdit_vae *m)
 {
+    float *work = m->acts.work; /* the layers' scratch */
     const vdit_vae_config *c = &m->cfg;
     const vdit_vae_params *p = &m->params;
     vdit_vae_acts *a = &m->acts;
     int L = m->levels, G = c->groups;
     float *tmp = m->scratch_mem;
     geom g = {m->act_B, m->act_T, 3, m->act_H, m->act_W};
-    conv2d_forward(a->enc_in, a->x, p->enc_conv_in.w, p->enc_conv_in.b, c2(g, c->channels[0], 3, 1, 1));
+    vdit_conv2d_forward(a->enc_in, a->x, p->enc_conv_in.w, p->enc_conv_in.b, c2(g, c->channels[0], 3, 1, 1), work);
     g.C = c->channels[0];
     const float *h = a->enc_in;
     for (int i = 0; i < L; i++) {
         for (int j = 0; j < c->res_blocks; j++) {
-            block_forward(&p->enc_block[i][j], &a->enc_block[i][j], h, g, c->channels[i], G, 0, tmp);
+            block_forward(&p->enc_block[i][j], &a->enc_block[i][j], h, g, c->channels[i], G, 0, tmp, work);
             h = a->enc_block[i][j].out;
             g.C = c->channels[i];
         }
         if (i < L - 1) { /* stride-2 conv */
-            conv2d_forward(a->enc_down[i], h, p->enc_down[i].w, p->enc_down[i].b, c2(g, g.C, 3, 2, 1));
+            vdit_conv2d_forward(a->enc_down[i], h, p->enc_down[i].w, p->enc_down[i].b, c2(g, g.C, 3, 2, 1), work);
             h = a->enc_down[i];
             g.H /= 2, g.W /= 2;
         }
     }
     if (c->temporal == 2) { /* causal conv3d, stride 2 in time */
-        conv3d_forward(a->enc_tdown, h, p->enc_time_down.w, p->enc_time_down.b, c3(g, g.C, 2));
+        vdit_conv3d_forward(a->enc_tdown, h, p->enc_time_down.w, p->enc_time_down.b, c3(g, g.C, 2), work);
         h = a->enc_tdown;
         g.T /= 2;
     }
     int kt3 = c->temporal == 2;
     for (int k = 0; k < c->mid_blocks; k++) {
-        block_forward(&p->enc_mid[k], &a->enc_mid[k], h, g, g.C, G, kt3, tmp);
+        block_forward(&p->enc_mid[k], &a->enc_mid[k], h, g, g.C, G, kt3, tmp, work);
         h = a->enc_mid[k].out;
     }
-    groupnorm_forward(a->enc_hn, a->enc_mean_n, a->enc_rstd_n, h, p->enc_norm_out.w, p->enc_norm_out.b, g.B * g.T,
-                      g.C, g.H * g.W, G);
+    vdit_groupnorm_forward(a->enc_hn, a->enc_mean_n, a->enc_rstd_n, h, p->enc_norm_out.w, p->enc_norm_out.b, g.B * g.T,
+                           g.C, g.H * g.W, G);
     silu_fwd(a->enc_an, a->enc_hn, gnumel(g));
-    conv2d_forward(a->moments, a->enc_an, p->enc_conv_out.w, p->enc_conv_out.b,
-                   c2(g, 2 * c->latent_channels, 3, 1, 1));
+    vdit_conv2d_forward(a->moments, a->enc_an, p->enc_conv_out.w, p->enc_conv_out.b,
+                        c2(g, 2 * c->latent_channels, 3, 1, 1), work);
     return gwith(g, c->latent_channels);
 }
 
 /* Decoder: acts.z (latent geometry gl) -> acts.xrec. */
 static void decoder_forward(vdit_vae *m, geom gl)
 {
+    float *work = m->acts.work; /* the layers' scratch */
     const vdit_vae_config *c = &m->cfg;
     const vdit_vae_params *p = &m->params;
     vdit_vae_acts *a = &m->acts;
     int L = m->levels, G = c->groups, top = c->channels[L - 1];
     float *tmp = m->scratch_mem;
     geom g = gl;
-    conv2d_forward(a->dec_in, a->z, p->dec_conv_in.w, p->dec_conv_in.b, c2(g, top, 3, 1, 1));
+    vdit_conv2d_forward(a->dec_in, a->z, p->dec_conv_in.w, p->dec_conv_in.b, c2(g, top, 3, 1, 1), work);
     g.C = top;
     const float *h = a->dec_in;
     int kt3 = c->temporal == 2;
     for (int k = 0; k < c->mid_blocks; k++) {
-        block_forward(&p->dec_mid[k], &a->dec_mid[k], h, g, g.C, G, kt3, tmp);
+        block_forward(&p->dec_mid[k], &a->dec_mid[k], h, g, g.C, G, kt3, tmp, work);
         h = a->dec_mid[k].out;
     }
     if (c->temporal == 2) { /* repeat every frame twice, then a causal conv3d */
-        upsample_nearest_forward(a->dec_trep, h, g.B, g.T, g.C, g.H, g.W, 2, 1);
+        vdit_upsample_nearest_forward(a->dec_trep, h, g.B, g.T, g.C, g.H, g.W, 2, 1);
         g.T *= 2;
-        conv3d_forward(a->dec_tup, a->dec_trep, p->dec_time_up.w, p->dec_time_up.b, c3(g, g.C, 1));
+        vdit_conv3d_forward(a->dec_tup, a->dec_trep, p->dec_time_up.w, p->dec_time_up.b, c3(g, g.C, 1), work);
         h = a->dec_tup;
     }
     for (int i = L - 1; i >= 0; i--) {
         for (int j = 0; j < c->res_blocks; j++) {
-            block_forward(&p->dec_block[i][j], &a->dec_block[i][j], h, g, c->channels[i], G, 0, tmp);
+            block_forward(&p->dec_block[i][j], &a->dec_block[i][j], h, g, c->channels[i], G, 0, tmp, work);
             h = a->dec_block[i][j].out;
             g.C = c->channels[i];
         }
         if (i > 0) { /* nearest 2x, then a 3x3 conv */
-            upsample_nearest_forward(a->dec_rep[i], h, g.B, g.T, g.C, g.H, g.W, 1, 2);
+            vdit_upsample_nearest_forward(a->dec_rep[i], h, g.B, g.T, g.C, g.H, g.W, 1, 2);
             g.H *= 2, g.W *= 2;
-            conv2d_forward(a->dec_up[i], a->dec_rep[i], p->dec_up[i].w, p->dec_up[i].b, c2(g, g.C, 3, 1, 1));
+            vdit_conv2d_forward(a->dec_up[i], a->dec_rep[i], p->dec_up[i].w, p->dec_up[i].b, c2(g, g.C, 3, 1, 1), work);
             h = a->dec_up[i];
         }
     }
-    groupnorm_forward(a->dec_hn, a->dec_mean_n, a->dec_rstd_n, h, p->dec_norm_out.w, p->dec_norm_out.b, g.B * g.T,
-                      g.C, g.H * g.W, G);
+    vdit_groupnorm_forward(a->dec_hn, a->dec_mean_n, a->dec_rstd_n, h, p->dec_norm_out.w, p->dec_norm_out.b, g.B * g.T,
+                           g.C, g.H * g.W, G);
     silu_fwd(a->dec_an, a->dec_hn, gnumel(g));
-    conv2d_forward(a->xrec, a->dec_an, p->dec_conv_out.w, p->dec_conv_out.b, c2(g, 3, 3, 1, 1));
+    vdit_conv2d_forward(a->xrec, a->dec_an, p->dec_conv_out.w, p->dec_conv_out.b, c2(g, 3, 3, 1, 1), work);
 }
 
 /* The reconstruction is used clamped to [-1, 1] (as uint8 pixels, or
@@ -842,6 +877,11 @@ static void latent_backward(vdit_vae *m, geom gl, const float *dz, float *dmom)
 int vdit_vae_backward(vdit_vae *m, vdit_err *err)
 {
     if (!m->has_acts) return vdit_seterr(err, "VAE backward without a forward");
+    vdit_vae_acts sized;
+    bump cnt = {NULL, 0, 0, 0};
+    layout_acts(m, &cnt, &sized, m->act_B, m->act_T, m->act_H, m->act_W);
+    if (cnt.off > m->acts_cap) /* the layers' scratch grows with the threads */
+        return vdit_seterr(err, "VAE backward with more threads than its forward ran with");
     const vdit_vae_config *c = &m->cfg;
     const vdit_vae_params *p = &m->params;
     const vdit_vae_params *gp = &m->grads;
@@ -851,6 +891,7 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
     grad_bufs b = {m->scratch_mem, m->scratch_mem + mx, m->scratch_mem + 2 * mx, m->scratch_mem + 3 * mx};
     int B = m->act_B, T = m->act_T, H = m->act_H, W = m->act_W;
     int kt3 = c->temporal == 2;
+    float *work = m->acts.work;
 
     /* ---- decoder, from the loss back to z ---- */
     geom g = {B, T, 3, H, W};
@@ -864,14 +905,14 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
     g.C = c->channels[0];
     memset(b.g1, 0, gnumel(g) * sizeof(float));
     /* xrec = conv_out(SiLU(GN(h))) */
-    conv2d_backward(b.g1, gp->dec_conv_out.w, gp->dec_conv_out.b, b.g0, a->dec_an, p->dec_conv_out.w,
-                    c2(g, 3, 3, 1, 1));
+    vdit_conv2d_backward(b.g1, gp->dec_conv_out.w, gp->dec_conv_out.b, b.g0, a->dec_an, p->dec_conv_out.w,
+                         c2(g, 3, 3, 1, 1), work);
     silu_bwd_set(b.s1, b.g1, a->dec_hn, gnumel(g));
     memset(b.g0, 0, gnumel(g) * sizeof(float));
     /* the input of norm_out: the last decoder layer's output */
     const float *hin = a->dec_block[0][c->res_blocks - 1].out;
-    groupnorm_backward(b.g0, gp->dec_norm_out.w, gp->dec_norm_out.b, b.s1, hin, a->dec_mean_n, a->dec_rstd_n,
-                       p->dec_norm_out.w, B * T, g.C, H * W, G);
+    vdit_groupnorm_backward(b.g0, gp->dec_norm_out.w, gp->dec_norm_out.b, b.s1, hin, a->dec_mean_n, a->dec_rstd_n,
+                            p->dec_norm_out.w, B * T, g.C, H * W, G, work);
     /* g0 = d(output of the last block of level 0) */
     for (int i = 0; i <= L - 1; i++) {
         /* level i ran: blocks j = 0..nb-1, then (i > 0) upsample + conv. Walk it backwards
@@ -888,7 +929,7 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
                 xin = a->dec_up[i + 1];
             memset(b.g1, 0, gnumel(gwith(gi, cin)) * sizeof(float));
             block_backward(&p->dec_block[i][j], &gp->dec_block[i][j], &a->dec_block[i][j], xin, gwith(gi, cin),
-                           c->channels[i], G, 0, b.g0, b.g1, b.s1, b.s2);
+                           c->channels[i], G, 0, b.g0, b.g1, b.s1, b.s2, work);
             float *t = b.g0;
             b.g0 = b.g1;
             b.g1 = t;
@@ -897,11 +938,11 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
             /* dec_up[i+1] = conv(upsample(h)), h = level i+1's last block output, at level i+1's size */
             geom gu = {B, T, c->channels[i + 1], H >> i, W >> i};
             memset(b.s1, 0, gnumel(gu) * sizeof(float));
-            conv2d_backward(b.s1, gp->dec_up[i + 1].w, gp->dec_up[i + 1].b, b.g0, a->dec_rep[i + 1],
-                            p->dec_up[i + 1].w, c2(gu, gu.C, 3, 1, 1));
+            vdit_conv2d_backward(b.s1, gp->dec_up[i + 1].w, gp->dec_up[i + 1].b, b.g0, a->dec_rep[i + 1],
+                                 p->dec_up[i + 1].w, c2(gu, gu.C, 3, 1, 1), work);
             geom gs = {B, T, c->channels[i + 1], H >> (i + 1), W >> (i + 1)};
             memset(b.g0, 0, gnumel(gs) * sizeof(float));
-            upsample_nearest_backward(b.g0, b.s1, B, T, gs.C, gs.H, gs.W, 1, 2);
+            vdit_upsample_nearest_backward(b.g0, b.s1, B, T, gs.C, gs.H, gs.W, 1, 2);
         }
     }
     /* g0 = d(input of decoder level L-1) at the latent's spatial size */
@@ -910,43 +951,44 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
     if (kt3) { /* dec_tup = conv3d(repeat2(h)) */
         geom gr = {B, T, top, Hl, Wl};
         memset(b.s1, 0, gnumel(gr) * sizeof(float));
-        conv3d_backward(b.s1, gp->dec_time_up.w, gp->dec_time_up.b, b.g0, a->dec_trep, p->dec_time_up.w,
-                        c3(gr, top, 1));
+        vdit_conv3d_backward(b.s1, gp->dec_time_up.w, gp->dec_time_up.b, b.g0, a->dec_trep, p->dec_time_up.w,
+                             c3(gr, top, 1), work);
         memset(b.g0, 0, gnumel(gm) * sizeof(float));
-        upsample_nearest_backward(b.g0, b.s1, B, Tl, top, Hl, Wl, 2, 1);
+        vdit_upsample_nearest_backward(b.g0, b.s1, B, Tl, top, Hl, Wl, 2, 1);
     }
     for (int k = c->mid_blocks - 1; k >= 0; k--) {
         const float *xin = k > 0 ? a->dec_mid[k - 1].out : a->dec_in;
         memset(b.g1, 0, gnumel(gm) * sizeof(float));
         block_backward(&p->dec_mid[k], &gp->dec_mid[k], &a->dec_mid[k], xin, gm, top, G, kt3, b.g0, b.g1, b.s1,
-                       b.s2);
+                       b.s2, work);
         float *t = b.g0;
         b.g0 = b.g1;
         b.g1 = t;
     }
     geom gz = {B, Tl, Cl, Hl, Wl};
     memset(b.g1, 0, gnumel(gz) * sizeof(float));
-    conv2d_backward(b.g1, gp->dec_conv_in.w, gp->dec_conv_in.b, b.g0, a->z, p->dec_conv_in.w, c2(gz, top, 3, 1, 1));
+    vdit_conv2d_backward(b.g1, gp->dec_conv_in.w, gp->dec_conv_in.b, b.g0, a->z, p->dec_conv_in.w, c2(gz, top, 3, 1, 1),
+                         work);
 
     /* ---- the latent: g1 = dz -> g0 = d moments ---- */
     latent_backward(m, gz, b.g1, b.g0);
 
     /* ---- encoder, from the moments back to the weights ---- */
     memset(b.g1, 0, gnumel(gm) * sizeof(float));
-    conv2d_backward(b.g1, gp->enc_conv_out.w, gp->enc_conv_out.b, b.g0, a->enc_an, p->enc_conv_out.w,
-                    c2(gm, 2 * Cl, 3, 1, 1));
+    vdit_conv2d_backward(b.g1, gp->enc_conv_out.w, gp->enc_conv_out.b, b.g0, a->enc_an, p->enc_conv_out.w,
+                         c2(gm, 2 * Cl, 3, 1, 1), work);
     silu_bwd_set(b.s1, b.g1, a->enc_hn, gnumel(gm));
     /* the last level's output, and the input of norm_out */
     const float *lastlvl = a->enc_block[L - 1][c->res_blocks - 1].out;
     const float *hmid = c->mid_blocks ? a->enc_mid[c->mid_blocks - 1].out : kt3 ? a->enc_tdown : lastlvl;
     memset(b.g0, 0, gnumel(gm) * sizeof(float));
-    groupnorm_backward(b.g0, gp->enc_norm_out.w, gp->enc_norm_out.b, b.s1, hmid, a->enc_mean_n, a->enc_rstd_n,
-                       p->enc_norm_out.w, B * Tl, top, Hl * Wl, G);
+    vdit_groupnorm_backward(b.g0, gp->enc_norm_out.w, gp->enc_norm_out.b, b.s1, hmid, a->enc_mean_n, a->enc_rstd_n,
+                            p->enc_norm_out.w, B * Tl, top, Hl * Wl, G, work);
     for (int k = c->mid_blocks - 1; k >= 0; k--) {
         const float *xin = k > 0 ? a->enc_mid[k - 1].out : kt3 ? a->enc_tdown : lastlvl;
         memset(b.g1, 0, gnumel(gm) * sizeof(float));
         block_backward(&p->enc_mid[k], &gp->enc_mid[k], &a->enc_mid[k], xin, gm, top, G, kt3, b.g0, b.g1, b.s1,
-                       b.s2);
+                       b.s2, work);
         float *t = b.g0;
         b.g0 = b.g1;
         b.g1 = t;
@@ -954,8 +996,8 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
     if (kt3) { /* enc_tdown = conv3d(h), h at T frames */
         geom gt = {B, T, top, Hl, Wl};
         memset(b.g1, 0, gnumel(gt) * sizeof(float));
-        conv3d_backward(b.g1, gp->enc_time_down.w, gp->enc_time_down.b, b.g0, lastlvl, p->enc_time_down.w,
-                        c3(gt, top, 2));
+        vdit_conv3d_backward(b.g1, gp->enc_time_down.w, gp->enc_time_down.b, b.g0, lastlvl, p->enc_time_down.w,
+                             c3(gt, top, 2), work);
         float *t = b.g0;
         b.g0 = b.g1;
         b.g1 = t;
@@ -964,8 +1006,8 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
         geom gi = {B, T, c->channels[i], H >> i, W >> i};
         if (i < L - 1) { /* enc_down[i] = stride-2 conv of level i's last block output */
             memset(b.g1, 0, gnumel(gi) * sizeof(float));
-            conv2d_backward(b.g1, gp->enc_down[i].w, gp->enc_down[i].b, b.g0, a->enc_block[i][c->res_blocks - 1].out,
-                            p->enc_down[i].w, c2(gi, gi.C, 3, 2, 1));
+            vdit_conv2d_backward(b.g1, gp->enc_down[i].w, gp->enc_down[i].b, b.g0,
+                                 a->enc_block[i][c->res_blocks - 1].out, p->enc_down[i].w, c2(gi, gi.C, 3, 2, 1), work);
             float *t = b.g0;
             b.g0 = b.g1;
             b.g1 = t;
@@ -975,15 +1017,15 @@ int vdit_vae_backward(vdit_vae *m, vdit_err *err)
             const float *xin = j > 0 ? a->enc_block[i][j - 1].out : i > 0 ? a->enc_down[i - 1] : a->enc_in;
             memset(b.g1, 0, gnumel(gwith(gi, cin)) * sizeof(float));
             block_backward(&p->enc_block[i][j], &gp->enc_block[i][j], &a->enc_block[i][j], xin, gwith(gi, cin),
-                           c->channels[i], G, 0, b.g0, b.g1, b.s1, b.s2);
+                           c->channels[i], G, 0, b.g0, b.g1, b.s1, b.s2, work);
             float *t = b.g0;
             b.g0 = b.g1;
             b.g1 = t;
         }
     }
     /* enc_in = conv_in(x): weights only */
-    conv2d_backward(NULL, gp->enc_conv_in.w, gp->enc_conv_in.b, b.g0, a->x, p->enc_conv_in.w,
-                    c2(gwith(g, 3), c->channels[0], 3, 1, 1));
+    vdit_conv2d_backward(NULL, gp->enc_conv_in.w, gp->enc_conv_in.b, b.g0, a->x, p->enc_conv_in.w,
+                         c2(gwith(g, 3), c->channels[0], 3, 1, 1), work);
     return 0;
 }
 
@@ -1208,36 +1250,7 @@ int vdit_vae_load(vdit_vae *m, const char *path, vdit_err *err)
         goto fail;
     }
     vdit_vae_param_table(&probe, info, n);
-    for (int i = 0; i < n; i++) {
-        const vdit_st_tensor *t = vdit_st_find(&f, info[i].name);
-        if (!t) {
-            vdit_seterr(err, "%s: missing tensor '%s' (the config needs it)", path, info[i].name);
-            goto fail;
-        }
-        int same = t->ndim == info[i].ndim;
-        for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == info[i].shape[d];
-        if (!same) {
-            char want[96], got[96];
-            vdit_shape_string(want, sizeof want, info[i].ndim, info[i].shape);
-            vdit_shape_string(got, sizeof got, t->ndim, t->shape);
-            vdit_seterr(err, "%s: tensor '%s' has shape %s, the config needs %s", path, info[i].name, got, want);
-            goto fail;
-        }
-        for (int64_t k = 0; k < t->numel; k++)
-            if (!isfinite(t->data[k])) {
-                vdit_seterr(err, "%s: tensor '%s' holds a non-finite value at element %lld", path, info[i].name,
-                            (long long)k);
-                goto fail;
-            }
-    }
-    for (int i = 0; i < f.ntensors; i++) {
-        int known = 0;
-        for (int j = 0; j < n && !known; j++) known = !strcmp(f.tensors[i].name, info[j].name);
-        if (!known) {
-            vdit_seterr(err, "%s: unexpected tensor '%s' for this config", path, f.tensors[i].name);
-            goto fail;
-        }
-    }
+    if (vdit_st_validate(&f, path, info, n, NULL, 0, err)) goto fail;
     vdit_err cerr;
     if (vdit_vae_create(m, &cfg, &cerr)) {
         vdit_seterr(err, "%s: %s", path, cerr.msg);

@@ -115,7 +115,7 @@ int vdit_vae_trainer_create(vdit_vae_trainer *tr, const vdit_vae_config *mc, con
     if (tc->val_split > 0 && nval < 1) nval = 1;
     if (nval >= count) nval = count - 1;
     tr->nval = nval, tr->ntr = count - nval;
-    vdit_sb_printf(&tr->log, "step,loss,recon,kl,lr,time,val_mse,val_psnr\n");
+    vdit_strbuf_printf(&tr->log, "step,loss,recon,kl,lr,time,val_mse,val_psnr\n");
     return 0;
 }
 
@@ -162,7 +162,7 @@ int vdit_vae_trainer_step(vdit_vae_trainer *tr, double seconds, vdit_vae_losses 
     vdit_lr_schedule sch = {c->lr, c->min_lr, c->warmup, c->steps, VDIT_LR_VAE};
     tr->lr = vdit_lr_schedule_at(&sch, tr->step, time_frac);
     vdit_adamw_config ac = {(float)tr->lr, c->beta1, c->beta2, 1e-8f, c->weight_decay};
-    adamw_step(m->params_mem, m->grads_mem, tr->adam_m, tr->adam_v, P, step, ac);
+    vdit_adamw_step(m->params_mem, m->grads_mem, tr->adam_m, tr->adam_v, P, step, ac);
     if (tr->ema) vdit_ema_update(tr->ema, m->params_mem, P, c->ema_decay);
     tr->acc_loss += l.loss, tr->acc_recon += l.recon, tr->acc_kl += l.kl, tr->nacc++;
     tr->step = step;
@@ -231,12 +231,12 @@ int vdit_vae_trainer_log(vdit_vae_trainer *tr, double seconds, vdit_err *err)
     if (tr->step % c->log_interval == 0 || do_val) {
         tr->row_loss = tr->acc_loss / tr->nacc, tr->row_recon = tr->acc_recon / tr->nacc;
         tr->row_kl = tr->acc_kl / tr->nacc;
-        vdit_sb_printf(&tr->log, "%d,%.6g,%.6g,%.6g,%.4g,%.2f,", tr->step, tr->row_loss, tr->row_recon, tr->row_kl,
+        vdit_strbuf_printf(&tr->log, "%d,%.6g,%.6g,%.6g,%.4g,%.2f,", tr->step, tr->row_loss, tr->row_recon, tr->row_kl,
                        tr->lr, seconds);
         if (do_val)
-            vdit_sb_printf(&tr->log, "%.6g,%.3f\n", val_mse, tr->val_psnr);
+            vdit_strbuf_printf(&tr->log, "%.6g,%.3f\n", val_mse, tr->val_psnr);
         else
-            vdit_sb_printf(&tr->log, ",\n");
+            vdit_strbuf_printf(&tr->log, ",\n");
         tr->acc_loss = tr->acc_recon = tr->acc_kl = 0;
         tr->nacc = 0;
     }
@@ -259,7 +259,7 @@ int vdit_vae_trainer_finish(vdit_vae_trainer *tr, double seconds, double *mse, v
     *mse = NAN;
     if (tr->nval > 0) {
         if (validate_weights(tr, mse, err)) return -1;
-        vdit_sb_printf(&tr->log, "%d,,,,,%.2f,%.6g,%.3f\n", tr->step, seconds, *mse, vdit_psnr_pm1(*mse));
+        vdit_strbuf_printf(&tr->log, "%d,,,,,%.2f,%.6g,%.3f\n", tr->step, seconds, *mse, vdit_psnr_pm1(*mse));
     }
     /* the scale factor on up to 512 training clips: clip k / ntr of video k % ntr */
     int nfit = ntr * (T / clip) < 512 ? ntr * (T / clip) : 512;
@@ -397,7 +397,7 @@ int vdit_vae_trainer_load_state(vdit_vae_trainer *tr, const char *path, vdit_err
         goto done;
     }
     if (check_meta(tr, &f, path, nums, err)) goto done;
-    vdit_sb_printf(&log, "%s", vdit_st_meta(&f, "log"));
+    vdit_strbuf_printf(&log, "%s", vdit_st_meta(&f, "log"));
     if (log.oom) {
         vdit_seterr(err, "%s: out of memory", path);
         goto done;

@@ -1,9 +1,11 @@
 /* vdit.h - the one public header of libvdit.
  *
  * libvdit is a pure-C reference implementation of a Sora-style video
- * diffusion transformer (see shared/design/model.md): kernels with forward
- * and backward passes, the DiT, AdamW, and the file formats it reads and
- * writes (safetensors, NPY).
+ * diffusion transformer (see shared/design/model.md): the DiT and the video
+ * VAE with their forward and backward passes, diffusion and samplers, AdamW,
+ * and the file formats it reads and writes (safetensors, NPY, NPZ). The
+ * layers themselves are declared in lib/kernels.h, internal (lib/README.md
+ * maps each part of the model to its file and function).
  *
  * Conventions
  *   - Tensors are plain float * with the layout written beside every
@@ -43,21 +45,23 @@ int vdit_seterr(vdit_err *err, const char *fmt, ...)
 #endif
     ;
 
-/* Writes a shape as "[2,3,4]" (truncated to cap). */
-void vdit_shape_string(char *buf, size_t cap, int ndim, const int64_t *shape);
+/* Writes a shape as "[2,3,4]" (truncated to cap); returns buf. */
+const char *vdit_shape_string(char *buf, size_t cap, int ndim, const int64_t *shape);
 
-/* A growing string (CSV logs, reports): printf appends; after a failed
- * allocation `oom` is set and later appends do nothing. Free s when done. */
+/* A growing string: vdit_strbuf b = {0}; vdit_strbuf_printf(&b, ...) appends;
+ * b.s (b.n bytes, NUL-terminated) holds the text; b.oom is set when memory
+ * ran out (the text stops there); vdit_strbuf_free releases it. */
 typedef struct {
     char *s;
     size_t n, cap;
     int oom;
 } vdit_strbuf;
-void vdit_sb_printf(vdit_strbuf *b, const char *fmt, ...)
+void vdit_strbuf_printf(vdit_strbuf *b, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+void vdit_strbuf_free(vdit_strbuf *b);
 
 /* Pixels <-> model values: a video frames[T][H][W][3] of uint8 becomes
  * x[T][3][H][W] = v / 127.5 - 1 in [-1, 1] (frame-major, each frame CHW);
@@ -199,150 +203,40 @@ const vdit_st_tensor *vdit_st_find(const vdit_st_file *f, const char *name);
 const char *vdit_st_meta(const vdit_st_file *f, const char *key); /* NULL if absent */
 void vdit_st_free(vdit_st_file *f);
 
+typedef struct vdit_param_info vdit_param_info;
+/* The one check every checkpoint loader makes, before it allocates a model:
+ * for each prefix (prefixes NULL or nprefixes 0: the names as they are) and
+ * each entry of the table want[n] (names and shapes, as a model's
+ * *_param_table gives them), the tensor prefix + name is in f with exactly
+ * that shape and only finite values; and f holds no other tensor. The
+ * error names `path` and the first tensor that fails, on one line:
+ * "missing tensor 'N'", "tensor 'N' has shape [..], the config needs [..]",
+ * "tensor 'N' holds a non-finite value at element K", "unexpected tensor 'N'
+ * for this config". */
+int vdit_st_validate(const vdit_st_file *f, const char *path, const vdit_param_info *want, int n,
+                     const char *const *prefixes, int nprefixes, vdit_err *err);
+
 /* Writes tensors (F32, in the order given) and metadata pairs atomically. */
 int vdit_st_write(const char *path, const vdit_st_tensor *tensors, int ntensors,
                   const char *const *meta_keys, const char *const *meta_values, int nmeta,
                   vdit_err *err);
 
-typedef struct vdit_param_info vdit_param_info;
 /* Writes a model's named tensors: entry i of the table `info` (names,
  * shapes, offsets into mem) as a tensor, with the metadata pairs. */
 int vdit_st_write_params(const char *path, const vdit_param_info *info, int n, const float *mem,
                          const char *const *meta_keys, const char *const *meta_values, int nmeta, vdit_err *err);
 
 
-/* ------------------------------------------------------------------------
- * Kernels. Each layer is a pair layer_forward / layer_backward; backward
- * accumulates (+=) into its gradients. A kernel with an optimised path keeps
- * its plain-loop version beside it (suffix _ref) as the test reference.
- * ---------------------------------------------------------------------- */
-
-/* out[M][OC] = inp[M][IC] @ w[OC][IC]^T + b[OC]   (b may be NULL; cblas_sgemm) */
-void linear_forward(float *out, const float *inp, const float *w, const float *b, int M, int IC, int OC);
-void linear_forward_ref(float *out, const float *inp, const float *w, const float *b, int M, int IC, int OC);
-/* dinp[M][IC] += dout @ w;  dw[OC][IC] += dout^T @ inp;  db[OC] += sum_m dout.
- * dinp and db may be NULL. */
-void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                     const float *w, int M, int IC, int OC);
-void linear_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                         const float *w, int M, int IC, int OC);
-
-/* LayerNorm over D, eps 1e-6, no affine: xhat[M][D] = (x - mean) * rstd. */
-#define VDIT_LN_EPS 1e-6f
-void layernorm_forward(float *xhat, float *rstd, const float *x, int M, int D);
-void layernorm_forward_ref(float *xhat, float *rstd, const float *x, int M, int D);
-/* dx[M][D] += rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) */
-void layernorm_backward(float *dx, const float *dxhat, const float *xhat, const float *rstd, int M, int D);
-void layernorm_backward_ref(float *dx, const float *dxhat, const float *xhat, const float *rstd, int M, int D);
-/* LayerNorm and adaLN modulation in one pass over x[B][N][D] (M = B*N rows):
- * xhat, rstd as layernorm_forward, h = xhat * (1 + scale[b]) + shift[b] as
- * adaln_modulate_forward; the same bits as the two calls. */
-void layernorm_modulate_forward(float *h, float *xhat, float *rstd, const float *x, const float *shift,
-                                const float *scale, int B, int N, int D, int mod_stride);
-
-/* adaLN modulation: out[B][N][D] = xhat * (1 + scale[b]) + shift[b].
- * shift and scale point into a per-sample modulation vector of stride
- * mod_stride floats (the chunks of adaLN_modulation's output). */
-void adaln_modulate_forward(float *out, const float *xhat, const float *shift, const float *scale,
-                            int B, int N, int D, int mod_stride);
-void adaln_modulate_forward_ref(float *out, const float *xhat, const float *shift, const float *scale,
-                                int B, int N, int D, int mod_stride);
-void adaln_modulate_backward(float *dxhat, float *dshift, float *dscale, const float *dout,
-                             const float *xhat, const float *scale, int B, int N, int D, int mod_stride);
-void adaln_modulate_backward_ref(float *dxhat, float *dshift, float *dscale, const float *dout,
-                                 const float *xhat, const float *scale, int B, int N, int D, int mod_stride);
-
-/* Gated residual: out[B][N][D] = x + gate[b] * y  (gate of stride mod_stride;
- * out may be x). */
-void gated_residual_forward(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
-                            int mod_stride);
-void gated_residual_forward_ref(float *out, const float *x, const float *gate, const float *y, int B, int N, int D,
-                                int mod_stride);
-/* dy += dx * gate;  dgate += sum_n dx * y  (dx itself flows on unchanged) */
-void gated_residual_backward(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
-                             int B, int N, int D, int mod_stride);
-void gated_residual_backward_ref(float *dy, float *dgate, const float *dx, const float *gate, const float *y,
-                                 int B, int N, int D, int mod_stride);
-
-/* GELU, tanh approximation; SiLU. n elements. The fast GELU computes tanh
- * from a vectorised exp; the _ref versions call libm's tanhf. */
-void gelu_forward(float *out, const float *inp, size_t n);
-void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
-void gelu_forward_ref(float *out, const float *inp, size_t n);
-void gelu_backward_ref(float *dinp, const float *dout, const float *inp, size_t n);
-/* The widest vector path the exp loops (GELU, attention's softmax) may take:
- * 16 lanes (AVX-512F, where the CPU has it; the default), 8 or 1 (scalar).
- * Every path gives the same bits; for tests and benchmarks. Returns the
- * previous setting. Not thread-safe: set it before the work starts. */
-int vdit_kernel_lanes(int lanes);
-void silu_forward(float *out, const float *inp, size_t n);
-void silu_backward(float *dinp, const float *dout, const float *inp, size_t n);
-
-/* Multi-head attention over a token grid (nt, nh, nw), N = nt*nh*nw, token
- * n = (it*nh + ih)*nw + iw. Scope: FULL (every token), SPATIAL (tokens of the
- * same it), TEMPORAL (tokens of the same (ih, iw)). */
-typedef enum { ATTN_FULL = 0, ATTN_SPATIAL = 1, ATTN_TEMPORAL = 2 } attn_scope;
-typedef struct {
-    int B, nt, nh, nw, D, NH;
-    attn_scope scope;
-} attn_shape;
-/* out[B][N][D] = concat_h softmax(q k^T / sqrt(dh)) v with q, k, v the three
- * D-column blocks of qkv[B][N][3D]; lse[B][NH][N] keeps each row's
- * log-sum-exp so backward can recompute the probabilities. The scope splits
- * the tokens into groups that attend within themselves (one group of N,
- * nt frames of nh*nw, or nh*nw columns of nt); each group is done with
- * sgemm in query tiles of VDIT_ATTN_TILE rows, so memory grows linearly
- * with the tokens: no N x N matrix is ever held. */
-#define VDIT_ATTN_TILE 64
-void attention_forward(float *out, float *lse, const float *qkv, attn_shape s);
-/* dqkv[B][N][3D] += d/dqkv of out = softmax(q k^T * scale) v */
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                        const float *lse, attn_shape s);
-/* Plain references: the forward materialises the masked N x N scores; the
- * backward walks query rows and their keys one by one. */
-void attention_forward_ref(float *out, const float *qkv, attn_shape s);
-void attention_backward_ref(float *dqkv, const float *dout, const float *qkv, const float *out,
-                            const float *lse, attn_shape s);
-
-/* Spacetime patches of a video x[B][T][C][H][W] with patch (pt, ph, pw):
- * xp[B][N][P], P = C*pt*ph*pw ordered (c, dt, dy, dx) (the Conv3d's order). */
-void patchify(float *xp, const float *x, int B, int T, int C, int H, int W, int pt, int ph, int pw);
-/* The inverse scatter for patchify (accumulates): dx[B][T][C][H][W] += ... */
-void patchify_backward(float *dx, const float *dxp, int B, int T, int C, int H, int W, int pt, int ph, int pw);
-/* Tokens tok[B][N][P] with P ordered (dt, dy, dx, c) (DiT's unpatchify) back
- * to video[B][T][C][H][W]. */
-void unpatchify_forward(float *video, const float *tok, int B, int T, int C, int H, int W, int pt, int ph, int pw);
-/* dtok[B][N][P] += gather of dvideo */
-void unpatchify_backward(float *dtok, const float *dvideo, int B, int T, int C, int H, int W, int pt, int ph, int pw);
-
-/* Patch embedding (x_embedder.proj, a Conv3d with kernel = stride = patch):
- * xp = patchify(x); out[B][N][D] = xp @ w[D][P]^T + b + pos[N][D] (pos may be NULL). */
-void patch_embed_forward(float *out, float *xp, const float *x, const float *w, const float *b,
-                         const float *pos, int B, int T, int C, int H, int W, int pt, int ph, int pw, int D);
-/* dw, db += ...; dx (may be NULL) += d/dx. */
-void patch_embed_backward(float *dx, float *dw, float *db, const float *dout, const float *xp, const float *w,
-                          int B, int T, int C, int H, int W, int pt, int ph, int pw, int D);
-
-/* Fixed sin-cos positional embedding pos[N][D] of the contract:
- * pos[n] = concat(sincos1d_{D/2}(iw), sincos1d_{D/2}(ih)) + sincos1d_D(it). */
-void pos_embed_sincos(float *pos, int nt, int nh, int nw, int D);
-/* sincos1d_D(p): [sin(p*omega_i)..., cos(p*omega_i)...], omega_i = 10000^(-i/(D/2)). */
-void sincos1d(float *out, int D, double p);
-
-/* Timestep frequencies: out[B][256] = [cos(t*freq), sin(t*freq)],
- * freq_i = exp(-ln(10000) i / 128). */
-#define VDIT_TFREQ 256
-void timestep_embedding(float *out, const float *t, int B);
-
-/* Label embedding: c[B][D] += table[y[b]][D]; backward dtable[y[b]] += dc[b]. */
-void label_embed_forward(float *c, const float *table, const int *y, int B, int D);
-void label_embed_backward(float *dtable, const float *dc, const int *y, int B, int D);
 
 /* ------------------------------------------------------------------------
  * The DiT of shared/design/model.md
  * ---------------------------------------------------------------------- */
 
-typedef enum { VDIT_ATTN_FULL = 0, VDIT_ATTN_ST = 1 } vdit_attention;
+/* Attention: what a model's config chooses, FULL (every token sees every
+ * token) or ST (blocks alternate SPATIAL, within a frame, and TEMPORAL,
+ * across frames at one position), and what one attention layer does (FULL,
+ * SPATIAL or TEMPORAL). */
+typedef enum { VDIT_ATTN_FULL = 0, VDIT_ATTN_ST = 1, VDIT_ATTN_SPATIAL = 2, VDIT_ATTN_TEMPORAL = 3 } vdit_attention;
 typedef enum { VDIT_OBJ_EPS = 0, VDIT_OBJ_FLOW = 1 } vdit_objective;
 
 typedef struct {
@@ -406,7 +300,7 @@ typedef struct {
 } vdit_dit_params;
 
 /* Activations the backward pass needs, for a batch of B (M = B*N rows). */
-#define VDIT_DIT_NUM_ACTS 26
+#define VDIT_DIT_NUM_ACTS 27
 typedef struct {
     float *xp;     /* [M][P_in] patch vectors of the input */
     float *tfreq;  /* [B][256] timestep frequencies */
@@ -434,6 +328,7 @@ typedef struct {
     float *xhatf;  /* [M][D] final LN */
     float *rstdf;  /* [M] */
     float *hf;     /* [M][D] modulated input of final_layer.linear */
+    float *attn_work; /* the attention layers' scratch (vdit_attention_scratch) */
 } vdit_dit_acts;
 
 typedef struct {
@@ -446,6 +341,7 @@ typedef struct {
     /* sized for batch act_B, grown on demand by forward */
     int act_B;
     int act_layers;     /* blocks whose activations fit: depth, or 1 (forward without backward) */
+    size_t act_work;    /* floats of acts.attn_work (for the thread count when sized) */
     vdit_dit_acts acts;
     float *acts_mem;
     float *scratch_mem; /* backward's activation gradients */
@@ -510,8 +406,8 @@ typedef struct {
 /* One step over n parameters: m, v are the moment buffers, step counts from 1.
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
  *   p -= lr * ( mhat / (sqrt(vhat) + eps) + wd * p ) */
-void adamw_step(float *params, const float *grads, float *m, float *v, size_t n, int step,
-                vdit_adamw_config c);
+void vdit_adamw_step(float *params, const float *grads, float *m, float *v, size_t n, int step,
+                     vdit_adamw_config c);
 /* The global L2 norm of n gradients (summed in double, in order). */
 double vdit_grad_norm(const float *grads, size_t n);
 /* Scales the gradients by max_norm / norm when norm > max_norm > 0. */
@@ -695,67 +591,9 @@ int vdit_trainer_save(const vdit_trainer *tr, const char *model_path, const char
 int vdit_trainer_load_state(vdit_trainer *tr, const char *state_path, vdit_err *err);
 
 /* ------------------------------------------------------------------------
- * The video VAE: kernels (lib/conv.c) and model (lib/vae.c)
+ * The video VAE (lib/vae.c; its layers are lib/conv.c's)
  * ---------------------------------------------------------------------- */
 
-/* conv2d on images inp[N][IC][H][W] with w[OC][IC][KH][KW], b[OC] (NULL: no
- * bias), zero padding `pad` on every side, the same stride both ways:
- * out[N][OC][OH][OW], OH = (H + 2 pad - KH) / stride + 1.
- * im2col + cblas_sgemm, images split over the OpenMP threads. */
-typedef struct {
-    int N, IC, H, W;
-    int OC, KH, KW;
-    int stride, pad;
-} conv2d_shape;
-int conv2d_out_h(conv2d_shape s);
-int conv2d_out_w(conv2d_shape s);
-void conv2d_forward(float *out, const float *inp, const float *w, const float *b, conv2d_shape s);
-void conv2d_forward_ref(float *out, const float *inp, const float *w, const float *b, conv2d_shape s);
-/* dinp[N][IC][H][W] += ..., dw += ..., db += ... (dinp, dw, db may be NULL). */
-void conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                     conv2d_shape s);
-void conv2d_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                         conv2d_shape s);
-
-/* conv3d on frame-major videos inp[B][T][IC][H][W] (the layout of model.md)
- * with w[OC][IC][KT][KH][KW] (PyTorch's Conv3d), b[OC]:
- * out[B][OT][OC][OH][OW]. Time: stride st, pt zero frames before the first
- * and, unless causal, pt after the last. causal = 1 pads only the past; with
- * pt = KT - st output frame t' sees input frames up to t'*st + st - 1 only. */
-typedef struct {
-    int B, T, IC, H, W;
-    int OC, KT, KH, KW;
-    int st, ss; /* temporal, spatial stride */
-    int pt, ps; /* temporal, spatial zero padding */
-    int causal;
-} conv3d_shape;
-int conv3d_out_t(conv3d_shape s);
-int conv3d_out_h(conv3d_shape s);
-int conv3d_out_w(conv3d_shape s);
-void conv3d_forward(float *out, const float *inp, const float *w, const float *b, conv3d_shape s);
-void conv3d_forward_ref(float *out, const float *inp, const float *w, const float *b, conv3d_shape s);
-void conv3d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                     conv3d_shape s);
-void conv3d_backward_ref(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                         conv3d_shape s);
-
-/* GroupNorm per image with affine: x[N][C][HW] in G groups of C/G channels,
- * out = (x - mean_g) * rstd_g * gamma[c] + beta[c]; mean, rstd [N][G]. */
-#define VDIT_GN_EPS 1e-6f
-void groupnorm_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
-                       int N, int C, int HW, int G);
-void groupnorm_forward_ref(float *out, float *mean, float *rstd, const float *x, const float *gamma,
-                           const float *beta, int N, int C, int HW, int G);
-/* dx (may be NULL), dgamma[C], dbeta[C] += ... */
-void groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
-                        const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G);
-void groupnorm_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
-                            const float *mean, const float *rstd, const float *gamma, int N, int C, int HW, int G);
-
-/* Nearest upsampling of inp[B][T][C][H][W] by ft in time, fs in space:
- * out[B][T*ft][C][H*fs][W*fs]; backward dinp += the sum over each block. */
-void upsample_nearest_forward(float *out, const float *inp, int B, int T, int C, int H, int W, int ft, int fs);
-void upsample_nearest_backward(float *dinp, const float *dout, int B, int T, int C, int H, int W, int ft, int fs);
 
 /* The VAE (Stable Diffusion's autoencoder, small, without attention):
  *   encoder: conv_in 3x3 -> per level i: res_blocks residual blocks
@@ -849,6 +687,7 @@ typedef struct {
     float *dec_rep[VDIT_VAE_MAX_LEVELS], *dec_up[VDIT_VAE_MAX_LEVELS]; /* upsampled, conv */
     float *dec_hn, *dec_mean_n, *dec_rstd_n, *dec_an;
     float *xrec; /* [n][3][H][W] reconstruction */
+    float *work; /* the layers' scratch: the most any conv or GroupNorm asks for (vdit_*_scratch) */
 } vdit_vae_acts;
 
 typedef struct {

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "progress.h"
 #include "vae_settings.h"
+#include "kernels.h"
 #include "vdit.h"
 
 static int cmp_double(const void *a, const void *b)
@@ -47,13 +48,15 @@ static double median(double *v, int n)
  * default VAE (a 3x3 conv of 32 channels on 32x32 frames), and GroupNorm. */
 static void bench_kernels(int N, int S, int reps)
 {
-    conv2d_shape s = {N, 32, S, S, 32, 3, 3, 1, 1};
+    vdit_conv2d_shape s = {N, 32, S, S, 32, 3, 3, 1, 1};
     size_t n = (size_t)N * 32 * S * S, nw = 32 * 32 * 9;
     float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
     float *dx = calloc(n, sizeof(float)), *w = malloc(nw * sizeof(float)), *dw = calloc(nw, sizeof(float));
     float b[32] = {0}, db[32] = {0}, gm[32], bt[32] = {0}, mean[8 * 4096], rstd[8 * 4096];
-    if (!x || !y || !g || !dx || !w || !dw || N > 4096) {
-        free(x), free(y), free(g), free(dx), free(w), free(dw);
+    size_t nwork = vdit_conv2d_scratch(s), ngn = vdit_groupnorm_scratch(N, 32);
+    float *work = malloc((nwork > ngn ? nwork : ngn) * sizeof(float)); /* the layers' scratch */
+    if (!x || !y || !g || !dx || !w || !dw || !work || N > 4096) {
+        free(x), free(y), free(g), free(dx), free(w), free(dw), free(work);
         return;
     }
     for (size_t i = 0; i < n; i++) x[i] = vdit_rng_at(1, i) % 1000 / 500.0f - 1.0f, g[i] = x[(i * 7) % n];
@@ -61,23 +64,23 @@ static void bench_kernels(int N, int S, int reps)
     for (int i = 0; i < 32; i++) gm[i] = 1.0f;
     double fast, ref, fl = 2.0 * N * S * S * 32 * 32 * 9;
     printf("kernels on %d frames of %dx%d, 32 channels (median of %d):\n", N, S, S, reps);
-    TIME_MS(reps, fast, conv2d_forward(y, x, w, b, s));
-    TIME_MS(1, ref, conv2d_forward_ref(y, x, w, b, s));
+    TIME_MS(reps, fast, vdit_conv2d_forward(y, x, w, b, s, work));
+    TIME_MS(1, ref, vdit_conv2d_forward_ref(y, x, w, b, s));
     printf("  conv2d 3x3 forward   im2col+sgemm %8.2f ms (%6.1f GFLOP/s)  plain loops %9.2f ms  x%.0f\n", fast,
            fl / fast / 1e6, ref, ref / fast);
-    TIME_MS(reps, fast, conv2d_backward(dx, dw, db, g, x, w, s));
-    TIME_MS(1, ref, conv2d_backward_ref(dx, dw, db, g, x, w, s));
+    TIME_MS(reps, fast, vdit_conv2d_backward(dx, dw, db, g, x, w, s, work));
+    TIME_MS(1, ref, vdit_conv2d_backward_ref(dx, dw, db, g, x, w, s));
     printf("  conv2d 3x3 backward  im2col+sgemm %8.2f ms (%6.1f GFLOP/s)  plain loops %9.2f ms  x%.0f\n", fast,
            2 * fl / fast / 1e6, ref, ref / fast);
-    TIME_MS(reps, fast, groupnorm_forward(y, mean, rstd, x, gm, bt, N, 32, S * S, 8));
-    TIME_MS(reps, ref, groupnorm_forward_ref(y, mean, rstd, x, gm, bt, N, 32, S * S, 8));
+    TIME_MS(reps, fast, vdit_groupnorm_forward(y, mean, rstd, x, gm, bt, N, 32, S * S, 8));
+    TIME_MS(reps, ref, vdit_groupnorm_forward_ref(y, mean, rstd, x, gm, bt, N, 32, S * S, 8));
     printf("  groupnorm forward    OpenMP       %8.3f ms                    plain loops %9.3f ms  x%.1f\n", fast, ref,
            ref / fast);
-    TIME_MS(reps, fast, groupnorm_backward(dx, gm, bt, g, x, mean, rstd, gm, N, 32, S * S, 8));
-    TIME_MS(reps, ref, groupnorm_backward_ref(dx, gm, bt, g, x, mean, rstd, gm, N, 32, S * S, 8));
+    TIME_MS(reps, fast, vdit_groupnorm_backward(dx, gm, bt, g, x, mean, rstd, gm, N, 32, S * S, 8, work));
+    TIME_MS(reps, ref, vdit_groupnorm_backward_ref(dx, gm, bt, g, x, mean, rstd, gm, N, 32, S * S, 8));
     printf("  groupnorm backward   OpenMP       %8.3f ms                    plain loops %9.3f ms  x%.1f\n", fast, ref,
            ref / fast);
-    free(x), free(y), free(g), free(dx), free(w), free(dw);
+    free(x), free(y), free(g), free(dx), free(w), free(dw), free(work);
 }
 
 int cmd_bench_vae(int argc, char **argv)
@@ -145,7 +148,7 @@ int cmd_bench_vae(int argc, char **argv)
             cli_fail(err.msg);
             goto done;
         }
-        adamw_step(m.params_mem, m.grads_mem, mom, vel, m.num_params, k + 1, ac);
+        vdit_adamw_step(m.params_mem, m.grads_mem, mom, vel, m.num_params, k + 1, ac);
         vdit_vae_zero_grad(&m);
         double t1 = progress_now();
         if (vdit_vae_encode(&m, x, B, T, S, S, z, &err)) {

@@ -621,6 +621,54 @@ END_TEST
  * safetensors
  * ---------------------------------------------------------------------- */
 
+/* vdit_st_validate: names, shapes, finiteness, extras, under prefixes */
+START_TEST(test_st_validate)
+{
+    vdit_err err = {{0}};
+    float w[6] = {1, 2, 3, 4, 5, 6}, b[3] = {1, 2, 3}, bad[3] = {1, NAN, 3};
+    vdit_param_info want[2] = {{.name = "w", .ndim = 2, .shape = {2, 3}, .numel = 6},
+                               {.name = "b", .ndim = 1, .shape = {3}, .numel = 3}};
+    const char *pre[2] = {"ema.", "adam."};
+    struct {
+        const char *what;
+        vdit_st_tensor t[5];
+        int nt, prefixed;
+        const char *expect; /* NULL: valid */
+    } cases[] = {
+        {"exact", {{"w", 2, {2, 3}, w, 6}, {"b", 1, {3}, b, 3}}, 2, 0, NULL},
+        {"missing", {{"w", 2, {2, 3}, w, 6}}, 1, 0, "missing tensor 'b'"},
+        {"shape", {{"w", 2, {3, 2}, w, 6}, {"b", 1, {3}, b, 3}}, 2, 0,
+         "tensor 'w' has shape [3,2], the config needs [2,3]"},
+        {"nan", {{"w", 2, {2, 3}, w, 6}, {"b", 1, {3}, bad, 3}}, 2, 0,
+         "tensor 'b' holds a non-finite value at element 1"},
+        {"extra", {{"w", 2, {2, 3}, w, 6}, {"b", 1, {3}, b, 3}, {"c", 1, {3}, b, 3}}, 3, 0,
+         "unexpected tensor 'c' for this config"},
+        {"prefixed", {{"ema.w", 2, {2, 3}, w, 6}, {"ema.b", 1, {3}, b, 3}, {"adam.w", 2, {2, 3}, w, 6},
+                      {"adam.b", 1, {3}, b, 3}}, 4, 1, NULL},
+        {"prefixed missing", {{"ema.w", 2, {2, 3}, w, 6}, {"ema.b", 1, {3}, b, 3}, {"adam.w", 2, {2, 3}, w, 6}}, 3, 1,
+         "missing tensor 'adam.b'"},
+        {"prefixed extra", {{"ema.w", 2, {2, 3}, w, 6}, {"ema.b", 1, {3}, b, 3}, {"adam.w", 2, {2, 3}, w, 6},
+                            {"adam.b", 1, {3}, b, 3}, {"ema.x", 1, {3}, b, 3}}, 5, 1,
+         "unexpected tensor 'ema.x' for this config"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *path = tpath("validate.safetensors");
+        ck_assert_msg(vdit_st_write(path, cases[c].t, cases[c].nt, NULL, NULL, 0, &err) == 0, "%s", err.msg);
+        vdit_st_file f;
+        ck_assert_msg(vdit_st_read(path, &f, &err) == 0, "%s", err.msg);
+        int rc = vdit_st_validate(&f, path, want, 2, cases[c].prefixed ? pre : NULL, cases[c].prefixed ? 2 : 0, &err);
+        vdit_st_free(&f);
+        if (!cases[c].expect) {
+            ck_assert_msg(rc == 0, "%s: %s", cases[c].what, err.msg);
+        } else {
+            ck_assert_msg(rc == -1, "%s: accepted", cases[c].what);
+            ck_assert_msg_has(err, path);
+            ck_assert_msg_has(err, cases[c].expect);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_st_roundtrip)
 {
     vdit_err err = {{0}};
@@ -1113,6 +1161,7 @@ static Suite *io_suite(void)
 
     tc = tcase_create("safetensors");
     tcase_add_test(tc, test_st_roundtrip);
+    tcase_add_test(tc, test_st_validate);
     tcase_add_test(tc, test_st_empty_file_roundtrip);
     tcase_add_test(tc, test_st_foreign_file);
     tcase_add_test(tc, test_st_write_rejects);

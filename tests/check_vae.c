@@ -481,7 +481,7 @@ START_TEST(test_training_improves)
         ck_assert_int_eq(vdit_vae_forward(&m, xb, batch, 1, S, S, lc, &l, &err), 0);
         vdit_vae_zero_grad(&m);
         ck_assert_int_eq(vdit_vae_backward(&m, &err), 0);
-        adamw_step(m.params_mem, m.grads_mem, mom, vel, m.num_params, step, ac);
+        vdit_adamw_step(m.params_mem, m.grads_mem, mom, vel, m.num_params, step, ac);
         if (step == 1) first = l.recon;
         last = l.recon;
     }
