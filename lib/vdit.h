@@ -883,6 +883,47 @@ int vdit_vae_save(const vdit_vae *m, const float *mem, const char *path, const c
 int vdit_vae_load(vdit_vae *m, const char *path, vdit_err *err);
 
 /* ------------------------------------------------------------------------
+ * The pipeline (lib/pipeline.c): videos in, videos out. Encode with the VAE
+ * (when the DiT works on latents), sample with the DiT given the known
+ * frames, decode. Continuation is the mask of the first K latent frames;
+ * any other mask (fill in the middle, extend from the last frames) runs
+ * the same way, as the sampler conditions on an arbitrary known[N][T].
+ *
+ * Videos are uint8 [N][F][S][S][3]; latents [N][T][C][H][W] with
+ * T = F / temporal, H = W = S / downsample (without a VAE: the video in
+ * [-1, 1] as [N][F][3][S][S]); masks known[N][T] are per latent frame.
+ * Videos go p->batch at a time; chunk b0 (videos b0 .. b0+batch-1) is
+ * sampled with the seed vdit_rng_at(sample.seed, b0). No file I/O.
+ * ---------------------------------------------------------------------- */
+
+typedef struct {
+    vdit_dit *dit;             /* the denoiser */
+    vdit_vae *vae;             /* NULL: the DiT works on pixels */
+    vdit_sample_config sample; /* sampler, steps, guidance, seed */
+    int batch;                 /* videos per model call */
+    /* called after each chunk with the videos done of N; may be NULL */
+    void (*progress)(void *ctx, int done, int total);
+    void *progress_ctx;
+} vdit_pipeline;
+
+/* The latent shape [T][C][H][H] of videos of F frames at S x S; an error
+ * when they do not fit the VAE or the DiT's grid, or the VAE the DiT. */
+int vdit_pipeline_shape(const vdit_pipeline *p, int F, int S, int *T, int *C, int *H, vdit_err *err);
+/* videos[N][F][S][S][3] -> z[N][T][C][H][W] (the DiT's latents). */
+int vdit_pipeline_encode(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, float *z, vdit_err *err);
+/* z[N][T][C][H][W] on the DiT's grid -> videos[N][F][S][S][3]. */
+int vdit_pipeline_decode(const vdit_pipeline *p, const float *z, int N, uint8_t *videos, vdit_err *err);
+/* Generates out[N][F][S][S][3]: the latent frames marked in known[N][T]
+ * are those of videos[N][F][S][S][3] (encoded), the others are sampled,
+ * conditioned on labels[N] (0..num_classes, num_classes the null label;
+ * NULL: all null). videos may be NULL when nothing is known (known NULL
+ * or all zero): unconditional generation. latents (may be NULL) receives
+ * the sampled z[N][T][C][H][W], whose known frames are the encoded
+ * context bit for bit. */
+int vdit_pipeline_continue(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, const uint8_t *known,
+                           const int *labels, uint8_t *out, float *latents, vdit_err *err);
+
+/* ------------------------------------------------------------------------
  * Pictures (lib/image.c): PNG (libpng), animated GIF (giflib), contact
  * sheets. Frames are uint8 RGB, row 0 at the top. Files are written
  * atomically.

@@ -32,66 +32,35 @@ typedef struct {
     int batch;
 } generate_ctx;
 
+static void generate_progress(void *pb, int done, int total) { progress_update(pb, done, NULL); }
+
 /* Generates out[N][T][S][S][3]: each truth video's first ctx frames (the
- * latent frames that hold only context frames) given, the rest sampled. */
-static int generate(void *p, const eval_truth_set *t, uint8_t *out, vdit_err *err)
+ * latent frames that hold only context frames, at least one) given, the
+ * rest sampled, by lib/pipeline.c. */
+static int generate(const generate_ctx *g, const eval_truth_set *t, uint8_t *out, vdit_err *err)
 {
-    const generate_ctx *g = p;
     const vdit_dit_config *c = &g->dit->cfg;
-    int T = t->T, S = t->S, N = t->N;
-    int tf = g->vae ? g->vae->cfg.temporal : 1, ds = g->vae ? g->vae->cfg.downsample : 1;
-    int C = g->vae ? g->vae->cfg.latent_channels : 3;
-    int Tl = T / tf, Hl = S / ds;
-    if (g->vae && vdit_vae_check_shape(g->vae, 1, T, S, S, err)) return -1;
-    if (c->grid[0] != Tl || c->grid[1] != Hl || c->grid[2] != Hl || c->latent_channels != C)
-        return vdit_seterr(err,
-                           "the truth's videos (%d frames at %dx%d) %s are [%d][%d][%d][%d] but the DiT's grid is "
-                           "[%d][%d][%d][%d]",
-                           T, S, S, g->vae ? "encoded by the VAE" : "as pixels", Tl, C, Hl, Hl, c->grid[0],
-                           c->latent_channels, c->grid[1], c->grid[2]);
-    int known_frames = t->ctx / tf; /* latent frames made of context frames only */
-    if (known_frames < 1) known_frames = 1;
     int sampler = g->sampler >= 0 ? g->sampler : (c->objective == VDIT_OBJ_EPS ? VDIT_SAMPLER_DDIM : VDIT_SAMPLER_HEUN);
-    vdit_sample_config sc = {(vdit_sampler)sampler, g->steps, (float)g->cfg, g->seed};
-    int B = g->batch;
-    size_t nl = (size_t)Tl * C * Hl * Hl, np = (size_t)T * 3 * S * S, nu = (size_t)T * S * S * 3;
-    float *x = malloc((size_t)B * np * sizeof(float)), *z = malloc((size_t)B * nl * sizeof(float));
-    float *zo = malloc((size_t)B * nl * sizeof(float));
-    uint8_t *known = malloc((size_t)B * Tl);
-    int *labels = malloc((size_t)B * sizeof(int));
-    int rc = 0;
-    if (!x || !z || !zo || !known || !labels) rc = vdit_seterr(err, "out of memory for a batch of %d videos", B);
     progress pb;
-    progress_start(&pb, "generate", N);
-    for (int b0 = 0; b0 < N && !rc; b0 += B) {
-        int nb = N - b0 < B ? N - b0 : B;
-        for (int i = 0; i < nb; i++) {
-            vdit_video_to_float(x + (size_t)i * np, t->videos + (size_t)(b0 + i) * nu, T, S, S);
-            for (int k = 0; k < Tl; k++) known[(size_t)i * Tl + k] = k < known_frames;
-            int y = t->labels[b0 + i];
-            labels[i] = y < c->num_classes ? y : c->num_classes; /* unknown scenario: the null label */
-        }
-        if (g->vae)
-            rc = vdit_vae_encode(g->vae, x, nb, T, S, S, z, err);
-        else
-            memcpy(z, x, (size_t)nb * nl * sizeof(float));
-        if (rc) break;
-        vdit_sample_job job = {nb, Tl, C, Hl, Hl, z, known, labels, c->num_classes};
-        sc.seed = vdit_rng_at(g->seed, (uint64_t)b0); /* as `vdit sample`: a seed per chunk */
-        if (vdit_sample_dit(g->dit, &sc, &job, zo, err)) {
-            rc = -1;
-            break;
-        }
-        if (g->vae)
-            rc = vdit_vae_decode(g->vae, zo, nb, Tl, Hl, Hl, x, err);
-        else
-            memcpy(x, zo, (size_t)nb * np * sizeof(float));
-        if (rc) break;
-        for (int i = 0; i < nb; i++) vdit_video_to_u8(out + (size_t)(b0 + i) * nu, x + (size_t)i * np, T, S, S);
-        progress_update(&pb, b0 + nb, NULL);
+    vdit_pipeline p = {g->dit, g->vae, {(vdit_sampler)sampler, g->steps, (float)g->cfg, g->seed}, g->batch,
+                       generate_progress, &pb};
+    int T, C, H;
+    if (vdit_pipeline_shape(&p, t->T, t->S, &T, &C, &H, err)) return -1;
+    int known_frames = t->ctx / (g->vae ? g->vae->cfg.temporal : 1);
+    if (known_frames < 1) known_frames = 1;
+    uint8_t *known = malloc((size_t)t->N * T);
+    int *labels = malloc((size_t)t->N * sizeof(int));
+    int rc = !known || !labels ? vdit_seterr(err, "out of memory for the masks of %d videos", t->N) : 0;
+    for (int i = 0; !rc && i < t->N; i++) {
+        for (int k = 0; k < T; k++) known[(size_t)i * T + k] = k < known_frames;
+        labels[i] = t->labels[i] < c->num_classes ? t->labels[i] : c->num_classes; /* unknown scenario: null */
     }
-    progress_end(&pb, NULL);
-    free(x), free(z), free(zo), free(known), free(labels);
+    if (!rc) {
+        progress_start(&pb, "generate", t->N);
+        rc = vdit_pipeline_continue(&p, t->videos, t->N, t->T, t->S, known, labels, out, NULL, err);
+        progress_end(&pb, NULL);
+    }
+    free(known), free(labels);
     return rc;
 }
 
