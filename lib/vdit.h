@@ -641,6 +641,47 @@ int vdit_trainer_save(const vdit_trainer *tr, const char *model_path, const char
  * the same model config; mismatches are errors naming the file. */
 int vdit_trainer_load_state(vdit_trainer *tr, const char *state_path, vdit_err *err);
 
+/* A whole training run in a run directory (written by rank 0):
+ *   RUN/config.ini    config_text, the caller's resolved settings
+ *   RUN/log.csv       step,loss,lr,grad_norm,time (every log_every steps, the first and the last)
+ *   RUN/model.safetensors   the EMA weights of the last checkpoint
+ *   RUN/checkpoints/step-NNNNNNNN.safetensors   full states, the last keep_checkpoints kept
+ * Sample g of the global batch of step s is video perm_e[g mod N] of a
+ * Fisher-Yates shuffle per epoch e = (s batch + g) / N drawn from (seed, e).
+ * A resumed run (its config.ini must equal config_text) continues from the
+ * last state and ends bit-identical to one never stopped; a run killed
+ * before its config.ini was written starts afresh. */
+typedef enum { VDIT_TRAIN_STARTED, VDIT_TRAIN_STEP, VDIT_TRAIN_DONE } vdit_train_event_kind;
+typedef struct {
+    vdit_train_event_kind kind;
+    int step;          /* optimiser steps taken (STARTED: where the run starts) */
+    int resumed;       /* continuing a run from its last state */
+    size_t num_params;
+    double loss, grad_norm; /* of the last step (STEP, DONE) */
+} vdit_train_event;
+
+typedef struct {
+    const char *run_dir;
+    int resume;                   /* continue run_dir (see vdit_train_run_check) */
+    const char *config_text;      /* written to RUN/config.ini */
+    int checkpoint_every, keep_checkpoints, log_every;
+    int rank, nproc;              /* data-parallel: this process of nproc (0 of 1 alone) */
+    vdit_allreduce reduce;        /* sums across processes; NULL alone */
+    void *reduce_ctx;
+    /* STARTED and DONE on every process, STEP on rank 0; may be NULL */
+    void (*event)(void *ctx, const vdit_train_event *e);
+    void *event_ctx;
+} vdit_train_run_options;
+
+/* Before any data is loaded: an error when run_dir exists and resume is
+ * off, or resume is on and it does not exist. */
+int vdit_train_run_check(const char *run_dir, int resume, vdit_err *err);
+/* Trains a new model (mc, initialised from tc.seed) on the latent videos
+ * x[N][T][C][H][W] (the grid of mc) with labels[N] (NULL when mc has no
+ * classes) for tc.steps steps, as described above. */
+int vdit_train_run(const vdit_dit_config *mc, const vdit_train_config *tc, const float *x, const int *labels, int N,
+                   const vdit_train_run_options *o, vdit_err *err);
+
 /* ------------------------------------------------------------------------
  * The video VAE: kernels (lib/conv.c) and model (lib/vae.c)
  * ---------------------------------------------------------------------- */
