@@ -40,6 +40,45 @@ static int parse_known(const cli_cmd *cmd, const char *s, uint8_t *known, int T)
     return 0;
 }
 
+/* Videos 0 .. first+count-1 of the dataset in dir, which must be F frames at
+ * S x S (the DiT's grid through the VAE); err->msg empty when the error is
+ * printed already. */
+static int load_truth(latent_set *ls, const char *dir, const char *ckpt, int first, int count, int F, int S,
+                      vdit_err *err)
+{
+    int need = first + count;
+    err->msg[0] = 0;
+    if (load_latents(ls, dir, NULL, need, err)) return -1;
+    if (ls->frames != F || ls->S != S) {
+        fprintf(stderr, "vdit: %s: videos of %d frames at %dx%d do not fit %s's %d frames at %dx%d\n", dir, ls->frames,
+                ls->S, ls->S, ckpt, F, S, S);
+        return -1;
+    }
+    if (ls->N < need) {
+        fprintf(stderr, "vdit: %s: has %d videos, --first %d --count %d needs %d\n", dir, ls->N, first, count, need);
+        return -1;
+    }
+    return 0;
+}
+
+/* known[N][T] from --known (a list) or --context (a prefix) and labels[N]:
+ * --label, else the videos' own (data_labels[N], may be NULL), else null. */
+static int fill_masks(const cli_cmd *cmd, const char *known_s, int context, int label, const int *data_labels, int N,
+                      int T, int num_classes, uint8_t *known, int *labels)
+{
+    for (int i = 0; i < N; i++) {
+        uint8_t *k = known + (size_t)i * T;
+        if (known_s) {
+            if (parse_known(cmd, known_s, k, T)) return -1;
+        } else {
+            for (int t = 0; t < context; t++) k[t] = 1;
+        }
+        labels[i] = label >= 0 ? label : (data_labels && num_classes ? data_labels[i] : num_classes);
+        if (labels[i] > num_classes) labels[i] = num_classes;
+    }
+    return 0;
+}
+
 /* OUT/latents.npy, videos.npy, sample_NNN.gif and contact.png for the
  * sampled lat[N][T][C][H][W] and videos[N][F][S][S][3]; truth (may be
  * NULL) [N][F][S][S][3] is shown above each sample on the contact sheet. */
@@ -149,24 +188,12 @@ int cmd_sample(int argc, char **argv)
     }
     if (vae) F = T * vm.cfg.temporal, S = H * vm.cfg.downsample;
     if (vdit_pipeline_shape(&p, F, S, &Tl, &Cl, &Hl, &err)) {
-        fprintf(stderr, "vdit: %s: %s\n", ckpt, err.msg);
+        fprintf(stderr, "vdit: %s%s%s: %s\n", ckpt, vae ? " with " : "", vae ? vae : "", err.msg);
         goto done;
     }
-    if (data) { /* the videos themselves: the pipeline encodes their known frames */
-        if (load_latents(&ls, data, NULL, first + count, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-        if (ls.frames != F || ls.S != S) {
-            fprintf(stderr, "vdit: %s: videos of %d frames at %dx%d do not fit %s's [%d][%d][%d][%d] (%d frames at %dx%d)\n",
-                    data, ls.frames, ls.S, ls.S, ckpt, T, C, H, W, F, S, S);
-            goto done;
-        }
-        if (ls.N < first + count) {
-            fprintf(stderr, "vdit: %s: has %d videos, --first %d --count %d needs %d\n", data, ls.N, first, count,
-                    first + count);
-            goto done;
-        }
+    if (data && load_truth(&ls, data, ckpt, first, count, F, S, &err)) {
+        if (err.msg[0]) cli_fail(err.msg);
+        goto done;
     }
     size_t nv = (size_t)T * C * H * W, nframes = (size_t)F * S * S * 3;
     lat = malloc((size_t)count * nv * sizeof(float));
@@ -177,18 +204,10 @@ int cmd_sample(int argc, char **argv)
         cli_fail("out of memory");
         goto done;
     }
-    for (int i = 0; i < count; i++) {
-        uint8_t *k = known + (size_t)i * T;
-        if (known_s) {
-            if (parse_known(&cmd, known_s, k, T)) {
-                rc = 2;
-                goto done;
-            }
-        } else {
-            for (int t = 0; t < context; t++) k[t] = 1;
-        }
-        labels[i] = label >= 0 ? label : (data && c->num_classes ? ls.labels[first + i] : c->num_classes);
-        if (labels[i] > c->num_classes) labels[i] = c->num_classes;
+    if (fill_masks(&cmd, known_s, context, label, data ? ls.labels + first : NULL, count, T, c->num_classes, known,
+                   labels)) {
+        rc = 2;
+        goto done;
     }
     if (mkdir(out, 0755) && errno != EEXIST) {
         fprintf(stderr, "vdit: %s: %s\n", out, strerror(errno));
