@@ -2,7 +2,12 @@
  * written out by hand (convert, encode, sample with a seed per chunk,
  * decode, convert), bit for bit, on tiny random models in pixels and in a
  * VAE's latents; known frames come through unchanged, masks other than a
- * prefix work, bad shapes and labels are refused with a message. */
+ * prefix work, bad shapes and labels are refused with a message. And
+ * vdit_train_run against a plain loop of vdit_trainer_step over the
+ * documented data order: the same files, log rows, kept states, resume. */
+#define _POSIX_C_SOURCE 200809L
+#include <unistd.h>
+
 #include "testutil.h"
 
 #define N_ 5 /* videos: chunks of 2, 2 and 1 */
@@ -226,6 +231,142 @@ START_TEST(test_bad_shapes)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------
+ * vdit_train_run
+ * ---------------------------------------------------------------------- */
+
+static void *slurp(const char *path, size_t *n)
+{
+    void *data = NULL;
+    vdit_err err;
+    ck_assert_msg(vdit_read_file(path, 1 << 26, &data, n, &err) == 0, "%s", err.msg);
+    char *text = realloc(data, *n + 1); /* terminated, for the string checks */
+    ck_assert_ptr_nonnull(text);
+    text[*n] = 0;
+    return text;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    size_t na, nb;
+    void *da = slurp(a, &na), *db = slurp(b, &nb);
+    int same = na == nb && !memcmp(da, db, na);
+    free(da), free(db);
+    return same;
+}
+
+/* text[n] -> each line without its last column, terminated */
+static void drop_time_column(char *text, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i, comma = i;
+        while (j < n && text[j] != '\n') {
+            if (text[j] == ',') comma = j;
+            j++;
+        }
+        memmove(text + o, text + i, comma - i);
+        o += comma - i;
+        text[o++] = '\n';
+        i = j + 1;
+    }
+    text[o ? o - 1 : 0] = 0;
+}
+
+START_TEST(test_train_run_equals_plain_loop)
+{
+    enum { N = 3, B = 2, STEPS = 5 };
+    vdit_dit_config mc = {3, 16, 1, 2, {1, 2, 2}, {2, 4, 4}, NCLS, VDIT_ATTN_ST, VDIT_OBJ_FLOW};
+    vdit_train_config tc;
+    vdit_train_config_default(&tc);
+    tc.batch = B, tc.steps = STEPS, tc.warmup = 1, tc.seed = 17, tc.context_frames = 1;
+    tc.context_probs[0] = tc.context_probs[1] = 0.5f;
+    size_t nv = 2 * 3 * 4 * 4;
+    float *x = rand_tensor(N * nv, 1.0f, 4);
+    int labels[N] = {0, 1, 1};
+    char dir[] = "/tmp/vdit-check-run-XXXXXX", run[64], path[128], ref[128];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(run, sizeof run, "%s/run", dir);
+    vdit_train_run_options o = {run, 0, "# the settings\n", 2, 2, 2, 0, 1, NULL, NULL, NULL, NULL};
+    vdit_err err;
+    ck_assert_msg(vdit_train_run_check(run, 0, &err) == 0, "%s", err.msg);
+    ck_assert_int_ne(vdit_train_run_check(run, 1, &err), 0);
+    ck_assert_msg(strstr(err.msg, "does not exist"), "%s", err.msg);
+    ck_assert_msg(vdit_train_run(&mc, &tc, x, labels, N, &o, &err) == 0, "%s", err.msg);
+    ck_assert_int_ne(vdit_train_run_check(run, 0, &err), 0);
+    ck_assert_msg(strstr(err.msg, "already exists"), "%s", err.msg);
+
+    /* the plain loop: sample g of step s is video perm_e[g mod N], e = (s B + g) / N */
+    vdit_trainer tr;
+    ck_assert_msg(vdit_trainer_create(&tr, &mc, &tc, B, &err) == 0, "%s", err.msg);
+    float *x0 = malloc(B * nv * sizeof(float));
+    int y[B], perm[N];
+    double loss[STEPS + 1], norm;
+    for (int s = 0; s < STEPS; s++) {
+        for (int j = 0; j < B; j++) {
+            long g = (long)s * B + j, e = g / N;
+            for (int i = 0; i < N; i++) perm[i] = i;
+            uint64_t es = vdit_rng_at(tc.seed ^ 0x73687566666c65ull, (uint64_t)e);
+            for (int i = N - 1; i > 0; i--) {
+                int k = (int)(vdit_rng_at(es, (uint64_t)i) % (uint64_t)(i + 1)), t = perm[i];
+                perm[i] = perm[k], perm[k] = t;
+            }
+            memcpy(x0 + j * nv, x + perm[g % N] * nv, nv * sizeof(float));
+            y[j] = labels[perm[g % N]];
+        }
+        ck_assert_msg(vdit_trainer_step(&tr, x0, y, 0, NULL, NULL, &loss[s + 1], &norm, &err) == 0, "%s", err.msg);
+    }
+    snprintf(ref, sizeof ref, "%s/ref.safetensors", dir);
+    ck_assert_msg(vdit_trainer_save(&tr, ref, NULL, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/model.safetensors", run);
+    ck_assert(same_file(path, ref));
+    snprintf(ref, sizeof ref, "%s/ref-state.safetensors", dir);
+    ck_assert_msg(vdit_trainer_save(&tr, NULL, ref, &err) == 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/checkpoints/step-00000005.safetensors", run);
+    ck_assert(same_file(path, ref));
+    /* states at 2, 4 and 5, the last two kept */
+    snprintf(path, sizeof path, "%s/checkpoints/step-00000004.safetensors", run);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/checkpoints/step-00000002.safetensors", run);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    /* log.csv: the header, then steps 1, 2, 4 and 5 with their losses */
+    snprintf(path, sizeof path, "%s/log.csv", run);
+    size_t n;
+    char *log = slurp(path, &n), want[64];
+    ck_assert(!strncmp(log, "step,loss,lr,grad_norm,time\n", 28));
+    const int rows[4] = {1, 2, 4, 5};
+    const char *p = log;
+    for (int r = 0; r < 4; r++) {
+        p = strchr(p, '\n') + 1;
+        snprintf(want, sizeof want, "%d,%.7g,", rows[r], loss[rows[r]]);
+        ck_assert_msg(!strncmp(p, want, strlen(want)), "row %d: want '%s'", r, want);
+    }
+    ck_assert_ptr_null(strchr(strchr(p, '\n') + 1, '\n'));
+
+    /* resumed from step 4 (the state at 5 lost): the same files; other settings are refused */
+    snprintf(path, sizeof path, "%s/checkpoints/step-00000005.safetensors", run);
+    unlink(path);
+    o.resume = 1;
+    o.config_text = "# other settings\n";
+    ck_assert_int_ne(vdit_train_run(&mc, &tc, x, labels, N, &o, &err), 0);
+    ck_assert_msg(strstr(err.msg, "has '# the settings' where this run has '# other settings'"), "%s", err.msg);
+    o.config_text = "# the settings\n";
+    ck_assert_msg(vdit_train_run(&mc, &tc, x, labels, N, &o, &err) == 0, "%s", err.msg);
+    ck_assert(same_file(path, ref));
+    snprintf(path, sizeof path, "%s/log.csv", run);
+    size_t n2;
+    char *log2 = slurp(path, &n2);
+    drop_time_column(log, n), drop_time_column(log2, n2);
+    ck_assert_str_eq(log, log2);
+    free(log), free(log2), free(x), free(x0);
+    vdit_trainer_free(&tr);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pipeline");
@@ -236,6 +377,10 @@ int main(void)
     tcase_add_test(tc, test_unconditional);
     tcase_add_test(tc, test_bad_shapes);
     suite_add_tcase(s, tc);
+    TCase *tr = tcase_create("train_run");
+    tcase_set_timeout(tr, 120);
+    tcase_add_test(tr, test_train_run_equals_plain_loop);
+    suite_add_tcase(s, tr);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
     int failed = srunner_ntests_failed(r);
