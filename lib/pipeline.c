@@ -17,20 +17,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The latents of videos of F frames at S x S through the VAE (or as pixels). */
+static int latent_shape(const vdit_pipeline *p, int F, int S, int *T, int *C, int *H, vdit_err *err)
+{
+    if (p->batch < 1) return vdit_seterr(err, "pipeline batch %d must be at least 1", p->batch);
+    if (F < 1 || S < 1) return vdit_seterr(err, "videos of %d frames at %dx%d", F, S, S);
+    if (p->vae && vdit_vae_check_shape(p->vae, 1, F, S, S, err)) return -1;
+    *T = F / (p->vae ? p->vae->cfg.temporal : 1);
+    *C = p->vae ? p->vae->cfg.latent_channels : 3;
+    *H = S / (p->vae ? p->vae->cfg.downsample : 1);
+    return 0;
+}
+
 int vdit_pipeline_shape(const vdit_pipeline *p, int F, int S, int *T, int *C, int *H, vdit_err *err)
 {
     if (!p->dit) return vdit_seterr(err, "pipeline without a DiT");
-    if (p->batch < 1) return vdit_seterr(err, "pipeline batch %d must be at least 1", p->batch);
     const vdit_dit_config *c = &p->dit->cfg;
     if (p->vae && p->vae->cfg.latent_channels != c->latent_channels)
         return vdit_seterr(err, "the VAE has %d latent channels, the DiT %d", p->vae->cfg.latent_channels,
                            c->latent_channels);
     if (!p->vae && c->latent_channels != 3)
         return vdit_seterr(err, "the DiT's %d latent channels are not pixels: it needs its VAE", c->latent_channels);
-    if (F < 1 || S < 1) return vdit_seterr(err, "videos of %d frames at %dx%d", F, S, S);
-    if (p->vae && vdit_vae_check_shape(p->vae, 1, F, S, S, err)) return -1;
-    int tf = p->vae ? p->vae->cfg.temporal : 1, ds = p->vae ? p->vae->cfg.downsample : 1;
-    *T = F / tf, *C = c->latent_channels, *H = S / ds;
+    if (latent_shape(p, F, S, T, C, H, err)) return -1;
     if (c->grid[0] != *T || c->grid[1] != *H || c->grid[2] != *H)
         return vdit_seterr(err,
                            "videos of %d frames at %dx%d %s are [%d][%d][%d][%d] but the DiT's grid is "
@@ -92,8 +100,8 @@ static int sample_chunk(const vdit_pipeline *p, int b0, int nb, const float *con
 
 int vdit_pipeline_encode(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, float *z, vdit_err *err)
 {
-    int T, C, H;
-    if (vdit_pipeline_shape(p, F, S, &T, &C, &H, err)) return -1;
+    int T, C, H; /* no DiT: the VAE's latents alone (a training set) */
+    if (p->dit ? vdit_pipeline_shape(p, F, S, &T, &C, &H, err) : latent_shape(p, F, S, &T, &C, &H, err)) return -1;
     size_t np = (size_t)F * 3 * S * S, nl = (size_t)T * C * H * H;
     float *x = p->vae ? malloc((size_t)p->batch * np * sizeof(float)) : NULL;
     if (p->vae && !x) return vdit_seterr(err, "out of memory for a batch of %d videos", p->batch);

@@ -950,7 +950,8 @@ typedef struct {
 /* The latent shape [T][C][H][H] of videos of F frames at S x S; an error
  * when they do not fit the VAE or the DiT's grid, or the VAE the DiT. */
 int vdit_pipeline_shape(const vdit_pipeline *p, int F, int S, int *T, int *C, int *H, vdit_err *err);
-/* videos[N][F][S][S][3] -> z[N][T][C][H][W] (the DiT's latents). */
+/* videos[N][F][S][S][3] -> z[N][T][C][H][W] (the DiT's latents; dit may
+ * be NULL: the VAE's latents, or without a VAE the videos in [-1, 1]). */
 int vdit_pipeline_encode(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, float *z, vdit_err *err);
 /* z[N][T][C][H][W] on the DiT's grid -> videos[N][F][S][S][3]. */
 int vdit_pipeline_decode(const vdit_pipeline *p, const float *z, int N, uint8_t *videos, vdit_err *err);
