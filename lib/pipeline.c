@@ -98,20 +98,30 @@ static int sample_chunk(const vdit_pipeline *p, int b0, int nb, const float *con
  * Whole sets
  * ---------------------------------------------------------------------- */
 
-int vdit_pipeline_encode(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, float *z, vdit_err *err)
+/* N videos p->batch at a time: vin[N][F][S][S][3] encoded to zout[N][nl],
+ * or zin[N][nl] decoded to vout[N][F][S][S][3] (the other pair NULL). */
+static int code_all(const vdit_pipeline *p, int N, int F, int S, size_t nl, const uint8_t *vin, float *zout,
+                    const float *zin, uint8_t *vout, vdit_err *err)
 {
-    int T, C, H; /* no DiT: the VAE's latents alone (a training set) */
-    if (p->dit ? vdit_pipeline_shape(p, F, S, &T, &C, &H, err) : latent_shape(p, F, S, &T, &C, &H, err)) return -1;
-    size_t np = (size_t)F * 3 * S * S, nl = (size_t)T * C * H * H;
+    size_t np = (size_t)F * 3 * S * S;
     float *x = p->vae ? malloc((size_t)p->batch * np * sizeof(float)) : NULL;
     if (p->vae && !x) return vdit_seterr(err, "out of memory for a batch of %d videos", p->batch);
     int rc = 0;
     for (int b0 = 0; b0 < N && !rc; b0 += p->batch) {
         int nb = N - b0 < p->batch ? N - b0 : p->batch;
-        rc = encode_chunk(p, videos + b0 * np, nb, F, S, x, z + b0 * nl, err);
+        rc = vin ? encode_chunk(p, vin + b0 * np, nb, F, S, x, zout + b0 * nl, err)
+                 : decode_chunk(p, zin + b0 * nl, nb, F, S, x, vout + b0 * np, err);
     }
     free(x);
     return rc;
+}
+
+int vdit_pipeline_encode(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, float *z, vdit_err *err)
+{
+    int T, C, H; /* no DiT: the VAE's latents alone (a training set) */
+    if (p->dit ? vdit_pipeline_shape(p, F, S, &T, &C, &H, err) : latent_shape(p, F, S, &T, &C, &H, err)) return -1;
+    if (!videos || !z) return vdit_seterr(err, "no videos to encode");
+    return code_all(p, N, F, S, (size_t)T * C * H * H, videos, z, NULL, NULL, err);
 }
 
 int vdit_pipeline_decode(const vdit_pipeline *p, const float *z, int N, uint8_t *videos, vdit_err *err)
@@ -119,16 +129,8 @@ int vdit_pipeline_decode(const vdit_pipeline *p, const float *z, int N, uint8_t 
     int F, S, T, C, H;
     video_size(p, &F, &S);
     if (vdit_pipeline_shape(p, F, S, &T, &C, &H, err)) return -1;
-    size_t np = (size_t)F * 3 * S * S, nl = (size_t)T * C * H * H;
-    float *x = p->vae ? malloc((size_t)p->batch * np * sizeof(float)) : NULL;
-    if (p->vae && !x) return vdit_seterr(err, "out of memory for a batch of %d videos", p->batch);
-    int rc = 0;
-    for (int b0 = 0; b0 < N && !rc; b0 += p->batch) {
-        int nb = N - b0 < p->batch ? N - b0 : p->batch;
-        rc = decode_chunk(p, z + b0 * nl, nb, F, S, x, videos + b0 * np, err);
-    }
-    free(x);
-    return rc;
+    if (!z || !videos) return vdit_seterr(err, "no latents to decode");
+    return code_all(p, N, F, S, (size_t)T * C * H * H, NULL, NULL, z, videos, err);
 }
 
 int vdit_pipeline_continue(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, const uint8_t *known,
