@@ -413,12 +413,13 @@ static int truncate_log(const char *path, int step, vdit_err *err)
     void *data;
     size_t size;
     if (vdit_read_file(path, (size_t)1 << 30, &data, &size, err)) return -1;
-    char *text = data, *out = malloc(size + 1);
+    char *text = realloc(data, size + 1), *out = malloc(size + 1); /* text terminated for sscanf */
     size_t o = 0;
-    if (!out) {
-        free(data);
+    if (!text || !out) {
+        free(text ? text : data), free(out);
         return vdit_seterr(err, "%s: out of memory", path);
     }
+    text[size] = 0;
     for (size_t i = 0; i < size;) {
         size_t j = i;
         while (j < size && text[j] != '\n') j++;
@@ -432,7 +433,7 @@ static int truncate_log(const char *path, int step, vdit_err *err)
     }
     int rc = vdit_write_file_atomic(path, out, o, err);
     free(out);
-    free(data);
+    free(text);
     return rc;
 }
 
