@@ -1,19 +1,26 @@
 /* train.c - the training step of the DiT: draw times, noise and context
  * lengths, forward, masked loss, backward, (all-reduce), clip, AdamW, EMA;
- * and the training state on disk.
+ * the training state on disk; and the whole run (vdit_train_run): run
+ * directory, resume, data order, log, checkpoint cadence.
  *
  * Every random draw of step s for sample g of the global batch comes from
  * vdit_rng_at(step_seed(s), g * DRAWS + k): nothing depends on how the batch
  * is split across processes or threads, and nothing but the step count
  * needs saving to resume bit for bit.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "vdit.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 void vdit_train_config_default(vdit_train_config *c)
 {
@@ -271,5 +278,339 @@ int vdit_trainer_load_state(vdit_trainer *tr, const char *state_path, vdit_err *
 done:
     free(info);
     vdit_st_free(&f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * The run directory
+ *   RUN/config.ini            the caller's settings text
+ *   RUN/log.csv               step,loss,lr,grad_norm,time
+ *   RUN/model.safetensors     the EMA weights of the last checkpoint
+ *   RUN/checkpoints/step-NNNNNNNN.safetensors   full states, the last few kept
+ * ---------------------------------------------------------------------- */
+
+#define LOG_HEADER "step,loss,lr,grad_norm,time\n"
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+/* Steps of the states in RUN/checkpoints, ascending. */
+static int list_states(const char *run, int *steps, int cap)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/checkpoints", run);
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int s;
+        char tail[64];
+        if (sscanf(e->d_name, "step-%d.%63s", &s, tail) == 2 && !strcmp(tail, "safetensors") && n < cap)
+            steps[n++] = s;
+    }
+    closedir(d);
+    for (int i = 1; i < n; i++) /* insertion sort: a handful of files */
+        for (int j = i; j > 0 && steps[j - 1] > steps[j]; j--) {
+            int t = steps[j];
+            steps[j] = steps[j - 1];
+            steps[j - 1] = t;
+        }
+    return n;
+}
+
+static int last_state(const char *run)
+{
+    int steps[1024], n = list_states(run, steps, 1024);
+    return n ? steps[n - 1] : 0;
+}
+
+/* Removes the temporaries of writes a killed run left unfinished
+ * (NAME.tmp.XXXXXX beside checkpoints/step-N.safetensors, model.safetensors,
+ * log.csv, config.ini): the files they were for are intact or absent. */
+static void remove_stale_temps(const char *run)
+{
+    const char *dirs[2] = {"", "/checkpoints"};
+    for (int k = 0; k < 2; k++) {
+        char dir[4096], p[4096 + 256];
+        snprintf(dir, sizeof dir, "%s%s", run, dirs[k]);
+        DIR *d = opendir(dir);
+        if (!d) continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            const char *t = strstr(e->d_name, ".tmp.");
+            if (!t || strlen(t) != 11) continue; /* ".tmp." + mkstemp's 6 characters */
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+}
+
+static void state_path(char *buf, size_t cap, const char *run, int step)
+{
+    snprintf(buf, cap, "%s/checkpoints/step-%08d.safetensors", run, step);
+}
+
+/* Keeps log.csv rows up to `step` (a resumed run then appends the same rows
+ * an uninterrupted run would have written). */
+static int truncate_log(const char *path, int step, vdit_err *err)
+{
+    void *data;
+    size_t size;
+    if (vdit_read_file(path, (size_t)1 << 30, &data, &size, err)) return -1;
+    char *text = realloc(data, size + 1), *out = malloc(size + 1); /* text terminated for sscanf */
+    size_t o = 0;
+    if (!text || !out) {
+        free(text ? text : data), free(out);
+        return vdit_seterr(err, "%s: out of memory", path);
+    }
+    text[size] = 0;
+    for (size_t i = 0; i < size;) {
+        size_t j = i;
+        while (j < size && text[j] != '\n') j++;
+        int s;
+        if (i == 0 || (sscanf(text + i, "%d,", &s) == 1 && s <= step)) {
+            memcpy(out + o, text + i, j - i);
+            o += j - i;
+            out[o++] = '\n';
+        }
+        i = j + 1;
+    }
+    int rc = vdit_write_file_atomic(path, out, o, err);
+    free(out);
+    free(text);
+    return rc;
+}
+
+int vdit_train_run_check(const char *run, int resume, vdit_err *err)
+{
+    struct stat st;
+    int exists = stat(run, &st) == 0;
+    if (exists && !resume)
+        return vdit_seterr(err, "%s already exists: use --resume to continue it, or another --out", run);
+    if (!exists && resume) return vdit_seterr(err, "--resume: %s does not exist", run);
+    return 0;
+}
+
+/* --resume with other settings: names the first line of config.ini that differs. */
+static int config_differs(const char *path, const char *old, size_t oldn, const char *text, vdit_err *err)
+{
+    const char *o = old, *oe = o + oldn, *t = text, *te = text + strlen(text);
+    size_t lo, lt;
+    for (;;) {
+        const char *on = memchr(o, '\n', (size_t)(oe - o)), *tn = memchr(t, '\n', (size_t)(te - t));
+        lo = on ? (size_t)(on - o) : (size_t)(oe - o), lt = tn ? (size_t)(tn - t) : (size_t)(te - t);
+        if (lo != lt || memcmp(o, t, lo) || !on || !tn) break;
+        o = on + 1, t = tn + 1;
+    }
+    return vdit_seterr(err, "--resume: %s has '%.*s' where this run has '%.*s' (resume with the same config, data "
+                            "and vae)",
+                       path, (int)(lo > 200 ? 200 : lo), o, (int)(lt > 200 ? 200 : lt), t);
+}
+
+/* Resumes the run: its config.ini must be o->config_text; the trainer takes
+ * the last state, log.csv is cut back to it. *fresh = 1 when the run was
+ * killed before its config.ini was written: it starts afresh. */
+static int resume_run(vdit_trainer *tr, const vdit_train_run_options *o, int *fresh, vdit_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.ini", o->run_dir);
+    int no_states[1];
+    *fresh = access(path, F_OK) != 0 && errno == ENOENT && list_states(o->run_dir, no_states, 1) == 0;
+    if (*fresh) {
+        if (o->rank == 0) remove_stale_temps(o->run_dir);
+        return 0;
+    }
+    void *old;
+    size_t oldn;
+    if (vdit_read_file(path, 1 << 20, &old, &oldn, err)) return -1;
+    int same = oldn == strlen(o->config_text) && !memcmp(old, o->config_text, oldn);
+    if (!same) config_differs(path, old, oldn, o->config_text, err);
+    free(old);
+    if (!same) return -1;
+    int last = last_state(o->run_dir);
+    if (last) {
+        char sp[4096];
+        state_path(sp, sizeof sp, o->run_dir, last);
+        if (vdit_trainer_load_state(tr, sp, err)) return -1;
+    }
+    if (o->rank != 0) return 0;
+    snprintf(path, sizeof path, "%s/log.csv", o->run_dir);
+    if (access(path, F_OK) == 0 && truncate_log(path, tr->step, err)) return -1;
+    /* killed between config.ini and log.csv: the header as a fresh run writes it */
+    if (access(path, F_OK) != 0 && errno == ENOENT && vdit_write_file_atomic(path, LOG_HEADER, strlen(LOG_HEADER), err))
+        return -1;
+    remove_stale_temps(o->run_dir);
+    return 0;
+}
+
+/* A new run: RUN/checkpoints, config.ini and log.csv's header (rank 0). */
+static int start_run(const vdit_train_run_options *o, vdit_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoints", o->run_dir);
+    errno = 0;
+    if (mkdir_p(path)) return vdit_seterr(err, "%s: %s", o->run_dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/config.ini", o->run_dir);
+    if (vdit_write_file_atomic(path, o->config_text, strlen(o->config_text), err)) {
+        vdit_err e = *err;
+        return vdit_seterr(err, "%s: %s", o->run_dir, e.msg);
+    }
+    snprintf(path, sizeof path, "%s/log.csv", o->run_dir);
+    return vdit_write_file_atomic(path, LOG_HEADER, strlen(LOG_HEADER), err);
+}
+
+/* The state first, then model.safetensors (which never runs ahead of a
+ * resumable state); then only the last keep_checkpoints states are kept. */
+static int checkpoint(const vdit_trainer *tr, const vdit_train_run_options *o, vdit_err *err)
+{
+    char sp[4096], mp[4096];
+    state_path(sp, sizeof sp, o->run_dir, tr->step);
+    snprintf(mp, sizeof mp, "%s/model.safetensors", o->run_dir);
+    if (vdit_trainer_save(tr, NULL, sp, err) || vdit_trainer_save(tr, mp, NULL, err)) {
+        vdit_err e = *err;
+        return vdit_seterr(err, "%s: checkpoint at step %d failed: %s", o->run_dir, tr->step, e.msg);
+    }
+    int steps[1024], n = list_states(o->run_dir, steps, 1024);
+    for (int i = 0; i + o->keep_checkpoints < n; i++) {
+        state_path(sp, sizeof sp, o->run_dir, steps[i]);
+        unlink(sp);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The training run
+ * ---------------------------------------------------------------------- */
+
+/* Index of global sample g in a per-epoch shuffle of N videos (Fisher-Yates
+ * from (seed, epoch)); the permutation is cached for the current epoch. */
+typedef struct {
+    int N;
+    uint64_t seed;
+    long epoch;
+    int *perm;
+} shuffle;
+
+static int shuffle_index(shuffle *s, long g)
+{
+    long epoch = g / s->N;
+    if (epoch != s->epoch) {
+        for (int i = 0; i < s->N; i++) s->perm[i] = i;
+        uint64_t es = vdit_rng_at(s->seed ^ 0x73687566666c65ull, (uint64_t)epoch);
+        for (int i = s->N - 1; i > 0; i--) {
+            int j = (int)(vdit_rng_at(es, (uint64_t)i) % (uint64_t)(i + 1));
+            int t = s->perm[i];
+            s->perm[i] = s->perm[j];
+            s->perm[j] = t;
+        }
+        s->epoch = epoch;
+    }
+    return s->perm[g % s->N];
+}
+
+static void report(const vdit_train_run_options *o, vdit_train_event_kind kind, const vdit_trainer *tr, int resumed,
+                   double loss, double norm)
+{
+    vdit_train_event e = {kind, tr->step, resumed, tr->model.num_params, loss, norm};
+    if (o->event) o->event(o->event_ctx, &e);
+}
+
+int vdit_train_run(const vdit_dit_config *mc, const vdit_train_config *tc, const float *x, const int *labels, int N,
+                   const vdit_train_run_options *o, vdit_err *err)
+{
+    if (N < 1) return vdit_seterr(err, "no videos to train on");
+    if (mc->num_classes && !labels) return vdit_seterr(err, "a model of %d classes needs labels", mc->num_classes);
+    if (o->nproc < 1 || o->rank < 0 || o->rank >= o->nproc || tc->batch % o->nproc)
+        return vdit_seterr(err, "batch %d is not divisible by %d processes", tc->batch, o->nproc);
+    if (o->checkpoint_every < 1 || o->keep_checkpoints < 1 || o->log_every < 1)
+        return vdit_seterr(err, "checkpoint_every %d, keep_checkpoints %d and log_every %d must be at least 1",
+                           o->checkpoint_every, o->keep_checkpoints, o->log_every);
+    int local_B = tc->batch / o->nproc, first = o->rank * local_B, resume = o->resume;
+    const char *run = o->run_dir;
+    vdit_trainer tr = {0};
+    shuffle sh = {N, tc->seed, -1, NULL};
+    float *x0 = NULL;
+    int *y = NULL, rc = -1;
+    FILE *log = NULL;
+    if (vdit_trainer_create(&tr, mc, tc, local_B, err)) goto done;
+    if (resume) {
+        int fresh;
+        if (resume_run(&tr, o, &fresh, err)) goto done;
+        resume = !fresh;
+    }
+    if (!resume && o->rank == 0 && start_run(o, err)) goto done;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/log.csv", run);
+    if (o->rank == 0 && !(log = fopen(path, "a"))) {
+        vdit_seterr(err, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    size_t nv = (size_t)mc->grid[0] * mc->latent_channels * mc->grid[1] * mc->grid[2];
+    x0 = malloc((size_t)local_B * nv * sizeof(float));
+    y = malloc((size_t)local_B * sizeof(int));
+    sh.perm = malloc((size_t)N * sizeof(int));
+    if (!x0 || !y || !sh.perm) {
+        vdit_seterr(err, "out of memory");
+        goto done;
+    }
+    report(o, VDIT_TRAIN_STARTED, &tr, resume, 0, 0);
+    double t0 = seconds_now(), loss = 0, norm = 0;
+    int last_saved = -1; /* step of the last model.safetensors this process wrote */
+    while (tr.step < tc->steps) {
+        for (int j = 0; j < local_B; j++) {
+            long g = (long)tr.step * tc->batch + first + j;
+            int idx = shuffle_index(&sh, g);
+            memcpy(x0 + (size_t)j * nv, x + (size_t)idx * nv, nv * sizeof(float));
+            y[j] = mc->num_classes ? labels[idx] : 0;
+        }
+        if (vdit_trainer_step(&tr, x0, mc->num_classes ? y : NULL, first, o->reduce, o->reduce_ctx, &loss, &norm,
+                              err)) {
+            vdit_err e = *err;
+            vdit_seterr(err, "%s: training stopped: %s; the last checkpoint (step %d) is intact", run, e.msg,
+                        last_state(run));
+            goto done;
+        }
+        if (o->rank != 0) continue;
+        if (tr.step % o->log_every == 0 || tr.step == 1 || tr.step == tc->steps) {
+            fprintf(log, "%d,%.7g,%.7g,%.7g,%.3f\n", tr.step, loss, vdit_lr_at(tc, tr.step - 1), norm,
+                    seconds_now() - t0);
+            fflush(log);
+        }
+        report(o, VDIT_TRAIN_STEP, &tr, resume, loss, norm);
+        if (tr.step % o->checkpoint_every == 0 || tr.step == tc->steps) {
+            if (checkpoint(&tr, o, err)) goto done;
+            last_saved = tr.step;
+        }
+    }
+    if (o->rank == 0 && last_saved != tc->steps) {
+        /* resumed at the end (killed between the state and the model file): the model from the state */
+        snprintf(path, sizeof path, "%s/model.safetensors", run);
+        if (vdit_trainer_save(&tr, path, NULL, err)) goto done;
+    }
+    report(o, VDIT_TRAIN_DONE, &tr, resume, loss, norm);
+    rc = 0;
+done:
+    if (log) fclose(log);
+    free(x0), free(y), free(sh.perm);
+    vdit_trainer_free(&tr);
     return rc;
 }

@@ -590,6 +590,47 @@ int vdit_trainer_save(const vdit_trainer *tr, const char *model_path, const char
  * the same model config; mismatches are errors naming the file. */
 int vdit_trainer_load_state(vdit_trainer *tr, const char *state_path, vdit_err *err);
 
+/* A whole training run in a run directory (written by rank 0):
+ *   RUN/config.ini    config_text, the caller's resolved settings
+ *   RUN/log.csv       step,loss,lr,grad_norm,time (every log_every steps, the first and the last)
+ *   RUN/model.safetensors   the EMA weights of the last checkpoint
+ *   RUN/checkpoints/step-NNNNNNNN.safetensors   full states, the last keep_checkpoints kept
+ * Sample g of the global batch of step s is video perm_e[g mod N] of a
+ * Fisher-Yates shuffle per epoch e = (s batch + g) / N drawn from (seed, e).
+ * A resumed run (its config.ini must equal config_text) continues from the
+ * last state and ends bit-identical to one never stopped; a run killed
+ * before its config.ini was written starts afresh. */
+typedef enum { VDIT_TRAIN_STARTED, VDIT_TRAIN_STEP, VDIT_TRAIN_DONE } vdit_train_event_kind;
+typedef struct {
+    vdit_train_event_kind kind;
+    int step;          /* optimiser steps taken (STARTED: where the run starts) */
+    int resumed;       /* continuing a run from its last state */
+    size_t num_params;
+    double loss, grad_norm; /* of the last step (STEP, DONE) */
+} vdit_train_event;
+
+typedef struct {
+    const char *run_dir;
+    int resume;                   /* continue run_dir (see vdit_train_run_check) */
+    const char *config_text;      /* written to RUN/config.ini */
+    int checkpoint_every, keep_checkpoints, log_every;
+    int rank, nproc;              /* data-parallel: this process of nproc (0 of 1 alone) */
+    vdit_allreduce reduce;        /* sums across processes; NULL alone */
+    void *reduce_ctx;
+    /* STARTED and DONE on every process, STEP on rank 0; may be NULL */
+    void (*event)(void *ctx, const vdit_train_event *e);
+    void *event_ctx;
+} vdit_train_run_options;
+
+/* Before any data is loaded: an error when run_dir exists and resume is
+ * off, or resume is on and it does not exist. */
+int vdit_train_run_check(const char *run_dir, int resume, vdit_err *err);
+/* Trains a new model (mc, initialised from tc.seed) on the latent videos
+ * x[N][T][C][H][W] (the grid of mc) with labels[N] (NULL when mc has no
+ * classes) for tc.steps steps, as described above. */
+int vdit_train_run(const vdit_dit_config *mc, const vdit_train_config *tc, const float *x, const int *labels, int N,
+                   const vdit_train_run_options *o, vdit_err *err);
+
 /* ------------------------------------------------------------------------
  * The video VAE (lib/vae.c; its layers are lib/conv.c's)
  * ---------------------------------------------------------------------- */
@@ -863,6 +904,48 @@ int vdit_vae_trainer_save_state(const vdit_vae_trainer *tr, const char *path, vd
 int vdit_vae_trainer_load_state(vdit_vae_trainer *tr, const char *path, vdit_err *err);
 /* PSNR in dB of an MSE of [-1, 1] pixels (peak to peak 2); 99 for 0. */
 double vdit_psnr_pm1(double mse);
+
+/* ------------------------------------------------------------------------
+ * The pipeline (lib/pipeline.c): videos in, videos out. Encode with the VAE
+ * (when the DiT works on latents), sample with the DiT given the known
+ * frames, decode. Continuation is the mask of the first K latent frames;
+ * any other mask (fill in the middle, extend from the last frames) runs
+ * the same way, as the sampler conditions on an arbitrary known[N][T].
+ *
+ * Videos are uint8 [N][F][S][S][3]; latents [N][T][C][H][W] with
+ * T = F / temporal, H = W = S / downsample (without a VAE: the video in
+ * [-1, 1] as [N][F][3][S][S]); masks known[N][T] are per latent frame.
+ * Videos go p->batch at a time; chunk b0 (videos b0 .. b0+batch-1) is
+ * sampled with the seed vdit_rng_at(sample.seed, b0). No file I/O.
+ * ---------------------------------------------------------------------- */
+
+typedef struct {
+    vdit_dit *dit;             /* the denoiser */
+    vdit_vae *vae;             /* NULL: the DiT works on pixels */
+    vdit_sample_config sample; /* sampler, steps, guidance, seed */
+    int batch;                 /* videos per model call */
+    /* called after each chunk with the videos done of N; may be NULL */
+    void (*progress)(void *ctx, int done, int total);
+    void *progress_ctx;
+} vdit_pipeline;
+
+/* The latent shape [T][C][H][H] of videos of F frames at S x S; an error
+ * when they do not fit the VAE or the DiT's grid, or the VAE the DiT. */
+int vdit_pipeline_shape(const vdit_pipeline *p, int F, int S, int *T, int *C, int *H, vdit_err *err);
+/* videos[N][F][S][S][3] -> z[N][T][C][H][W] (the DiT's latents; dit may
+ * be NULL: the VAE's latents, or without a VAE the videos in [-1, 1]). */
+int vdit_pipeline_encode(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, float *z, vdit_err *err);
+/* z[N][T][C][H][W] on the DiT's grid -> videos[N][F][S][S][3]. */
+int vdit_pipeline_decode(const vdit_pipeline *p, const float *z, int N, uint8_t *videos, vdit_err *err);
+/* Generates out[N][F][S][S][3]: the latent frames marked in known[N][T]
+ * are those of videos[N][F][S][S][3] (encoded), the others are sampled,
+ * conditioned on labels[N] (0..num_classes, num_classes the null label;
+ * NULL: all null). videos may be NULL when nothing is known (known NULL
+ * or all zero): unconditional generation. latents (may be NULL) receives
+ * the sampled z[N][T][C][H][W], whose known frames are the encoded
+ * context bit for bit. */
+int vdit_pipeline_continue(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, const uint8_t *known,
+                           const int *labels, uint8_t *out, float *latents, vdit_err *err);
 
 /* ------------------------------------------------------------------------
  * Pictures (lib/image.c): PNG (libpng), animated GIF (giflib), contact

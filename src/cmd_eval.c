@@ -32,66 +32,135 @@ typedef struct {
     int batch;
 } generate_ctx;
 
-/* Generates out[N][T][S][S][3]: each truth video's first ctx frames (the
- * latent frames that hold only context frames) given, the rest sampled. */
-static int generate(void *p, const eval_truth_set *t, uint8_t *out, vdit_err *err)
+static void generate_progress(void *pb, int done, int total) { progress_update(pb, done, NULL); }
+
+/* Generates out->data[N][T][S][S][3]: each truth video's first ctx frames (the
+ * latent frames that hold only context frames, at least one) given, the
+ * rest sampled, by lib/pipeline.c. */
+static int generate(const generate_ctx *g, const eval_truth_set *t, eval_videos *out, vdit_err *err)
 {
-    const generate_ctx *g = p;
     const vdit_dit_config *c = &g->dit->cfg;
-    int T = t->T, S = t->S, N = t->N;
-    int tf = g->vae ? g->vae->cfg.temporal : 1, ds = g->vae ? g->vae->cfg.downsample : 1;
-    int C = g->vae ? g->vae->cfg.latent_channels : 3;
-    int Tl = T / tf, Hl = S / ds;
-    if (g->vae && vdit_vae_check_shape(g->vae, 1, T, S, S, err)) return -1;
-    if (c->grid[0] != Tl || c->grid[1] != Hl || c->grid[2] != Hl || c->latent_channels != C)
-        return vdit_seterr(err,
-                           "the truth's videos (%d frames at %dx%d) %s are [%d][%d][%d][%d] but the DiT's grid is "
-                           "[%d][%d][%d][%d]",
-                           T, S, S, g->vae ? "encoded by the VAE" : "as pixels", Tl, C, Hl, Hl, c->grid[0],
-                           c->latent_channels, c->grid[1], c->grid[2]);
-    int known_frames = t->ctx / tf; /* latent frames made of context frames only */
-    if (known_frames < 1) known_frames = 1;
     int sampler = g->sampler >= 0 ? g->sampler : (c->objective == VDIT_OBJ_EPS ? VDIT_SAMPLER_DDIM : VDIT_SAMPLER_HEUN);
-    vdit_sample_config sc = {(vdit_sampler)sampler, g->steps, (float)g->cfg, g->seed};
-    int B = g->batch;
-    size_t nl = (size_t)Tl * C * Hl * Hl, np = (size_t)T * 3 * S * S, nu = (size_t)T * S * S * 3;
-    float *x = malloc((size_t)B * np * sizeof(float)), *z = malloc((size_t)B * nl * sizeof(float));
-    float *zo = malloc((size_t)B * nl * sizeof(float));
-    uint8_t *known = malloc((size_t)B * Tl);
-    int *labels = malloc((size_t)B * sizeof(int));
-    int rc = 0;
-    if (!x || !z || !zo || !known || !labels) rc = vdit_seterr(err, "out of memory for a batch of %d videos", B);
     progress pb;
-    progress_start(&pb, "generate", N);
-    for (int b0 = 0; b0 < N && !rc; b0 += B) {
-        int nb = N - b0 < B ? N - b0 : B;
-        for (int i = 0; i < nb; i++) {
-            vdit_video_to_float(x + (size_t)i * np, t->videos + (size_t)(b0 + i) * nu, T, S, S);
-            for (int k = 0; k < Tl; k++) known[(size_t)i * Tl + k] = k < known_frames;
-            int y = t->labels[b0 + i];
-            labels[i] = y < c->num_classes ? y : c->num_classes; /* unknown scenario: the null label */
-        }
-        if (g->vae)
-            rc = vdit_vae_encode(g->vae, x, nb, T, S, S, z, err);
-        else
-            memcpy(z, x, (size_t)nb * nl * sizeof(float));
-        if (rc) break;
-        vdit_sample_job job = {nb, Tl, C, Hl, Hl, z, known, labels, c->num_classes};
-        sc.seed = vdit_rng_at(g->seed, (uint64_t)b0); /* as `vdit sample`: a seed per chunk */
-        if (vdit_sample_dit(g->dit, &sc, &job, zo, err)) {
-            rc = -1;
-            break;
-        }
-        if (g->vae)
-            rc = vdit_vae_decode(g->vae, zo, nb, Tl, Hl, Hl, x, err);
-        else
-            memcpy(x, zo, (size_t)nb * np * sizeof(float));
-        if (rc) break;
-        for (int i = 0; i < nb; i++) vdit_video_to_u8(out + (size_t)(b0 + i) * nu, x + (size_t)i * np, T, S, S);
-        progress_update(&pb, b0 + nb, NULL);
+    vdit_pipeline p = {g->dit, g->vae, {(vdit_sampler)sampler, g->steps, (float)g->cfg, g->seed}, g->batch,
+                       generate_progress, &pb};
+    int T, C, H;
+    if (vdit_pipeline_shape(&p, t->T, t->S, &T, &C, &H, err)) return -1;
+    int known_frames = t->ctx / (g->vae ? g->vae->cfg.temporal : 1);
+    if (known_frames < 1) known_frames = 1;
+    out->N = t->N, out->T = t->T, out->S = t->S;
+    out->data = malloc((size_t)t->N * t->T * t->S * t->S * 3);
+    uint8_t *known = malloc((size_t)t->N * T);
+    int *labels = malloc((size_t)t->N * sizeof(int));
+    int rc = !out->data || !known || !labels ? vdit_seterr(err, "out of memory for %d videos", t->N) : 0;
+    for (int i = 0; !rc && i < t->N; i++) {
+        for (int k = 0; k < T; k++) known[(size_t)i * T + k] = k < known_frames;
+        labels[i] = t->labels[i] < c->num_classes ? t->labels[i] : c->num_classes; /* unknown scenario: null */
     }
-    progress_end(&pb, NULL);
-    free(x), free(z), free(zo), free(known), free(labels);
+    if (!rc) {
+        progress_start(&pb, "generate", t->N);
+        rc = vdit_pipeline_continue(&p, t->videos, t->N, t->T, t->S, known, labels, out->data, NULL, err);
+        progress_end(&pb, NULL);
+    }
+    free(known), free(labels);
+    return rc;
+}
+
+/* The combinations of flags that make no sense; 0 when fine. */
+static int check_flags(const cli_cmd *cmd)
+{
+    const char *videos = cli_get(cmd, "--videos"), *bench = cli_get(cmd, "--benchmark");
+    const char *ckpt = cli_get(cmd, "--checkpoint");
+    if (!!videos == !!ckpt) {
+        cli_usage_error(cmd, "give exactly one of --videos and --checkpoint");
+        return -1;
+    }
+    if (bench && strcmp(bench, "phys-v1") != 0) {
+        cli_usage_error(cmd, "--benchmark '%s': the only benchmark is phys-v1", bench);
+        return -1;
+    }
+    if (!cli_get(cmd, "--truth") && !bench) {
+        cli_usage_error(cmd, "give --truth DIR (a dataset, e.g. from `vdit data --benchmark phys-v1 --size S --out "
+                              "DIR`) or --benchmark phys-v1 (made in OUT at the videos' size)");
+        return -1;
+    }
+    if (!ckpt && (cli_get(cmd, "--sampler") || cli_get(cmd, "--steps") || cli_get(cmd, "--cfg") ||
+                  cli_get(cmd, "--batch") || cli_get(cmd, "--seed"))) {
+        cli_usage_error(cmd, "--sampler, --steps, --cfg, --batch and --seed go with --checkpoint");
+        return -1;
+    }
+    return 0;
+}
+
+/* What is scored: the videos, or the DiT (and VAE) that generates them. */
+typedef struct {
+    eval_videos vids;
+    vdit_dit dit;
+    vdit_vae vae;
+    int have_dit, have_vae;
+} eval_inputs;
+
+/* Loads the VAE (when given) and the videos or the DiT; returns the size
+ * of the videos scored (-1 after printing the error). */
+static int load_inputs(const char *videos, const char *ckpt, const char *vae_path, eval_inputs *in)
+{
+    vdit_err err;
+    if (vae_path && vdit_vae_load(&in->vae, vae_path, &err)) {
+        cli_fail(err.msg);
+        return -1;
+    }
+    in->have_vae = vae_path != NULL;
+    if (videos) {
+        if (eval_load_videos(videos, &in->vids, &err)) {
+            cli_fail(err.msg);
+            return -1;
+        }
+        return in->vids.S;
+    }
+    if (vdit_dit_load(&in->dit, ckpt, &err)) {
+        cli_fail(err.msg);
+        return -1;
+    }
+    in->have_dit = 1;
+    if (in->have_vae && in->vae.cfg.latent_channels != in->dit.cfg.latent_channels) {
+        fprintf(stderr, "vdit: %s has %d latent channels, %s's DiT %d\n", vae_path, in->vae.cfg.latent_channels, ckpt,
+                in->dit.cfg.latent_channels);
+        return -1;
+    }
+    return in->dit.cfg.grid[1] * (in->have_vae ? in->vae.cfg.downsample : 1);
+}
+
+/* The benchmark's fixed set at size x size in dir (made in out once). */
+static int make_benchmark(const char *bench, int size, const char *out, const char *dir, vdit_err *err)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0) return 0;
+    vdit_data_spec spec;
+    if (eval_mkdir_p(out, err) || vdit_benchmark_spec(bench, size, &spec, err)) return -1;
+    fprintf(stderr, "vdit eval: making the %s benchmark at %dx%d in %s\n", bench, size, size, dir);
+    int bad = vdit_data_write(dir, &spec, 0, NULL, NULL, err);
+    vdit_data_spec_free(&spec);
+    return bad ? -1 : 0;
+}
+
+/* Scores the videos[N][T][S][S][3] against the truth and writes the report
+ * (ro: title, truth name, figures) in out; prints the headline numbers. */
+static int score(const eval_truth_set *t, const uint8_t *videos, const eval_feature_fn *feat, eval_report_options *ro,
+                 int bootstrap, uint64_t bseed, int references, const char *out, vdit_err *err)
+{
+    eval_options opt;
+    eval_options_default(&opt);
+    opt.bootstrap = bootstrap;
+    opt.seed = bseed;
+    opt.references = references;
+    opt.features = feat;
+    eval_result res;
+    if (eval_run(t, videos, &opt, &res, err)) return -1;
+    ro->truth = t;
+    ro->model = videos;
+    int figs = 0, rc = eval_write_report(out, &res, ro, &figs, err);
+    if (!rc) eval_print_summary(stdout, stderr, out, &res, figs);
+    eval_result_free(&res);
     return rc;
 }
 
@@ -139,79 +208,25 @@ int cmd_eval(int argc, char **argv)
         cli_choice(&cmd, "--sampler", SAMPLERS, -1, &gen.sampler) || cli_int(&cmd, "--batch", 8, 1, 4096, &gen.batch) ||
         cli_int(&cmd, "--bootstrap", 1000, 0, 1000000, &B) || cli_u64(&cmd, "--bootstrap-seed", 0, &bseed))
         return 2;
-    if (!!videos == !!ckpt) {
-        cli_usage_error(&cmd, "give exactly one of --videos and --checkpoint");
-        return 2;
-    }
-    if (bench && strcmp(bench, "phys-v1") != 0) {
-        cli_usage_error(&cmd, "--benchmark '%s': the only benchmark is phys-v1", bench);
-        return 2;
-    }
-    if (!truth_dir && !bench) {
-        cli_usage_error(&cmd, "give --truth DIR (a dataset, e.g. from `vdit data --benchmark phys-v1 --size S --out "
-                              "DIR`) or --benchmark phys-v1 (made in OUT at the videos' size)");
-        return 2;
-    }
-    if (!ckpt && (cli_get(&cmd, "--sampler") || cli_get(&cmd, "--steps") || cli_get(&cmd, "--cfg") ||
-                  cli_get(&cmd, "--batch") || cli_get(&cmd, "--seed"))) {
-        cli_usage_error(&cmd, "--sampler, --steps, --cfg, --batch and --seed go with --checkpoint");
-        return 2;
-    }
+    if (check_flags(&cmd)) return 2;
 
     vdit_err err;
     eval_dataset ds = {0};
-    eval_videos vids = {0};
-    vdit_dit dit;
-    vdit_vae vae;
-    int have_dit = 0, have_vae = 0, have_ds = 0;
+    eval_inputs in = {0};
+    eval_videos *vids = &in.vids;
+    int have_ds = 0;
     eval_feature_fn feat = {0};
     char bench_dir[4096];
     rc = 1;
     /* what is scored decides the size of a benchmark made here */
-    if (vae_path) {
-        if (vdit_vae_load(&vae, vae_path, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-        have_vae = 1;
-    }
-    int size = 0;
-    if (videos) {
-        if (eval_load_videos(videos, &vids, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-        size = vids.S;
-    } else {
-        if (vdit_dit_load(&dit, ckpt, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-        have_dit = 1;
-        if (have_vae && vae.cfg.latent_channels != dit.cfg.latent_channels) {
-            fprintf(stderr, "vdit: %s has %d latent channels, %s's DiT %d\n", vae_path, vae.cfg.latent_channels, ckpt,
-                    dit.cfg.latent_channels);
-            goto done;
-        }
-        size = dit.cfg.grid[1] * (have_vae ? vae.cfg.downsample : 1);
-    }
+    int size = load_inputs(videos, ckpt, vae_path, &in);
+    if (size < 0) goto done;
     if (!truth_dir) { /* --benchmark alone: its fixed set at this size, made once in OUT */
         snprintf(bench_dir, sizeof bench_dir, "%s/%s-%d", out, bench, size);
         truth_dir = bench_dir;
-        struct stat st;
-        if (stat(bench_dir, &st) != 0) {
-            vdit_data_spec spec;
-            if (eval_mkdir_p(out, &err) || vdit_benchmark_spec(bench, size, &spec, &err)) {
-                cli_fail(err.msg);
-                goto done;
-            }
-            fprintf(stderr, "vdit eval: making the %s benchmark at %dx%d in %s\n", bench, size, size, bench_dir);
-            int bad = vdit_data_write(bench_dir, &spec, 0, NULL, NULL, &err);
-            vdit_data_spec_free(&spec);
-            if (bad) {
-                cli_fail(err.msg);
-                goto done;
-            }
+        if (make_benchmark(bench, size, out, bench_dir, &err)) {
+            cli_fail(err.msg);
+            goto done;
         }
     }
     if (eval_dataset_load(truth_dir, &ds, &err)) {
@@ -224,63 +239,40 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "vdit: %s: dataset '%s' is not the %s benchmark\n", truth_dir, ds.name, bench);
         goto done;
     }
-    if (have_vae && eval_vae_features(&feat, &vae, t->T, t->S, &err)) {
+    if (in.have_vae && eval_vae_features(&feat, &in.vae, t->T, t->S, &err)) {
         fprintf(stderr, "vdit: %s: %s\n", vae_path, err.msg);
         goto done;
     }
     if (videos) {
-        if (vids.N != t->N || vids.T != t->T || vids.S != t->S) {
+        if (vids->N != t->N || vids->T != t->T || vids->S != t->S) {
             fprintf(stderr,
                     "vdit: %s: %d videos of %d frames at %dx%d do not match the truth %s: %d videos of %d frames at "
                     "%dx%d\n",
-                    videos, vids.N, vids.T, vids.S, vids.S, truth_dir, t->N, t->T, t->S, t->S);
+                    videos, vids->N, vids->T, vids->S, vids->S, truth_dir, t->N, t->T, t->S, t->S);
             goto done;
         }
     } else {
-        gen.dit = &dit;
-        gen.vae = have_vae ? &vae : NULL;
-        vids.N = t->N, vids.T = t->T, vids.S = t->S;
-        vids.data = malloc((size_t)t->N * t->T * t->S * t->S * 3);
-        if (!vids.data) {
-            cli_fail("out of memory for the generated videos");
-            goto done;
-        }
-        if (generate(&gen, t, vids.data, &err)) {
+        gen.dit = &in.dit;
+        gen.vae = in.have_vae ? &in.vae : NULL;
+        if (generate(&gen, t, vids, &err)) {
             fprintf(stderr, "vdit: %s: %s\n", ckpt, err.msg);
             goto done;
         }
-    }
-    eval_options opt;
-    eval_options_default(&opt);
-    opt.bootstrap = B;
-    opt.seed = bseed;
-    opt.references = !cli_get(&cmd, "--no-references");
-    opt.features = have_vae ? &feat : NULL;
-    eval_result res;
-    if (eval_run(t, vids.data, &opt, &res, &err)) {
-        cli_fail(err.msg);
-        goto done;
     }
     eval_report_options ro;
     eval_report_options_default(&ro);
     ro.title = videos ? videos : ckpt;
     ro.truth_name = ds.name;
     ro.figures = !cli_get(&cmd, "--no-figures");
-    ro.truth = t;
-    ro.model = vids.data;
-    int figs = 0;
-    if (eval_write_report(out, &res, &ro, &figs, &err)) {
+    if (score(t, vids->data, in.have_vae ? &feat : NULL, &ro, B, bseed, !cli_get(&cmd, "--no-references"), out, &err))
         cli_fail(err.msg);
-    } else {
-        eval_print_summary(stdout, stderr, out, &res, figs);
+    else
         rc = 0;
-    }
-    eval_result_free(&res);
 done:
     eval_vae_features_free(&feat);
-    if (have_vae) vdit_vae_free(&vae);
-    if (have_dit) vdit_dit_free(&dit);
-    eval_videos_free(&vids);
+    if (in.have_vae) vdit_vae_free(&in.vae);
+    if (in.have_dit) vdit_dit_free(&in.dit);
+    eval_videos_free(vids);
     if (have_ds) eval_dataset_free(&ds);
     return rc;
 }

@@ -40,6 +40,83 @@ static int parse_known(const cli_cmd *cmd, const char *s, uint8_t *known, int T)
     return 0;
 }
 
+/* Videos 0 .. first+count-1 of the dataset in dir, which must be F frames at
+ * S x S (the DiT's grid through the VAE); err->msg empty when the error is
+ * printed already. */
+static int load_truth(latent_set *ls, const char *dir, const char *ckpt, int first, int count, int F, int S,
+                      vdit_err *err)
+{
+    int need = first + count;
+    err->msg[0] = 0;
+    if (load_latents(ls, dir, NULL, need, err)) return -1;
+    if (ls->frames != F || ls->S != S) {
+        fprintf(stderr, "vdit: %s: videos of %d frames at %dx%d do not fit %s's %d frames at %dx%d\n", dir, ls->frames,
+                ls->S, ls->S, ckpt, F, S, S);
+        return -1;
+    }
+    if (ls->N < need) {
+        fprintf(stderr, "vdit: %s: has %d videos, --first %d --count %d needs %d\n", dir, ls->N, first, count, need);
+        return -1;
+    }
+    return 0;
+}
+
+/* known[N][T] from --known (a list) or --context (a prefix) and labels[N]:
+ * --label, else the videos' own (data_labels[N], may be NULL), else null. */
+static int fill_masks(const cli_cmd *cmd, const char *known_s, int context, int label, const int *data_labels, int N,
+                      int T, int num_classes, uint8_t *known, int *labels)
+{
+    for (int i = 0; i < N; i++) {
+        uint8_t *k = known + (size_t)i * T;
+        if (known_s) {
+            if (parse_known(cmd, known_s, k, T)) return -1;
+        } else {
+            for (int t = 0; t < context; t++) k[t] = 1;
+        }
+        labels[i] = label >= 0 ? label : (data_labels && num_classes ? data_labels[i] : num_classes);
+        if (labels[i] > num_classes) labels[i] = num_classes;
+    }
+    return 0;
+}
+
+/* OUT/latents.npy, videos.npy, sample_NNN.gif and contact.png for the
+ * sampled lat[N][T][C][H][W] and videos[N][F][S][S][3]; truth (may be
+ * NULL) [N][F][S][S][3] is shown above each sample on the contact sheet. */
+static int write_samples(const char *out, const float *lat, const uint8_t *videos, const uint8_t *truth, int N,
+                         const int64_t lshape[5], int F, int S, vdit_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/latents.npy", out);
+    if (vdit_npy_write_f32(path, lat, 5, lshape, err)) return -1;
+    size_t nframes = (size_t)F * S * S * 3;
+    vdit_array va = {VDIT_DTYPE_U8, 5, {N, F, S, S, 3}, (void *)videos, (size_t)N * nframes};
+    snprintf(path, sizeof path, "%s/videos.npy", out);
+    if (vdit_npy_write(path, &va, err)) return -1;
+    for (int i = 0; i < N; i++) {
+        snprintf(path, sizeof path, "%s/sample_%03d.gif", out, i);
+        if (vdit_gif_write(path, videos + i * nframes, F, S, S, 10, err)) return -1;
+    }
+    /* contact sheet: up to 4 videos, the truth above each sample when known */
+    int shown = N < 4 ? N : 4, rows = shown * (truth ? 2 : 1);
+    uint8_t *grid = malloc((size_t)rows * nframes), *sheet = NULL;
+    if (!grid) return vdit_seterr(err, "contact sheet: out of memory");
+    for (int i = 0, r = 0; i < shown; i++) {
+        if (truth) memcpy(grid + (size_t)r++ * nframes, truth + i * nframes, nframes);
+        memcpy(grid + (size_t)r++ * nframes, videos + i * nframes, nframes);
+    }
+    int sh, sw;
+    err->msg[0] = 0;
+    snprintf(path, sizeof path, "%s/contact.png", out);
+    int bad = vdit_contact_sheet(&sheet, &sh, &sw, grid, rows, F, S, S, S < 48 ? 2 : 1, 2) ||
+              vdit_png_write(path, sheet, sh, sw, err);
+    free(grid);
+    free(sheet);
+    if (bad && !err->msg[0]) vdit_seterr(err, "contact sheet: out of memory");
+    return bad ? -1 : 0;
+}
+
+static void sample_progress(void *pb, int done, int total) { progress_update(pb, done, NULL); }
+
 int cmd_sample(int argc, char **argv)
 {
     cli_flag flags[] = {
@@ -84,12 +161,14 @@ int cmd_sample(int argc, char **argv)
         return 1;
     }
     const vdit_dit_config *c = &m.cfg;
-    int T = c->grid[0], C = c->latent_channels, H = c->grid[1], W = c->grid[2];
+    int T = c->grid[0], C = c->latent_channels, H = c->grid[1], W = c->grid[2], context, label;
     if (sampler < 0) sampler = c->objective == VDIT_OBJ_EPS ? VDIT_SAMPLER_DDIM : VDIT_SAMPLER_HEUN;
-    int context, label;
     latent_set ls = {0};
     vdit_vae vm = {0};
-    float *lat = NULL, *ctx = NULL;
+    progress pb;
+    vdit_pipeline p = {&m, vae ? &vm : NULL, {(vdit_sampler)sampler, steps, (float)cfg, seed}, batch,
+                       sample_progress, &pb};
+    float *lat = NULL;
     uint8_t *known = NULL, *videos = NULL;
     int *labels = NULL;
     rc = 2;
@@ -102,154 +181,54 @@ int cmd_sample(int argc, char **argv)
     }
     rc = 1;
     /* the decoder is checked before any sampling, so a mismatch costs nothing */
-    if (vae) {
-        if (vdit_vae_load(&vm, vae, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-        if (vm.cfg.latent_channels != C) {
-            fprintf(stderr, "vdit: %s has %d latent channels, %s's DiT %d\n", vae, vm.cfg.latent_channels, ckpt, C);
-            goto done;
-        }
-    } else if (C != 3) {
-        fprintf(stderr, "vdit: %s: %d latent channels are not pixels: give the --vae to decode them\n", ckpt, C);
+    int F = T, S = H, Tl, Cl, Hl; /* pixels: the grid itself */
+    if (vae && vdit_vae_load(&vm, vae, &err)) {
+        cli_fail(err.msg);
         goto done;
     }
-    if (data) {
-        if (load_latents(&ls, data, vae, first + count, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-        if (ls.T != T || ls.C != C || ls.H != H || ls.W != W) {
-            fprintf(stderr, "vdit: %s: videos of latent shape [%d][%d][%d][%d] do not fit %s's [%d][%d][%d][%d]\n",
-                    data, ls.T, ls.C, ls.H, ls.W, ckpt, T, C, H, W);
-            goto done;
-        }
-        if (ls.N < first + count) {
-            fprintf(stderr, "vdit: %s: has %d videos, --first %d --count %d needs %d\n", data, ls.N, first, count,
-                    first + count);
-            goto done;
-        }
+    if (vae) F = T * vm.cfg.temporal, S = H * vm.cfg.downsample;
+    if (vdit_pipeline_shape(&p, F, S, &Tl, &Cl, &Hl, &err)) {
+        fprintf(stderr, "vdit: %s%s%s: %s\n", ckpt, vae ? " with " : "", vae ? vae : "", err.msg);
+        goto done;
     }
-    size_t nv = (size_t)T * C * H * W;
+    if (data && load_truth(&ls, data, ckpt, first, count, F, S, &err)) {
+        if (err.msg[0]) cli_fail(err.msg);
+        goto done;
+    }
+    size_t nv = (size_t)T * C * H * W, nframes = (size_t)F * S * S * 3;
     lat = malloc((size_t)count * nv * sizeof(float));
+    videos = malloc((size_t)count * nframes);
     known = calloc((size_t)count * T, 1);
     labels = malloc((size_t)count * sizeof(int));
-    if (!lat || !known || !labels) {
+    if (!lat || !videos || !known || !labels) {
         cli_fail("out of memory");
         goto done;
     }
-    for (int i = 0; i < count; i++) {
-        uint8_t *k = known + (size_t)i * T;
-        if (known_s) {
-            if (parse_known(&cmd, known_s, k, T)) {
-                rc = 2;
-                goto done;
-            }
-        } else {
-            for (int t = 0; t < context; t++) k[t] = 1;
-        }
-        labels[i] = label >= 0 ? label : (data && c->num_classes ? ls.labels[first + i] : c->num_classes);
-        if (labels[i] > c->num_classes) labels[i] = c->num_classes;
+    if (fill_masks(&cmd, known_s, context, label, data ? ls.labels + first : NULL, count, T, c->num_classes, known,
+                   labels)) {
+        rc = 2;
+        goto done;
     }
     if (mkdir(out, 0755) && errno != EEXIST) {
         fprintf(stderr, "vdit: %s: %s\n", out, strerror(errno));
         goto done;
     }
-
-    vdit_sample_config sc = {(vdit_sampler)sampler, steps, (float)cfg, seed};
-    progress pb;
+    const uint8_t *truth = data ? ls.videos + (size_t)first * nframes : NULL;
     progress_start(&pb, "sample", count);
-    for (int b0 = 0; b0 < count; b0 += batch) {
-        int nb = count - b0 < batch ? count - b0 : batch;
-        vdit_sample_job job = {nb, T, C, H, W, data ? ls.x + (size_t)(first + b0) * nv : NULL,
-                               data ? known + (size_t)b0 * T : NULL, labels + b0, c->num_classes};
-        /* each chunk its own seed, so the videos do not depend on --batch alone */
-        sc.seed = vdit_rng_at(seed, (uint64_t)b0);
-        if (vdit_sample_dit(&m, &sc, &job, lat + (size_t)b0 * nv, &err)) {
-            fprintf(stderr, "\nvdit: %s: %s\n", ckpt, err.msg);
-            goto done;
-        }
-        progress_update(&pb, b0 + nb, NULL);
+    if (vdit_pipeline_continue(&p, truth, count, F, S, known, labels, videos, lat, &err)) {
+        fprintf(stderr, "\nvdit: %s: %s\n", ckpt, err.msg);
+        goto done;
     }
     progress_end(&pb, NULL);
-
-    char path[4096];
     int64_t lshape[5] = {count, T, C, H, W};
-    snprintf(path, sizeof path, "%s/latents.npy", out);
-    if (vdit_npy_write_f32(path, lat, 5, lshape, &err)) {
+    if (write_samples(out, lat, videos, truth, count, lshape, F, S, &err)) {
         cli_fail(err.msg);
-        goto done;
-    }
-    /* pixels: from the VAE's decoder, or the latents themselves */
-    int F = T, S = H;
-    float *pix = lat;
-    if (vae) { /* loaded and checked above */
-        F = T * vm.cfg.temporal, S = H * vm.cfg.downsample;
-        pix = malloc((size_t)count * F * 3 * S * S * sizeof(float));
-        for (int i = 0; pix && i < count; i++)
-            if (vdit_vae_decode(&vm, lat + i * nv, 1, T, H, W, pix + (size_t)i * F * 3 * S * S, &err)) {
-                cli_fail(err.msg);
-                free(pix);
-                goto done;
-            }
-        vdit_vae_free(&vm);
-        if (!pix) {
-            cli_fail("out of memory");
-            goto done;
-        }
-    }
-    /* [N][F][3][S][S] in [-1, 1] -> uint8 [N][F][S][S][3] */
-    size_t nframes = (size_t)F * S * S * 3;
-    videos = malloc((size_t)count * nframes);
-    if (!videos) {
-        if (pix != lat) free(pix);
-        cli_fail("out of memory");
-        goto done;
-    }
-    for (int i = 0; i < count; i++) vdit_video_to_u8(videos + i * nframes, pix + i * nframes, F, S, S);
-    if (pix != lat) free(pix);
-    const uint8_t *truth = data ? ls.videos + (size_t)first * nframes : NULL;
-    if (data && (ls.frames != F || ls.S != S)) truth = NULL; /* cannot happen with a matching VAE */
-    vdit_array va = {VDIT_DTYPE_U8, 5, {count, F, S, S, 3}, videos, (size_t)count * nframes};
-    snprintf(path, sizeof path, "%s/videos.npy", out);
-    if (vdit_npy_write(path, &va, &err)) {
-        cli_fail(err.msg);
-        goto done;
-    }
-    for (int i = 0; i < count; i++) {
-        snprintf(path, sizeof path, "%s/sample_%03d.gif", out, i);
-        if (vdit_gif_write(path, videos + i * nframes, F, S, S, 10, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-    }
-    /* contact sheet: up to 4 videos, the truth above each sample when known */
-    int shown = count < 4 ? count : 4, rows = shown * (truth ? 2 : 1);
-    uint8_t *grid = malloc((size_t)rows * nframes), *sheet = NULL;
-    if (!grid) {
-        cli_fail("out of memory");
-        goto done;
-    }
-    for (int i = 0, r = 0; i < shown; i++) {
-        if (truth) memcpy(grid + (size_t)r++ * nframes, truth + i * nframes, nframes);
-        memcpy(grid + (size_t)r++ * nframes, videos + i * nframes, nframes);
-    }
-    int sh, sw;
-    err.msg[0] = 0;
-    snprintf(path, sizeof path, "%s/contact.png", out);
-    int bad = vdit_contact_sheet(&sheet, &sh, &sw, grid, rows, F, S, S, S < 48 ? 2 : 1, 2) ||
-              vdit_png_write(path, sheet, sh, sw, &err);
-    free(grid);
-    free(sheet);
-    if (bad) {
-        cli_fail(err.msg[0] ? err.msg : "contact sheet: out of memory");
         goto done;
     }
     printf("wrote %d videos to %s (videos.npy, latents.npy, sample_*.gif, contact.png)\n", count, out);
     rc = 0;
 done:
-    free(lat), free(known), free(labels), free(videos), free(ctx);
+    free(lat), free(known), free(labels), free(videos);
     latent_set_free(&ls);
     vdit_vae_free(&vm);
     vdit_dit_free(&m);

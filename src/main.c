@@ -1,4 +1,4 @@
-/* vdit.c - the vdit command line: a thin layer of subcommands over libvdit. */
+/* main.c - the vdit command line: a thin layer of subcommands over libvdit. */
 #include "config.h"
 
 #include <stdio.h>

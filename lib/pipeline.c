@@ -1,0 +1,171 @@
+/* pipeline.c - videos in, videos out: encode with the VAE (when the DiT
+ * works on latents), sample with the DiT given the known frames, decode.
+ * What `vdit sample`, `vdit eval --checkpoint` and a library user call to
+ * continue a video or fill in its missing frames. Raw arrays only, no files.
+ *
+ * Shapes: videos uint8 [N][F][S][S][3] (RGB, as datasets store them);
+ * latents float [N][T][C][H][W] with T = F / temporal, H = W = S / downsample
+ * and C the VAE's latent channels (without a VAE: T = F, H = S, C = 3 and
+ * the latent is the video in [-1, 1]). Masks are per latent frame.
+ *
+ * Videos are processed p->batch at a time; chunk b0 (the videos b0 ..
+ * b0+batch-1) is sampled with the seed vdit_rng_at(sample.seed, b0), so a
+ * video depends on the seed and the batch, not on how many videos follow.
+ */
+#include "vdit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The latents of videos of F frames at S x S through the VAE (or as pixels). */
+static int latent_shape(const vdit_pipeline *p, int F, int S, int *T, int *C, int *H, vdit_err *err)
+{
+    if (p->batch < 1) return vdit_seterr(err, "pipeline batch %d must be at least 1", p->batch);
+    if (F < 1 || S < 1) return vdit_seterr(err, "videos of %d frames at %dx%d", F, S, S);
+    if (p->vae && vdit_vae_check_shape(p->vae, 1, F, S, S, err)) return -1;
+    *T = F / (p->vae ? p->vae->cfg.temporal : 1);
+    *C = p->vae ? p->vae->cfg.latent_channels : 3;
+    *H = S / (p->vae ? p->vae->cfg.downsample : 1);
+    return 0;
+}
+
+int vdit_pipeline_shape(const vdit_pipeline *p, int F, int S, int *T, int *C, int *H, vdit_err *err)
+{
+    if (!p->dit) return vdit_seterr(err, "pipeline without a DiT");
+    const vdit_dit_config *c = &p->dit->cfg;
+    if (p->vae && p->vae->cfg.latent_channels != c->latent_channels)
+        return vdit_seterr(err, "the VAE has %d latent channels, the DiT %d", p->vae->cfg.latent_channels,
+                           c->latent_channels);
+    if (!p->vae && c->latent_channels != 3)
+        return vdit_seterr(err, "the DiT's %d latent channels are not pixels: it needs its VAE", c->latent_channels);
+    if (latent_shape(p, F, S, T, C, H, err)) return -1;
+    if (c->grid[0] != *T || c->grid[1] != *H || c->grid[2] != *H)
+        return vdit_seterr(err,
+                           "videos of %d frames at %dx%d %s are [%d][%d][%d][%d] but the DiT's grid is "
+                           "[%d][%d][%d][%d]",
+                           F, S, S, p->vae ? "encoded by the VAE" : "as pixels", *T, *C, *H, *H, c->grid[0],
+                           c->latent_channels, c->grid[1], c->grid[2]);
+    return 0;
+}
+
+/* The pixel size of the DiT's grid: frames F and side S. */
+static void video_size(const vdit_pipeline *p, int *F, int *S)
+{
+    const vdit_dit_config *c = &p->dit->cfg;
+    *F = c->grid[0] * (p->vae ? p->vae->cfg.temporal : 1);
+    *S = c->grid[1] * (p->vae ? p->vae->cfg.downsample : 1);
+}
+
+/* ------------------------------------------------------------------------
+ * One chunk of at most p->batch videos
+ * ---------------------------------------------------------------------- */
+
+/* videos[nb][F][S][S][3] -> z[nb][T][C][H][W]; x[nb][F][3][S][S] is scratch. */
+static int encode_chunk(const vdit_pipeline *p, const uint8_t *videos, int nb, int F, int S, float *x, float *z,
+                        vdit_err *err)
+{
+    size_t np = (size_t)F * 3 * S * S;
+    for (int i = 0; i < nb; i++) vdit_video_to_float((p->vae ? x : z) + i * np, videos + i * np, F, S, S);
+    return p->vae ? vdit_vae_encode(p->vae, x, nb, F, S, S, z, err) : 0;
+}
+
+/* z[nb][T][C][H][W] -> videos[nb][F][S][S][3]; x[nb][F][3][S][S] is scratch. */
+static int decode_chunk(const vdit_pipeline *p, const float *z, int nb, int F, int S, float *x, uint8_t *videos,
+                        vdit_err *err)
+{
+    const vdit_dit_config *c = &p->dit->cfg;
+    size_t np = (size_t)F * 3 * S * S;
+    if (p->vae && vdit_vae_decode(p->vae, z, nb, c->grid[0], c->grid[1], c->grid[2], x, err)) return -1;
+    for (int i = 0; i < nb; i++) vdit_video_to_u8(videos + i * np, (p->vae ? x : z) + i * np, F, S, S);
+    return 0;
+}
+
+/* The nb videos of chunk b0: z[nb][T][C][H][W] from the context (read on
+ * the known frames), known[nb][T] and labels[nb] (the null label beyond
+ * the model's classes). */
+static int sample_chunk(const vdit_pipeline *p, int b0, int nb, const float *context, const uint8_t *known,
+                        const int *labels, float *z, vdit_err *err)
+{
+    const vdit_dit_config *c = &p->dit->cfg;
+    vdit_sample_job job = {nb, c->grid[0], c->latent_channels, c->grid[1], c->grid[2], context, known, labels,
+                           c->num_classes};
+    vdit_sample_config sc = p->sample;
+    sc.seed = vdit_rng_at(p->sample.seed, (uint64_t)b0); /* a seed per chunk */
+    return vdit_sample_dit(p->dit, &sc, &job, z, err);
+}
+
+/* ------------------------------------------------------------------------
+ * Whole sets
+ * ---------------------------------------------------------------------- */
+
+/* N videos p->batch at a time: vin[N][F][S][S][3] encoded to zout[N][nl],
+ * or zin[N][nl] decoded to vout[N][F][S][S][3] (the other pair NULL). */
+static int code_all(const vdit_pipeline *p, int N, int F, int S, size_t nl, const uint8_t *vin, float *zout,
+                    const float *zin, uint8_t *vout, vdit_err *err)
+{
+    size_t np = (size_t)F * 3 * S * S;
+    float *x = p->vae ? malloc((size_t)p->batch * np * sizeof(float)) : NULL;
+    if (p->vae && !x) return vdit_seterr(err, "out of memory for a batch of %d videos", p->batch);
+    int rc = 0;
+    for (int b0 = 0; b0 < N && !rc; b0 += p->batch) {
+        int nb = N - b0 < p->batch ? N - b0 : p->batch;
+        rc = vin ? encode_chunk(p, vin + b0 * np, nb, F, S, x, zout + b0 * nl, err)
+                 : decode_chunk(p, zin + b0 * nl, nb, F, S, x, vout + b0 * np, err);
+    }
+    free(x);
+    return rc;
+}
+
+int vdit_pipeline_encode(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, float *z, vdit_err *err)
+{
+    int T, C, H; /* no DiT: the VAE's latents alone (a training set) */
+    if (p->dit ? vdit_pipeline_shape(p, F, S, &T, &C, &H, err) : latent_shape(p, F, S, &T, &C, &H, err)) return -1;
+    if (!videos || !z) return vdit_seterr(err, "no videos to encode");
+    return code_all(p, N, F, S, (size_t)T * C * H * H, videos, z, NULL, NULL, err);
+}
+
+int vdit_pipeline_decode(const vdit_pipeline *p, const float *z, int N, uint8_t *videos, vdit_err *err)
+{
+    int F, S, T, C, H;
+    video_size(p, &F, &S);
+    if (vdit_pipeline_shape(p, F, S, &T, &C, &H, err)) return -1;
+    if (!z || !videos) return vdit_seterr(err, "no latents to decode");
+    return code_all(p, N, F, S, (size_t)T * C * H * H, NULL, NULL, z, videos, err);
+}
+
+int vdit_pipeline_continue(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, const uint8_t *known,
+                           const int *labels, uint8_t *out, float *latents, vdit_err *err)
+{
+    int T, C, H;
+    if (N < 1) return vdit_seterr(err, "no videos to continue (N = %d)", N);
+    if (vdit_pipeline_shape(p, F, S, &T, &C, &H, err)) return -1;
+    const vdit_dit_config *c = &p->dit->cfg;
+    for (int i = 0; labels && i < N; i++)
+        if (labels[i] < 0 || labels[i] > c->num_classes)
+            return vdit_seterr(err, "video %d: label %d out of range 0..%d (%d is the null label)", i, labels[i],
+                               c->num_classes, c->num_classes);
+    if (!videos)
+        for (size_t i = 0; known && i < (size_t)N * T; i++)
+            if (known[i]) return vdit_seterr(err, "frame %zu of video %zu is known but no videos are given", i % T, i / T);
+    int B = p->batch;
+    size_t np = (size_t)F * 3 * S * S, nl = (size_t)T * C * H * H;
+    float *x = malloc((size_t)B * np * sizeof(float)), *z = malloc((size_t)B * nl * sizeof(float));
+    float *zo = latents ? NULL : malloc((size_t)B * nl * sizeof(float));
+    int *y = malloc((size_t)B * sizeof(int));
+    int rc = 0;
+    if (!x || !z || (!latents && !zo) || !y) rc = vdit_seterr(err, "out of memory for a batch of %d videos", B);
+    for (int b0 = 0; b0 < N && !rc; b0 += B) {
+        int nb = N - b0 < B ? N - b0 : B;
+        float *zb = latents ? latents + b0 * nl : zo;
+        for (int i = 0; i < nb; i++) y[i] = labels ? labels[b0 + i] : c->num_classes;
+        if (videos && (rc = encode_chunk(p, videos + b0 * np, nb, F, S, x, z, err))) break;
+        /* nothing known: no context at all (the same bits as an all-zero mask) */
+        if ((rc = sample_chunk(p, b0, nb, videos ? z : NULL, videos && known ? known + (size_t)b0 * T : NULL, y, zb,
+                               err)))
+            break;
+        if ((rc = decode_chunk(p, zb, nb, F, S, x, out + b0 * np, err))) break;
+        if (p->progress) p->progress(p->progress_ctx, b0 + nb, N);
+    }
+    free(x), free(z), free(zo), free(y);
+    return rc;
+}
