@@ -173,6 +173,19 @@ static void conv2d_im2col(float *col, const float *img, vdit_conv2d_shape s, int
                      OW);
 }
 
+/* out[OC][P] = w[OC][K] @ col[K][P] + b (b broadcast along P; NULL: none),
+ * one sgemm after the bias rows: the GEMM step of every conv */
+static void conv_gemm(float *out, const float *w, const float *col, const float *b, int OC, int K, int P)
+{
+    float beta = 0.0f;
+    if (b) {
+        for (int o = 0; o < OC; o++)
+            for (int i = 0; i < P; i++) out[(size_t)o * P + i] = b[o];
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, P, K, 1.0f, w, K, col, P, beta, out, P);
+}
+
 /* out_n[OC][P] = w[OC][K] @ col_n[K][P] + b, for image n */
 static void conv2d_one(float *out_n, const float *img, const float *w, const float *b, float *col, vdit_conv2d_shape s,
                        int OH, int OW)
@@ -183,13 +196,7 @@ static void conv2d_one(float *out_n, const float *img, const float *w, const flo
         conv2d_im2col(col, img, s, OH, OW);
         cm = col;
     }
-    float beta = 0.0f;
-    if (b) {
-        for (int o = 0; o < s.OC; o++)
-            for (int i = 0; i < P; i++) out_n[(size_t)o * P + i] = b[o];
-        beta = 1.0f;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.OC, P, K, 1.0f, w, K, cm, P, beta, out_n, P);
+    conv_gemm(out_n, w, cm, b, s.OC, K, P);
 }
 
 /* Images in parallel (one single-threaded GEMM each) when there are enough
@@ -464,13 +471,7 @@ void vdit_conv3d_forward(float *out, const float *inp, const float *w, const flo
     for (int j = 0; j < nout; j++) { /* output frame j = b*OT + t' */
         float *col = cols + (par ? thread_num() : 0) * col_sz, *o = out + j * out_sz;
         conv3d_im2col(col, inp + (j / OT) * vid, j % OT, s, OH, OW);
-        float beta = 0.0f;
-        if (b) {
-            for (int c = 0; c < s.OC; c++)
-                for (int i = 0; i < P; i++) o[(size_t)c * P + i] = b[c];
-            beta = 1.0f;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.OC, P, K, 1.0f, w, K, col, P, beta, o, P);
+        conv_gemm(o, w, col, b, s.OC, K, P);
     }
 }
 

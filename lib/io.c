@@ -80,26 +80,31 @@ static int read_exact(FILE *fp, void *buf, size_t n)
     return n == 0 || fread(buf, 1, n, fp) == n ? 0 : -1;
 }
 
-/* Opens a regular file for reading and returns its size from fstat, which
- * every reader compares sizes against before allocating. */
-static int open_regular(const char *path, FILE **fp_out, uint64_t *size, vdit_err *err)
+int vdit__open_regular(const char *path, FILE **fp_out, uint64_t *size, vdit_err *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return vdit_seterr(err, "%s: cannot open: %s", path, strerror(errno));
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return vdit_seterr(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         int e = errno;
-        fclose(fp);
+        close(fd);
         return vdit_seterr(err, "%s: cannot stat: %s", path, strerror(e));
     }
     if (S_ISDIR(st.st_mode)) {
-        fclose(fp);
+        close(fd);
         return vdit_seterr(err, "%s: is a directory, expected a file", path);
     }
     /* pipes and devices have no reliable size to check against */
     if (!S_ISREG(st.st_mode)) {
-        fclose(fp);
+        close(fd);
         return vdit_seterr(err, "%s: not a regular file", path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    FILE *fp = fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0 ? fdopen(fd, "rb") : NULL;
+    if (!fp) {
+        int e = errno;
+        close(fd);
+        return vdit_seterr(err, "%s: cannot open: %s", path, strerror(e));
     }
     *fp_out = fp;
     *size = (uint64_t)st.st_size;
@@ -210,7 +215,7 @@ int vdit_read_file(const char *path, size_t max_size, void **data, size_t *size,
     *size = 0;
     FILE *fp;
     uint64_t fsize;
-    if (open_regular(path, &fp, &fsize, err) != 0) return -1;
+    if (vdit__open_regular(path, &fp, &fsize, err) != 0) return -1;
     if (fsize > (uint64_t)max_size) {
         fclose(fp);
         return vdit_seterr(err, "%s: file size %llu exceeds the limit of %zu bytes", path,
@@ -567,7 +572,7 @@ int vdit_npy_read(const char *path, vdit_array *out, vdit_err *err)
     memset(out, 0, sizeof *out);
     FILE *fp;
     uint64_t fsize;
-    if (open_regular(path, &fp, &fsize, err) != 0) return -1;
+    if (vdit__open_regular(path, &fp, &fsize, err) != 0) return -1;
     int rc = vdit__npy_read_array(npy_file_reader, fp, fsize, path, "file", out, err);
     fclose(fp);
     return rc;
@@ -915,7 +920,7 @@ int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err)
     memset(f, 0, sizeof *f);
     FILE *fp;
     uint64_t fsize;
-    if (open_regular(path, &fp, &fsize, err) != 0) return -1;
+    if (vdit__open_regular(path, &fp, &fsize, err) != 0) return -1;
 
     char *header = NULL;
     json_t *root = NULL;

@@ -419,23 +419,10 @@ static int zarchive_open(zarchive *z, const char *path, vdit_err *err)
     memset(z, 0, sizeof *z);
     z->path = path;
     if (!path) return vdit_seterr(err, "(null): no path given");
-    z->fp = fopen(path, "rb");
-    if (!z->fp) return vdit_seterr(err, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(z->fp), &st) != 0) {
-        int e = errno;
-        zarchive_close(z);
-        return vdit_seterr(err, "%s: cannot stat: %s", path, strerror(e));
+    if (vdit__open_regular(path, &z->fp, &z->size, err)) {
+        z->fp = NULL;
+        return -1;
     }
-    if (S_ISDIR(st.st_mode)) {
-        zarchive_close(z);
-        return vdit_seterr(err, "%s: is a directory, expected a file", path);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        zarchive_close(z);
-        return vdit_seterr(err, "%s: not a regular file", path);
-    }
-    z->size = (uint64_t)st.st_size;
 
     /* The end-of-central-directory record: 22 bytes and a comment of at most
      * 64 KiB, which must end exactly at the end of the file (so every

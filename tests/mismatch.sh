@@ -110,5 +110,11 @@ row "vae encode: truncated dataset"  T/data.npz                 "zip"           
 row "info: truncated checkpoint"     trunc.safetensors          "beyond"                   -- $V info trunc.safetensors
 row "info: truncated array"          trunc.npy                  "exceeds file size"        -- $V info trunc.npy
 row "data show: truncated dataset"   T/data.npz                 "zip"                      -- $V data show T --index 0 --out o.png
+# not regular files: a FIFO is refused at once (opened without blocking), not waited on
+mkfifo fifo.safetensors fifo.npy
+row "info: a FIFO checkpoint"        fifo.safetensors           "not a regular file"       -- timeout 10 $V info fifo.safetensors
+row "info: a FIFO array"             fifo.npy                   "not a regular file"       -- timeout 10 $V info fifo.npy
+row "sample: a FIFO checkpoint"      fifo.safetensors           "not a regular file"       -- timeout 10 $V sample --checkpoint fifo.safetensors --data A --count 1 --steps 1 --out sF
+row "vae encode: a FIFO as input"    fifo.npy                   "not a regular file"       -- timeout 10 $V vae encode --vae vae2.safetensors --input fifo.npy --out o.npy
 
 testlib_finish
