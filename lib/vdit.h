@@ -3,7 +3,8 @@
  * libvdit is a pure-C reference implementation of a Sora-style video
  * diffusion transformer (see shared/design/model.md): the DiT and the video
  * VAE with their forward and backward passes, diffusion and samplers, AdamW,
- * and the file formats it reads and writes (safetensors, NPY, NPZ). The
+ * the file formats it reads and writes (safetensors, NPY, NPZ) and the INI
+ * settings files of training. The
  * layers themselves are declared in lib/kernels.h, internal (lib/README.md
  * maps each part of the model to its file and function).
  *
@@ -946,6 +947,77 @@ int vdit_pipeline_decode(const vdit_pipeline *p, const float *z, int N, uint8_t 
  * context bit for bit. */
 int vdit_pipeline_continue(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, const uint8_t *known,
                            const int *labels, uint8_t *out, float *latents, vdit_err *err);
+
+/* ------------------------------------------------------------------------
+ * Settings files (lib/settings.c, train_settings.c, vae_settings.c): the
+ * INI files of `vdit train --config` and `vdit vae train --config`, read
+ * with inih through a table of keys (one per setting, with its section,
+ * type and range), so a notebook or another front end loads a training
+ * config as the command line does. Comments are whole lines starting with ;
+ * or #, or "; ..." after a blank; an indented line continues the key above;
+ * a repeated key keeps its last value; lines may be of any length. Unknown
+ * sections or keys and bad values are refused: the message names the file
+ * and the line ("FILE:LINE: [train] lr = 'x' must be a finite number"), or
+ * the file alone for a check across keys.
+ * ---------------------------------------------------------------------- */
+
+/* One key of an INI file. */
+typedef struct {
+    char *section, *name, *value;
+    int line; /* of the value */
+} vdit_ini_entry;
+
+/* The keys of the INI file at `path` as the settings loaders read it: a
+ * repeated key once, at its first place, with its last value; the keys of
+ * a section together, sections in the order they first appear (a section
+ * without keys is not listed). *entries is malloc'ed, *n entries
+ * (vdit_ini_entries_free). A tab in a section or key name is refused. */
+int vdit_ini_resolve(const char *path, vdit_ini_entry **entries, int *n, vdit_err *err);
+void vdit_ini_entries_free(vdit_ini_entry *entries, int n);
+
+/* The DiT's training settings: [model] (size: a preset name, then the keys
+ * after it override its values), [train], [data]. */
+typedef struct {
+    vdit_dit_config model;  /* the latent grid, channels and classes: set from the data */
+    vdit_train_config train;
+    int checkpoint_every, keep_checkpoints, log_every;
+    int use_labels; /* condition on the scenario label */
+    int count;      /* use the first `count` videos (0: all) */
+    char context_probs_text[256];
+    char size[64]; /* a registry name (VDiT-S/2), or "" */
+} vdit_train_settings;
+
+/* The defaults (hidden 128, depth 4, heads 4, patch 1,2,2, space-time
+ * attention, flow; vdit_train_config_default; a checkpoint every 500
+ * steps, 3 kept, a log row every 10; labels on; context_probs
+ * 0.1,0.1,0.1,0.7), then the file at `path`, then the checks across keys
+ * (context_probs against context_frames, vdit_train_config_check). */
+int vdit_train_settings_load(vdit_train_settings *s, const char *path, vdit_err *err);
+/* Every key with its resolved value (malloc'ed; NULL when out of memory),
+ * so a run directory's config.ini says exactly what ran; the header names
+ * the data, the VAE (NULL: pixels) and the latent grid. */
+char *vdit_train_settings_text(const vdit_train_settings *s, const char *data, const char *vae);
+
+/* The VAE's training settings: [model], [loss], [train], [data]. */
+typedef struct {
+    vdit_vae_config model;
+    vdit_vae_train_config train;
+    int checkpoint_every; /* a training state every N steps and at the last (0: none) */
+    int count;            /* use the first `count` videos (0: all) */
+    char channels_text[64];
+} vdit_vae_settings;
+
+/* The defaults (the library's, [model] channels 32,64,64; clip_frames 0;
+ * a training state every 500 steps). */
+void vdit_vae_settings_default(vdit_vae_settings *s);
+/* The defaults, then the file at `path`, then vdit_vae_config_check and
+ * vdit_vae_train_config_check; clip_frames 0 becomes 1 (temporal 1) or 8. */
+int vdit_vae_settings_load(vdit_vae_settings *s, const char *path, vdit_err *err);
+/* The settings as the JSON kept in the checkpoint's metadata ("train"),
+ * with the run's data, frame size, steps, time and validation PSNR
+ * (malloc'ed; NULL when out of memory). */
+char *vdit_vae_settings_json(const vdit_vae_settings *s, const char *data, int size, int steps, double seconds,
+                             double val_psnr);
 
 /* ------------------------------------------------------------------------
  * Pictures (lib/image.c): PNG (libpng), animated GIF (giflib), contact

@@ -14,7 +14,6 @@
 
 #include "cli.h"
 #include "progress.h"
-#include "vae_settings.h"
 #include "kernels.h"
 #include "vdit.h"
 
@@ -100,12 +99,16 @@ int cmd_bench_vae(int argc, char **argv)
                    flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc > 0 ? 0 : 2;
-    vae_settings st;
+    vdit_vae_settings st;
     const char *cfgpath = cli_get(&cmd, "--config");
+    vdit_err err;
     if (cfgpath) {
-        if (vae_settings_load(&st, cfgpath)) return 1;
+        if (vdit_vae_settings_load(&st, cfgpath, &err)) {
+            cli_fail(err.msg);
+            return 1;
+        }
     } else {
-        vae_settings_default(&st);
+        vdit_vae_settings_default(&st);
         st.train.clip_frames = 1;
     }
     int S, B, steps, threads;
@@ -115,7 +118,6 @@ int cmd_bench_vae(int argc, char **argv)
 #ifdef _OPENMP
     if (threads) omp_set_num_threads(threads);
 #endif
-    vdit_err err;
     vdit_vae m;
     if (vdit_vae_create(&m, &st.model, &err)) {
         cli_fail(err.msg);

@@ -1,12 +1,12 @@
 /* cmd_config.c - `vdit config get|resolve FILE.ini`: an INI file as vdit
- * reads it (inih, settings.c), for the experiment harness and other scripts. */
+ * reads it (vdit_ini_resolve), for the experiment harness and other scripts. */
 #include "config.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
-#include "settings.h"
+#include "vdit.h"
 
 int cmd_config(int argc, char **argv)
 {
@@ -36,9 +36,13 @@ int cmd_config(int argc, char **argv)
         cli_usage_error(&cmd, get ? "missing FILE.ini or SECTION.KEY" : "missing FILE.ini");
         return 2;
     }
-    ini_entry *e;
+    vdit_ini_entry *e;
     int n;
-    if (ini_resolve(path, &e, &n)) return 2;
+    vdit_err err;
+    if (vdit_ini_resolve(path, &e, &n, &err)) {
+        cli_fail(err.msg);
+        return 2;
+    }
     rc = 0;
     if (get) {
         const char *dot = strrchr(want, '.'), *key = dot ? dot + 1 : want;
@@ -56,7 +60,7 @@ int cmd_config(int argc, char **argv)
             printf("%s\t%s\t%s\n", e[i].section, e[i].name, e[i].value);
         }
     }
-    ini_entries_free(e, n);
+    vdit_ini_entries_free(e, n);
     if (fflush(stdout) || ferror(stdout)) {
         fprintf(stderr, "vdit config: write error\n");
         return 2;

@@ -21,7 +21,6 @@
 #include "cli.h"
 #include "latents.h"
 #include "progress.h"
-#include "train_settings.h"
 #include "vdit.h"
 
 /* ------------------------------------------------------------------------
@@ -51,7 +50,7 @@ typedef struct {
     int rank, in_loop;
     const char *run;
     const latent_set *ls;
-    const train_settings *s;
+    const vdit_train_settings *s;
     progress pb;
 } train_view;
 
@@ -108,13 +107,16 @@ int cmd_train(int argc, char **argv)
         if (o.nproc > 1) o.reduce = mpi_sum;
     }
 #endif
-    train_settings s;
+    vdit_train_settings s;
     vdit_err err;
     latent_set ls = {0};
     char *text = NULL;
     train_view view = {o.rank, 0, run, &ls, &s, {0}};
     rc = 1;
-    if (train_settings_load(&s, cfg_path)) goto done;
+    if (vdit_train_settings_load(&s, cfg_path, &err)) {
+        cli_fail(err.msg);
+        goto done;
+    }
     int bad_dir = vdit_train_run_check(run, o.resume, &err);
 #ifdef VDIT_HAVE_MPI
     if (mpi_on) MPI_Barrier(MPI_COMM_WORLD); /* every rank looks before rank 0 creates it */
@@ -134,7 +136,7 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "vdit: %s: batch %d is not divisible by %d processes\n", cfg_path, s.train.batch, o.nproc);
         goto done;
     }
-    if (!(text = train_settings_text(&s, data, vae))) goto done;
+    if (!(text = vdit_train_settings_text(&s, data, vae))) goto done;
     o.config_text = text;
     o.checkpoint_every = s.checkpoint_every, o.keep_checkpoints = s.keep_checkpoints, o.log_every = s.log_every;
     o.event = train_event, o.event_ctx = &view;

@@ -28,7 +28,6 @@
 #include "datasets.h"
 #include "eval.h"
 #include "progress.h"
-#include "vae_settings.h"
 #include "vdit.h"
 
 /* ------------------------------------------------------------------------
@@ -90,7 +89,7 @@ static void path_beside(const char *out, const char *suffix, char *buf, size_t c
 /* The steps of a run (the library's vdit_vae_trainer): progress, the log at
  * each validation, a training state every checkpoint_every steps and at the
  * last. Returns the run's seconds, or -1 with err set. */
-static double train_loop(vdit_vae_trainer *tr, const vae_settings *s, const char *csv, const char *state,
+static double train_loop(vdit_vae_trainer *tr, const vdit_vae_settings *s, const char *csv, const char *state,
                          vdit_err *err)
 {
     const vdit_vae_train_config *c = &tr->cfg;
@@ -143,8 +142,12 @@ static int vae_train(int argc, char **argv)
     const char *data = cli_required(&cmd, "--data"), *cfgpath = data ? cli_required(&cmd, "--config") : NULL;
     const char *out = cfgpath ? cli_required(&cmd, "--out") : NULL;
     if (!out) return 2;
-    vae_settings s;
-    if (vae_settings_load(&s, cfgpath)) return 1;
+    vdit_vae_settings s;
+    vdit_err err;
+    if (vdit_vae_settings_load(&s, cfgpath, &err)) {
+        cli_fail(err.msg);
+        return 1;
+    }
     char csv[4096], state[4096];
     if (cli_get(&cmd, "--log"))
         snprintf(csv, sizeof csv, "%s", cli_get(&cmd, "--log"));
@@ -154,7 +157,6 @@ static int vae_train(int argc, char **argv)
 
     vdit_dataset ds;
     if (load_data(data, s.count, &ds)) return 1;
-    vdit_err err;
     vdit_vae_trainer tr;
     rc = 1;
     if (vdit_vae_trainer_create(&tr, &s.model, &s.train, video_at(&ds, 0), ds.count, ds.frames, ds.size, &err)) {
@@ -179,7 +181,7 @@ static int vae_train(int argc, char **argv)
         cli_fail(err.msg);
         goto done;
     }
-    char *tj = vae_settings_json(&s, data, ds.size, tr.step, seconds, tr.nval > 0 ? vdit_psnr_pm1(mse) : 0.0);
+    char *tj = vdit_vae_settings_json(&s, data, ds.size, tr.step, seconds, tr.nval > 0 ? vdit_psnr_pm1(mse) : 0.0);
     if (vdit_vae_save(&tr.model, tr.model.params_mem, out, tj, &err) ||
         vdit_write_file_atomic(csv, tr.log.s, tr.log.n, &err)) {
         free(tj);

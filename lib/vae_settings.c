@@ -1,4 +1,6 @@
-/* vae_settings.c - `vdit vae train`'s INI file, key by key. */
+/* vae_settings.c - the VAE's training settings ([model], [loss], [train],
+ * [data]) as a table of INI keys: what `vdit vae train --config` and `vdit
+ * bench vae --config` read (vdit.h). */
 #include "config.h"
 
 #include <errno.h>
@@ -9,14 +11,14 @@
 #include <string.h>
 
 #include "settings.h"
-#include "vae_settings.h"
+#include "vdit.h"
 
 static const char *const RECON[] = {"l1", "mse", NULL};
 
 /* [model] channels = "32,64,64": one width per level */
 static int parse_channels(void *settings, const char *value, char *msg, size_t cap)
 {
-    vae_settings *s = settings;
+    vdit_vae_settings *s = settings;
     int w[VDIT_VAE_MAX_LEVELS] = {0}, n = 0;
     const char *p = value;
     char *end;
@@ -37,8 +39,8 @@ static int parse_channels(void *settings, const char *value, char *msg, size_t c
     return 0;
 }
 
-#define OFF(f) offsetof(vae_settings, f)
-static const setting_key KEYS[] = {
+#define OFF(f) offsetof(vdit_vae_settings, f)
+static const vdit__setting_key KEYS[] = {
     {"model", "channels", SET_CUSTOM, OFF(channels_text), NULL, 0, 0, parse_channels, NULL},
     {"model", "res_blocks", SET_INT, OFF(model.res_blocks), NULL, 1, VDIT_VAE_MAX_BLOCKS, NULL, NULL},
     {"model", "mid_blocks", SET_INT, OFF(model.mid_blocks), NULL, 0, VDIT_VAE_MAX_MID, NULL, NULL},
@@ -69,7 +71,7 @@ static const setting_key KEYS[] = {
 };
 #define NKEYS (int)(sizeof KEYS / sizeof KEYS[0])
 
-void vae_settings_default(vae_settings *s)
+void vdit_vae_settings_default(vdit_vae_settings *s)
 {
     memset(s, 0, sizeof *s);
     vdit_vae_config_default(&s->model);
@@ -78,25 +80,20 @@ void vae_settings_default(vae_settings *s)
     s->checkpoint_every = 500;
 }
 
-int vae_settings_load(vae_settings *s, const char *path)
+int vdit_vae_settings_load(vdit_vae_settings *s, const char *path, vdit_err *err)
 {
-    vae_settings_default(s);
-    if (settings_read(path, KEYS, NKEYS, s)) return -1;
-    vdit_err err;
-    if (vdit_vae_config_check(&s->model, &err)) {
-        fprintf(stderr, "vdit: %s: [model] %s\n", path, err.msg);
-        return -1;
-    }
+    vdit_vae_settings_default(s);
+    if (vdit__settings_read(path, KEYS, NKEYS, s, err)) return -1;
+    vdit_err check;
+    if (vdit_vae_config_check(&s->model, &check)) return vdit__settings_err(err, "%s: [model] %s", path, check.msg);
     if (!s->train.clip_frames) s->train.clip_frames = s->model.temporal == 2 ? 8 : 1;
-    if (vdit_vae_train_config_check(&s->train, &s->model, &err)) {
-        fprintf(stderr, "vdit: %s: %s\n", path, err.msg);
-        return -1;
-    }
+    if (vdit_vae_train_config_check(&s->train, &s->model, &check))
+        return vdit__settings_err(err, "%s: %s", path, check.msg);
     return 0;
 }
 
-char *vae_settings_json(const vae_settings *s, const char *data, int size, int steps, double seconds,
-                        double val_psnr)
+char *vdit_vae_settings_json(const vdit_vae_settings *s, const char *data, int size, int steps, double seconds,
+                             double val_psnr)
 {
     const vdit_vae_train_config *t = &s->train;
     json_t *o = json_pack("{s:s, s:i, s:s, s:f, s:f, s:f, s:i, s:i, s:i, s:f, s:f, s:f, s:I, s:f, s:i, s:f, s:f}", "data",

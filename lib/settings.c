@@ -1,4 +1,5 @@
-/* settings.c - INI files through a table of keys (settings.h), on inih. */
+/* settings.c - INI files through a table of keys (settings.h), on inih, and
+ * vdit_ini_resolve (vdit.h): an INI file as the settings readers read it. */
 #define _POSIX_C_SOURCE 200809L
 #include "settings.h"
 
@@ -6,6 +7,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +27,7 @@ typedef struct {
     size_t head_len;
     char *value;       /* the joined value of a long line */
     size_t value_cap;
-    ini_key_fn key;
+    vdit__ini_key_fn key;
     void *user;
     int err_line;      /* the line of the first refused key (0: none) */
     char msg[1024];
@@ -90,33 +92,36 @@ static int on_line(void *user, const char *section, const char *name, const char
     return 0;
 }
 
-int ini_read(const char *path, ini_key_fn key, void *user)
+int vdit__settings_err(vdit_err *err, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int vdit__ini_read(const char *path, vdit__ini_key_fn key, void *user, vdit_err *err)
 {
     line_reader r = {.key = key, .user = user};
     r.f = fopen(path, "r");
-    if (!r.f) {
-        fprintf(stderr, "vdit: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
+    if (!r.f) return vdit__settings_err(err, "%s: %s", path, strerror(errno));
     int line = ini_parse_stream(read_line, &r, on_line, &r);
     int read_error = ferror(r.f);
     fclose(r.f);
     free(r.raw);
     free(r.value);
-    if (read_error) {
-        fprintf(stderr, "vdit: %s: read error\n", path);
-        return -1;
-    }
-    if (line) { /* inih reports the first bad line: ours, or one it could not parse */
-        fprintf(stderr, "vdit: %s:%d: %s\n", path, line,
-                line == r.err_line ? r.msg : "syntax error (expected [section] or key = value)");
-        return -1;
-    }
+    if (read_error) return vdit__settings_err(err, "%s: read error", path);
+    if (line) /* inih reports the first bad line: ours, or one it could not parse */
+        return vdit__settings_err(err, "%s:%d: %s", path, line,
+                                  line == r.err_line ? r.msg : "syntax error (expected [section] or key = value)");
     return 0;
 }
 
 /* Parses `value` for key k into dst; 0, or -1 with "must be ..." in msg. */
-static int parse_value(const setting_key *k, char *base, const char *value, char *msg, size_t cap)
+static int parse_value(const vdit__setting_key *k, char *base, const char *value, char *msg, size_t cap)
 {
     void *dst = base + k->offset;
     char *end;
@@ -193,7 +198,7 @@ static int parse_value(const setting_key *k, char *base, const char *value, char
 }
 
 typedef struct {
-    const setting_key *keys;
+    const vdit__setting_key *keys;
     int nkeys;
     char *base;
 } settings_target;
@@ -201,10 +206,10 @@ typedef struct {
 static int on_key(void *user, const char *section, const char *name, const char *value, int line, char *msg,
                   size_t cap)
 {
-    (void)line; /* ini_read puts it in the message */
+    (void)line; /* vdit__ini_read puts it in the message */
     settings_target *t = user;
     for (int i = 0; i < t->nkeys; i++) {
-        const setting_key *k = &t->keys[i];
+        const vdit__setting_key *k = &t->keys[i];
         if (strcmp(section, k->section) || strcmp(name, k->name)) continue;
         char why[512];
         if (!parse_value(k, t->base, value, why, sizeof why)) return 0;
@@ -215,13 +220,13 @@ static int on_key(void *user, const char *section, const char *name, const char 
     return -1;
 }
 
-int settings_read(const char *path, const setting_key *keys, int nkeys, void *settings)
+int vdit__settings_read(const char *path, const vdit__setting_key *keys, int nkeys, void *settings, vdit_err *err)
 {
     settings_target t = {keys, nkeys, settings};
-    return ini_read(path, on_key, &t);
+    return vdit__ini_read(path, on_key, &t, err);
 }
 
-char *settings_to_ini(const setting_key *keys, int nkeys, const void *settings, const char *header)
+char *vdit__settings_to_ini(const vdit__setting_key *keys, int nkeys, const void *settings, const char *header)
 {
     char v[200];
     /* the most each line can take: "\n[section]\n", then "name = value\n" */
@@ -232,7 +237,7 @@ char *settings_to_ini(const setting_key *keys, int nkeys, const void *settings, 
     const char *section = "";
     o += (size_t)snprintf(buf, cap, "%s", header);
     for (int i = 0; i < nkeys; i++) {
-        const setting_key *k = &keys[i];
+        const vdit__setting_key *k = &keys[i];
         const char *p = (const char *)settings + k->offset;
         if (strcmp(section, k->section)) o += (size_t)snprintf(buf + o, cap - o, "\n[%s]\n", section = k->section);
         switch (k->kind) {
@@ -256,11 +261,11 @@ char *settings_to_ini(const setting_key *keys, int nkeys, const void *settings, 
     return buf;
 }
 
-/* ini_resolve's collector: a new key goes after the last key of its section
+/* vdit_ini_resolve's collector: a new key goes after the last key of its section
  * (so sections stay whole, in order of first appearance), a repeated one
  * takes the new value in its first place. */
 typedef struct {
-    ini_entry *e;
+    vdit_ini_entry *e;
     int n, cap;
 } entry_list;
 
@@ -268,7 +273,7 @@ static int add_entry(void *user, const char *section, const char *name, const ch
                      size_t cap)
 {
     entry_list *l = user;
-    if (strchr(section, '\t') || strchr(name, '\t')) { /* ini_resolve's readers split lines at tabs */
+    if (strchr(section, '\t') || strchr(name, '\t')) { /* vdit config resolve's readers split lines at tabs */
         snprintf(msg, cap, "a tab in a section or key name");
         return -1;
     }
@@ -287,12 +292,12 @@ static int add_entry(void *user, const char *section, const char *name, const ch
     }
     if (l->n == l->cap) {
         int c = l->cap ? 2 * l->cap : 32;
-        ini_entry *e = realloc(l->e, (size_t)c * sizeof *e);
+        vdit_ini_entry *e = realloc(l->e, (size_t)c * sizeof *e);
         if (!e) goto oom;
         l->e = e;
         l->cap = c;
     }
-    ini_entry k = {strdup(section), strdup(name), strdup(value), line};
+    vdit_ini_entry k = {strdup(section), strdup(name), strdup(value), line};
     if (!k.section || !k.name || !k.value) {
         free(k.section), free(k.name), free(k.value);
         goto oom;
@@ -306,11 +311,11 @@ oom:
     return -1;
 }
 
-int ini_resolve(const char *path, ini_entry **entries, int *n)
+int vdit_ini_resolve(const char *path, vdit_ini_entry **entries, int *n, vdit_err *err)
 {
     entry_list l = {0};
-    if (ini_read(path, add_entry, &l)) {
-        ini_entries_free(l.e, l.n);
+    if (vdit__ini_read(path, add_entry, &l, err)) {
+        vdit_ini_entries_free(l.e, l.n);
         return -1;
     }
     *entries = l.e;
@@ -318,7 +323,7 @@ int ini_resolve(const char *path, ini_entry **entries, int *n)
     return 0;
 }
 
-void ini_entries_free(ini_entry *e, int n)
+void vdit_ini_entries_free(vdit_ini_entry *e, int n)
 {
     for (int i = 0; i < n; i++) free(e[i].section), free(e[i].name), free(e[i].value);
     free(e);

@@ -1,5 +1,6 @@
-/* train_settings.c - `vdit train`'s settings table: the INI keys, their
- * defaults and checks (used by src/cmd_train.c and the INI fuzz target). */
+/* train_settings.c - the DiT's training settings ([model], [train], [data])
+ * as a table of INI keys with their defaults and checks: what `vdit train
+ * --config` reads and the resolved config.ini a run keeps (vdit.h). */
 #include "config.h"
 
 #include <stddef.h>
@@ -8,7 +9,7 @@
 #include <string.h>
 
 #include "settings.h"
-#include "train_settings.h"
+#include "vdit.h"
 
 static const char *const ATTENTION[] = {"full", "st", NULL};
 static const char *const OBJECTIVE[] = {"eps", "flow", NULL};
@@ -17,7 +18,7 @@ static const char *const TIME_SAMPLING[] = {"uniform", "logit-normal", NULL};
 /* [model] size: a registry name, whose values the keys after it override */
 static int parse_size(void *settings, const char *value, char *msg, size_t cap)
 {
-    train_settings *s = settings;
+    vdit_train_settings *s = settings;
     vdit_err e;
     if (vdit_dit_preset(value, &s->model, &e)) {
         snprintf(msg, cap, "is not a model size: %s", e.msg);
@@ -30,7 +31,7 @@ static int parse_size(void *settings, const char *value, char *msg, size_t cap)
 /* [data] context_probs: kept as text until context_frames is known (parse_probs) */
 static int parse_probs_text(void *settings, const char *value, char *msg, size_t cap)
 {
-    train_settings *s = settings;
+    vdit_train_settings *s = settings;
     if (strlen(value) >= sizeof s->context_probs_text) {
         snprintf(msg, cap, "is too long");
         return -1;
@@ -39,8 +40,8 @@ static int parse_probs_text(void *settings, const char *value, char *msg, size_t
     return 0;
 }
 
-#define OFF(f) offsetof(train_settings, f)
-static const setting_key KEYS[] = {
+#define OFF(f) offsetof(vdit_train_settings, f)
+static const vdit__setting_key KEYS[] = {
     {"model", "size", SET_CUSTOM, OFF(size), NULL, 0, 0, parse_size, NULL}, /* first: the keys below override it */
     {"model", "hidden", SET_INT, OFF(model.hidden), NULL, 4, 16384, NULL, NULL},
     {"model", "depth", SET_INT, OFF(model.depth), NULL, 1, 1024, NULL, NULL},
@@ -71,7 +72,7 @@ static const setting_key KEYS[] = {
 };
 #define NKEYS (int)(sizeof KEYS / sizeof KEYS[0])
 
-static void settings_default(train_settings *s)
+static void settings_default(vdit_train_settings *s)
 {
     memset(s, 0, sizeof *s);
     s->model = (vdit_dit_config){.hidden = 128, .depth = 4, .heads = 4, .patch = {1, 2, 2},
@@ -85,7 +86,7 @@ static void settings_default(train_settings *s)
 }
 
 /* "0.1,0.2,0.7" -> probabilities for K = 0..context_frames */
-static int parse_probs(train_settings *s, char *msg, size_t cap)
+static int parse_probs(vdit_train_settings *s, char *msg, size_t cap)
 {
     const char *p = s->context_probs_text;
     int K = s->train.context_frames, n = 0;
@@ -105,29 +106,23 @@ static int parse_probs(train_settings *s, char *msg, size_t cap)
     return 0;
 }
 
-int train_settings_load(train_settings *s, const char *path)
+int vdit_train_settings_load(vdit_train_settings *s, const char *path, vdit_err *err)
 {
     settings_default(s);
-    if (settings_read(path, KEYS, NKEYS, s)) return -1;
+    if (vdit__settings_read(path, KEYS, NKEYS, s, err)) return -1;
     char msg[512];
-    if (parse_probs(s, msg, sizeof msg)) {
-        fprintf(stderr, "vdit: %s: %s\n", path, msg);
-        return -1;
-    }
-    vdit_err err;
-    if (vdit_train_config_check(&s->train, &err)) {
-        fprintf(stderr, "vdit: %s: %s\n", path, err.msg);
-        return -1;
-    }
+    if (parse_probs(s, msg, sizeof msg)) return vdit__settings_err(err, "%s: %s", path, msg);
+    vdit_err check;
+    if (vdit_train_config_check(&s->train, &check)) return vdit__settings_err(err, "%s: %s", path, check.msg);
     return 0;
 }
 
-char *train_settings_text(const train_settings *s, const char *data, const char *vae)
+char *vdit_train_settings_text(const vdit_train_settings *s, const char *data, const char *vae)
 {
     char header[8192];
     snprintf(header, sizeof header,
              "# resolved by vdit train\n# data = %s\n# vae = %s\n# latent grid %d,%d,%d, %d channels, %d classes\n", data,
              vae ? vae : "(none: pixels)", s->model.grid[0], s->model.grid[1], s->model.grid[2],
              s->model.latent_channels, s->model.num_classes);
-    return settings_to_ini(KEYS, NKEYS, s, header);
+    return vdit__settings_to_ini(KEYS, NKEYS, s, header);
 }
