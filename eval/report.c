@@ -435,17 +435,26 @@ static int write_fig_errors(const char *dir, const eval_result *r, vdit_err *err
     int src[EVAL_NUM_SOURCES], ns = 0;
     for (int s = 0; s < EVAL_NUM_SOURCES; s++)
         if (r->has[s]) src[ns++] = s;
+    /* the metrics with something to draw (gnuplot stops at a panel whose
+     * points are all undefined, e.g. physics_iq without second takes) */
+    int figm[NFIG_METRICS], nf = 0;
+    for (int f = 0; f < NFIG_METRICS; f++) {
+        int any = 0;
+        for (int j = 0; j < ns; j++)
+            for (int x = 0; x < NFIG_GROUPS; x++) any |= !isnan(stat_at(r, src[j], FIG_GROUPS[x], FIG_METRICS[f])->mean);
+        if (any) figm[nf++] = FIG_METRICS[f];
+    }
     vdit_strbuf d = {0};
     vdit_strbuf_printf(&d, "# error per split (ood-v also by speed band): one block per metric; columns: group");
     for (int j = 0; j < ns; j++) vdit_strbuf_printf(&d, " %s_mean %s_lo %s_hi", eval_source_names[src[j]],
                                            eval_source_names[src[j]], eval_source_names[src[j]]);
     vdit_strbuf_printf(&d, "\n");
-    for (int f = 0; f < NFIG_METRICS; f++) {
-        vdit_strbuf_printf(&d, "# %s\n", eval_metrics[FIG_METRICS[f]].name);
+    for (int f = 0; f < nf; f++) {
+        vdit_strbuf_printf(&d, "# %s\n", eval_metrics[figm[f]].name);
         for (int x = 0; x < NFIG_GROUPS; x++) {
             vdit_strbuf_printf(&d, "%d", x);
             for (int j = 0; j < ns; j++) {
-                const eval_stat *st = stat_at(r, src[j], FIG_GROUPS[x], FIG_METRICS[f]);
+                const eval_stat *st = stat_at(r, src[j], FIG_GROUPS[x], figm[f]);
                 vdit_strbuf_printf(&d, " "), sb_num(&d, st->mean), vdit_strbuf_printf(&d, " "), sb_num(&d, st->lo);
                 vdit_strbuf_printf(&d, " "), sb_num(&d, st->hi);
             }
@@ -464,8 +473,8 @@ static int write_fig_errors(const char *dir, const eval_result *r, vdit_err *err
     vdit_strbuf_printf(&g, ") rotate by 30 right\nset xrange [-0.5:%d.5]\nset key outside top center horizontal font ',8'\nset grid ytics\nnames = '", NFIG_GROUPS - 1);
     for (int j = 0; j < ns; j++) vdit_strbuf_printf(&g, "%s%s", j ? " " : "", eval_source_names[src[j]]);
     vdit_strbuf_printf(&g, "'\n");
-    for (int f = 0; f < NFIG_METRICS; f++) {
-        const eval_metric_info *m = &eval_metrics[FIG_METRICS[f]];
+    for (int f = 0; f < nf; f++) {
+        const eval_metric_info *m = &eval_metrics[figm[f]];
         vdit_strbuf_printf(&g, "set title '%s%s%s%s'\n", m->name, *m->unit ? " (" : "", m->unit, *m->unit ? ")" : "");
         vdit_strbuf_printf(&g,
                   "plot for [j=0:%d] 'fig_errors.dat' index %d using ($1 + (j - %d/2.0)*0.12):(column(2+3*j)):"
