@@ -5,7 +5,10 @@
  * permanence, the Physics-IQ motion-mask metrics and their Verified-style
  * score, VBench's temporal flicker, and Frechet distances on features; the
  * references (truth, second take, copy-last, linear); per-split and
- * per-scenario means with seeded bootstrap intervals; reports.
+ * per-scenario means with seeded bootstrap intervals; reports. Also what
+ * the command line scores or generates through the models: a checkpoint's
+ * continuations of the truth (generate.c) and the VAE's reconstructions
+ * (recon.c).
  *
  * Shapes: a video is uint8 [T][S][S][3] (RGB, row 0 = top of the world,
  * y down); ground-truth states are float32 [T][2][5] (x, y, vx, vy, r in

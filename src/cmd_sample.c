@@ -115,8 +115,6 @@ static int write_samples(const char *out, const float *lat, const uint8_t *video
     return bad ? -1 : 0;
 }
 
-static void sample_progress(void *pb, int done, int total) { progress_update(pb, done, NULL); }
-
 int cmd_sample(int argc, char **argv)
 {
     cli_flag flags[] = {
@@ -167,7 +165,7 @@ int cmd_sample(int argc, char **argv)
     vdit_vae vm = {0};
     progress pb;
     vdit_pipeline p = {&m, vae ? &vm : NULL, {(vdit_sampler)sampler, steps, (float)cfg, seed}, batch,
-                       sample_progress, &pb};
+                       progress_step, &pb};
     float *lat = NULL;
     uint8_t *known = NULL, *videos = NULL;
     int *labels = NULL;
