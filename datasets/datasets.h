@@ -209,6 +209,38 @@ typedef struct {
 int vdit_dataset_load(const char *dir, vdit_dataset *ds, vdit_err *err);
 void vdit_dataset_free(vdit_dataset *ds);
 
+/* ------------------------------------------------------------------------
+ * A dataset as the DiT sees it (datasets/latents.c): its videos in [-1, 1]
+ * ([N][T][3][S][S]) or, with a VAE, their scaled latents (the pipeline's
+ * vdit_pipeline_encode), with the scenario labels to condition on.
+ * ---------------------------------------------------------------------- */
+
+typedef struct {
+    int N, T, C, H, W; /* latent videos [N][T][C][H][W] */
+    int num_classes;   /* scenario labels 0..num_classes-1 */
+    float *x;
+    int *labels;     /* [N] */
+    int S, frames;   /* the videos' size and frame count */
+    uint8_t *videos; /* [N][frames][S][S][3] the videos themselves */
+} vdit_latent_set;
+
+/* Loads the first `count` videos of the dataset in `dir` (all when 0) and,
+ * when vae_path is not NULL, encodes them with that VAE. */
+int vdit_latents_load(vdit_latent_set *ls, const char *dir, const char *vae_path, int count, vdit_err *err);
+void vdit_latent_set_free(vdit_latent_set *ls);
+
+/* ------------------------------------------------------------------------
+ * Looking at a dataset (datasets/show.c)
+ * ---------------------------------------------------------------------- */
+
+/* Video `index` of a dataset (its second take when take2) as a picture at
+ * path: an animated GIF, each frame upscaled `scale` times (nearest
+ * neighbour), 0.1 s a frame (real time); or, with sheet, a PNG contact
+ * sheet of its frames, per_row a row, upscaled min(scale, 4) times.
+ * scale 0: to at least 128 pixels. */
+int vdit_dataset_show(const vdit_dataset *ds, int index, int take2, int sheet, int scale, int per_row,
+                      const char *path, vdit_err *err);
+
 #ifdef __cplusplus
 }
 #endif

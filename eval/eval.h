@@ -5,7 +5,10 @@
  * permanence, the Physics-IQ motion-mask metrics and their Verified-style
  * score, VBench's temporal flicker, and Frechet distances on features; the
  * references (truth, second take, copy-last, linear); per-split and
- * per-scenario means with seeded bootstrap intervals; reports.
+ * per-scenario means with seeded bootstrap intervals; reports. Also what
+ * the command line scores or generates through the models: a checkpoint's
+ * continuations of the truth (generate.c) and the VAE's reconstructions
+ * (recon.c).
  *
  * Shapes: a video is uint8 [T][S][S][3] (RGB, row 0 = top of the world,
  * y down); ground-truth states are float32 [T][2][5] (x, y, vx, vy, r in
@@ -471,11 +474,89 @@ int eval_write_report(const char *dir, const eval_result *res, const eval_report
 void eval_print_summary(FILE *out, FILE *notes, const char *dir, const eval_result *r, int figures);
 
 /* ------------------------------------------------------------------------
+ * VAE reconstructions (eval/recon.c, `vdit vae recon`): each video encoded
+ * (the encoder's mean) and decoded, both as uint8 frames. Per video: the
+ * PSNR (99 dB for an exact copy) and the MSE in 0..255; the gated tracker
+ * (above) on truth and reconstruction, each ball's area expected from the
+ * truth's radius (states[T][2][5] given, else no area gate). Where a ball
+ * is found in the truth it is present; missing when the reconstruction's
+ * is not found; else its distance (and |dx|, |dy|) to the truth's track,
+ * world units, and, where the simulator's disc is wholly in the frame,
+ * both tracks' distances to the simulated position.
+ * ---------------------------------------------------------------------- */
+
+typedef struct {
+    double psnr_sum, mse_sum;           /* per-video PSNR (uint8), pixel MSE (0..255) */
+    double pos_sum, posx_sum, posy_sum; /* reconstruction vs tracked truth, world units */
+    double sim_rec, sim_true;           /* reconstruction / truth tracks vs the simulator's state */
+    long videos, pos_n, sim_n, missing, present;
+} eval_recon_stats;
+
+/* Adds one reconstruction rec[T][S][S][3] of truth[T][S][S][3] to *st;
+ * states [T][2][5] may be NULL. trk_truth, trk_rec: [T][2][3] each and
+ * scratch eval_track_scratch(S) ints, from the caller. */
+void eval_recon_score(const uint8_t *truth, const uint8_t *rec, const float *states, int T, int S, float *trk_truth,
+                      float *trk_rec, int32_t *scratch, eval_recon_stats *st);
+void eval_recon_add(eval_recon_stats *a, const eval_recon_stats *b); /* a += b */
+
+/* The means of a set (NaN where nothing was measured). */
+enum {
+    EVAL_RECON_PSNR = 0,       /* mean per-video PSNR */
+    EVAL_RECON_PSNR_GLOBAL,    /* PSNR of the pooled MSE */
+    EVAL_RECON_POS,            /* mean distance to the tracked truth */
+    EVAL_RECON_POS_X,          /* mean |dx| */
+    EVAL_RECON_POS_Y,          /* mean |dy| */
+    EVAL_RECON_REC_VS_STATE,   /* tracked reconstruction vs the simulator's state */
+    EVAL_RECON_TRUE_VS_STATE,  /* tracked truth vs the simulator's state */
+    EVAL_RECON_MISSING,        /* missing / present ball-frames */
+    EVAL_RECON_NUM
+};
+void eval_recon_means(const eval_recon_stats *s, double m[EVAL_RECON_NUM]);
+
+typedef struct {
+    eval_recon_stats per[EVAL_NUM_SCENARIOS]; /* by scenario */
+    eval_recon_stats all;                     /* their sum */
+    int videos;                               /* videos reconstructed */
+    int T, S, columns, shown;                 /* the GIF: shown of columns filled */
+    uint8_t *gif;                             /* [2][columns][T][S][S][3]: truth, reconstruction */
+} eval_recon_result;
+
+/* called with (0, total) before the first video and (done, total) after each chunk */
+typedef void (*eval_progress_fn)(void *ctx, int done, int total);
+
+/* Reconstructs the ID videos (split 0) of a set, the first `count` of
+ * them (all when 0), in chunks of vdit_vae_chunk_videos, and scores them by
+ * scenario. The set's labels, splits and states may be NULL (scenario 0,
+ * all ID, no state); a label out of range counts as scenario 0. The GIF
+ * shows the first video of each scenario, then the next in order, up to
+ * `columns`. progress may be NULL. */
+int eval_recon_run(vdit_vae *vae, const eval_truth_set *set, int count, int columns, eval_progress_fn progress,
+                   void *progress_ctx, eval_recon_result *res, vdit_err *err);
+void eval_recon_result_free(eval_recon_result *res);
+/* The animated GIF: each frame the truth above the reconstruction, one
+ * column per video, scaled 4x (2x from 64 pixels), 0.1 s a frame. */
+int eval_recon_write_gif(const char *path, const eval_recon_result *res, vdit_err *err);
+/* {"data", "vae", "size", "all": {...}, "scenarios": {name: {...}}}, each
+ * {"videos", "psnr", "psnr_global", "position_error", "position_error_x",
+ * "position_error_y", "recon_vs_state", "truth_vs_state", "missing_rate"},
+ * null where not measured; scenarios without videos left out. */
+int eval_recon_write_json(const char *path, const char *data, const char *vae, const eval_recon_result *res,
+                          vdit_err *err);
+/* The table: a header, a row per scenario with videos, the row "all". */
+void eval_recon_print(FILE *out, const eval_recon_result *res);
+
+/* ------------------------------------------------------------------------
  * Generating continuations (the checkpoint path of `vdit eval`)
  * ---------------------------------------------------------------------- */
 
-/* Continues the first ctx frames of each truth video: out[N][T][S][S][3]. */
-typedef int (*eval_generate_fn)(void *ctx, const eval_truth_set *truth, uint8_t *out, vdit_err *err);
+/* Continues each truth video from its first ctx frames with the pipeline
+ * (lib/pipeline.c): the latent frames that hold only context frames (at
+ * least one) are known, the rest sampled, conditioned on the video's
+ * scenario (the null label where the DiT has no such class). Fills *out
+ * (N, T, S of the truth; free with eval_videos_free, also after an error).
+ * Calls p->progress with (0, N) first (see eval_progress_fn), then after
+ * each chunk. */
+int eval_generate(const vdit_pipeline *p, const eval_truth_set *truth, eval_videos *out, vdit_err *err);
 
 #ifdef __cplusplus
 }

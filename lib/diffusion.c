@@ -17,6 +17,11 @@ const char *vdit_sampler_name(vdit_sampler s)
     return (unsigned)s < 4 ? names[s] : "?";
 }
 
+vdit_sampler vdit_sampler_default(vdit_objective objective)
+{
+    return objective == VDIT_OBJ_EPS ? VDIT_SAMPLER_DDIM : VDIT_SAMPLER_HEUN;
+}
+
 void vdit_diffusion_init(vdit_diffusion *d, vdit_objective objective)
 {
     /* betas linear from 1e-4 to 0.02 over 1000 steps (DDPM, DiT) */

@@ -490,6 +490,8 @@ double vdit_masked_mse(float *dout, const float *pred, const float *target, cons
 
 typedef enum { VDIT_SAMPLER_DDPM = 0, VDIT_SAMPLER_DDIM, VDIT_SAMPLER_EULER, VDIT_SAMPLER_HEUN } vdit_sampler;
 const char *vdit_sampler_name(vdit_sampler s);
+/* The sampler a model's objective gets unless told: ddim (eps), heun (flow). */
+vdit_sampler vdit_sampler_default(vdit_objective objective);
 
 typedef struct {
     vdit_sampler sampler;

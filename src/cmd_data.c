@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -74,46 +73,7 @@ static int data_show(int argc, char **argv)
         vdit_dataset_free(&ds);
         return 1;
     }
-    int T = ds.frames, S = ds.size;
-    if (!scale) scale = S >= 128 ? 1 : (128 + S - 1) / S;
-    const uint8_t *v = (const uint8_t *)(take2 ? ds.videos_take2.data : ds.videos.data) + (size_t)index * T * S * S * 3;
-    if (gif) {
-        /* upscale each frame, then one GIF */
-        int Sz = S * scale;
-        uint8_t *big = malloc((size_t)T * Sz * Sz * 3);
-        if (!big) {
-            cli_fail("out of memory");
-            vdit_dataset_free(&ds);
-            return 1;
-        }
-        for (int t = 0; t < T; t++)
-            for (int y = 0; y < Sz; y++)
-                for (int x = 0; x < Sz; x++)
-                    memcpy(big + (((size_t)t * Sz + y) * Sz + x) * 3,
-                           v + (((size_t)t * S + y / scale) * S + x / scale) * 3, 3);
-        rc = vdit_gif_write(out, big, T, Sz, Sz, 10, &err); /* 0.1 s a frame: real time */
-        free(big);
-    } else {
-        int R = (T + per_row - 1) / per_row, C = T < per_row ? T : per_row;
-        size_t F = (size_t)S * S * 3;
-        uint8_t *grid = malloc((size_t)R * C * F);
-        uint8_t *sheet = NULL;
-        int sh, sw;
-        rc = -1;
-        if (grid) {
-            memset(grid, 255, (size_t)R * C * F);
-            memcpy(grid, v, (size_t)T * F);
-            if (vdit_contact_sheet(&sheet, &sh, &sw, grid, R, C, S, S, scale > 4 ? 4 : scale, 2) == 0)
-                rc = vdit_png_write(out, sheet, sh, sw, &err);
-            else
-                snprintf(err.msg, sizeof err.msg, "%s: cannot lay out the contact sheet", out);
-        } else {
-            snprintf(err.msg, sizeof err.msg, "out of memory");
-        }
-        free(grid);
-        free(sheet);
-    }
-    if (rc) {
+    if (vdit_dataset_show(&ds, index, take2, png, scale, per_row, out, &err)) {
         cli_fail(err.msg);
         vdit_dataset_free(&ds);
         return 1;

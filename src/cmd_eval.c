@@ -15,56 +15,7 @@
 #include "progress.h"
 #include "vdit.h"
 
-/* ------------------------------------------------------------------------
- * The checkpoint path: continue the first frames of every truth video with
- * the DiT (in the VAE's latent space when a VAE is given, else in pixels).
- * ---------------------------------------------------------------------- */
-
 static const char *const SAMPLERS[] = {"ddpm", "ddim", "euler", "heun", NULL};
-
-typedef struct {
-    vdit_dit *dit;
-    vdit_vae *vae; /* NULL: the DiT works on pixels */
-    int sampler;   /* -1: the objective's default */
-    int steps;
-    double cfg;
-    uint64_t seed;
-    int batch;
-} generate_ctx;
-
-static void generate_progress(void *pb, int done, int total) { progress_update(pb, done, NULL); }
-
-/* Generates out->data[N][T][S][S][3]: each truth video's first ctx frames (the
- * latent frames that hold only context frames, at least one) given, the
- * rest sampled, by lib/pipeline.c. */
-static int generate(const generate_ctx *g, const eval_truth_set *t, eval_videos *out, vdit_err *err)
-{
-    const vdit_dit_config *c = &g->dit->cfg;
-    int sampler = g->sampler >= 0 ? g->sampler : (c->objective == VDIT_OBJ_EPS ? VDIT_SAMPLER_DDIM : VDIT_SAMPLER_HEUN);
-    progress pb;
-    vdit_pipeline p = {g->dit, g->vae, {(vdit_sampler)sampler, g->steps, (float)g->cfg, g->seed}, g->batch,
-                       generate_progress, &pb};
-    int T, C, H;
-    if (vdit_pipeline_shape(&p, t->T, t->S, &T, &C, &H, err)) return -1;
-    int known_frames = t->ctx / (g->vae ? g->vae->cfg.temporal : 1);
-    if (known_frames < 1) known_frames = 1;
-    out->N = t->N, out->T = t->T, out->S = t->S;
-    out->data = malloc((size_t)t->N * t->T * t->S * t->S * 3);
-    uint8_t *known = malloc((size_t)t->N * T);
-    int *labels = malloc((size_t)t->N * sizeof(int));
-    int rc = !out->data || !known || !labels ? vdit_seterr(err, "out of memory for %d videos", t->N) : 0;
-    for (int i = 0; !rc && i < t->N; i++) {
-        for (int k = 0; k < T; k++) known[(size_t)i * T + k] = k < known_frames;
-        labels[i] = t->labels[i] < c->num_classes ? t->labels[i] : c->num_classes; /* unknown scenario: null */
-    }
-    if (!rc) {
-        progress_start(&pb, "generate", t->N);
-        rc = vdit_pipeline_continue(&p, t->videos, t->N, t->T, t->S, known, labels, out->data, NULL, err);
-        progress_end(&pb, NULL);
-    }
-    free(known), free(labels);
-    return rc;
-}
 
 /* The combinations of flags that make no sense; 0 when fine. */
 static int check_flags(const cli_cmd *cmd)
@@ -200,12 +151,12 @@ int cmd_eval(int argc, char **argv)
     const char *ckpt = cli_get(&cmd, "--checkpoint"), *out = cli_required(&cmd, "--out");
     const char *bench = cli_get(&cmd, "--benchmark");
     const char *vae_path = cli_get(&cmd, "--vae");
-    generate_ctx gen = {NULL, NULL, -1, 50, 1.0, 0, 8};
-    int B;
-    uint64_t bseed;
-    if (!out || cli_int(&cmd, "--steps", 50, 1, VDIT_DDPM_STEPS, &gen.steps) ||
-        cli_float(&cmd, "--cfg", 1.0, &gen.cfg) || cli_u64(&cmd, "--seed", 0, &gen.seed) ||
-        cli_choice(&cmd, "--sampler", SAMPLERS, -1, &gen.sampler) || cli_int(&cmd, "--batch", 8, 1, 4096, &gen.batch) ||
+    int B, sampler, steps, batch;
+    double cfg;
+    uint64_t bseed, seed;
+    if (!out || cli_int(&cmd, "--steps", 50, 1, VDIT_DDPM_STEPS, &steps) || cli_float(&cmd, "--cfg", 1.0, &cfg) ||
+        cli_u64(&cmd, "--seed", 0, &seed) || cli_choice(&cmd, "--sampler", SAMPLERS, -1, &sampler) ||
+        cli_int(&cmd, "--batch", 8, 1, 4096, &batch) ||
         cli_int(&cmd, "--bootstrap", 1000, 0, 1000000, &B) || cli_u64(&cmd, "--bootstrap-seed", 0, &bseed))
         return 2;
     if (check_flags(&cmd)) return 2;
@@ -252,9 +203,13 @@ int cmd_eval(int argc, char **argv)
             goto done;
         }
     } else {
-        gen.dit = &in.dit;
-        gen.vae = in.have_vae ? &in.vae : NULL;
-        if (generate(&gen, t, vids, &err)) {
+        progress pb = {.label = "generate"};
+        vdit_sampler smp = sampler >= 0 ? (vdit_sampler)sampler : vdit_sampler_default(in.dit.cfg.objective);
+        vdit_pipeline p = {&in.dit, in.have_vae ? &in.vae : NULL, {smp, steps, (float)cfg, seed}, batch,
+                           progress_step, &pb};
+        int bad = eval_generate(&p, t, vids, &err);
+        if (pb.total) progress_end(&pb, NULL);
+        if (bad) {
             fprintf(stderr, "vdit: %s: %s\n", ckpt, err.msg);
             goto done;
         }

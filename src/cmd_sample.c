@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "latents.h"
+#include "datasets.h"
 #include "progress.h"
 #include "vdit.h"
 
@@ -43,12 +43,12 @@ static int parse_known(const cli_cmd *cmd, const char *s, uint8_t *known, int T)
 /* Videos 0 .. first+count-1 of the dataset in dir, which must be F frames at
  * S x S (the DiT's grid through the VAE); err->msg empty when the error is
  * printed already. */
-static int load_truth(latent_set *ls, const char *dir, const char *ckpt, int first, int count, int F, int S,
+static int load_truth(vdit_latent_set *ls, const char *dir, const char *ckpt, int first, int count, int F, int S,
                       vdit_err *err)
 {
     int need = first + count;
     err->msg[0] = 0;
-    if (load_latents(ls, dir, NULL, need, err)) return -1;
+    if (vdit_latents_load(ls, dir, NULL, need, err)) return -1;
     if (ls->frames != F || ls->S != S) {
         fprintf(stderr, "vdit: %s: videos of %d frames at %dx%d do not fit %s's %d frames at %dx%d\n", dir, ls->frames,
                 ls->S, ls->S, ckpt, F, S, S);
@@ -115,8 +115,6 @@ static int write_samples(const char *out, const float *lat, const uint8_t *video
     return bad ? -1 : 0;
 }
 
-static void sample_progress(void *pb, int done, int total) { progress_update(pb, done, NULL); }
-
 int cmd_sample(int argc, char **argv)
 {
     cli_flag flags[] = {
@@ -162,12 +160,12 @@ int cmd_sample(int argc, char **argv)
     }
     const vdit_dit_config *c = &m.cfg;
     int T = c->grid[0], C = c->latent_channels, H = c->grid[1], W = c->grid[2], context, label;
-    if (sampler < 0) sampler = c->objective == VDIT_OBJ_EPS ? VDIT_SAMPLER_DDIM : VDIT_SAMPLER_HEUN;
-    latent_set ls = {0};
+    if (sampler < 0) sampler = vdit_sampler_default(c->objective);
+    vdit_latent_set ls = {0};
     vdit_vae vm = {0};
     progress pb;
     vdit_pipeline p = {&m, vae ? &vm : NULL, {(vdit_sampler)sampler, steps, (float)cfg, seed}, batch,
-                       sample_progress, &pb};
+                       progress_step, &pb};
     float *lat = NULL;
     uint8_t *known = NULL, *videos = NULL;
     int *labels = NULL;
@@ -229,7 +227,7 @@ int cmd_sample(int argc, char **argv)
     rc = 0;
 done:
     free(lat), free(known), free(labels), free(videos);
-    latent_set_free(&ls);
+    vdit_latent_set_free(&ls);
     vdit_vae_free(&vm);
     vdit_dit_free(&m);
     return rc;

@@ -19,7 +19,7 @@
 #endif
 
 #include "cli.h"
-#include "latents.h"
+#include "datasets.h"
 #include "progress.h"
 #include "vdit.h"
 
@@ -49,7 +49,7 @@ static int mpi_sum(float *buf, size_t n, void *ctx)
 typedef struct {
     int rank, in_loop;
     const char *run;
-    const latent_set *ls;
+    const vdit_latent_set *ls;
     const vdit_train_settings *s;
     progress pb;
 } train_view;
@@ -109,7 +109,7 @@ int cmd_train(int argc, char **argv)
 #endif
     vdit_train_settings s;
     vdit_err err;
-    latent_set ls = {0};
+    vdit_latent_set ls = {0};
     char *text = NULL;
     train_view view = {o.rank, 0, run, &ls, &s, {0}};
     rc = 1;
@@ -121,7 +121,7 @@ int cmd_train(int argc, char **argv)
 #ifdef VDIT_HAVE_MPI
     if (mpi_on) MPI_Barrier(MPI_COMM_WORLD); /* every rank looks before rank 0 creates it */
 #endif
-    if (bad_dir || load_latents(&ls, data, vae, s.count, &err)) {
+    if (bad_dir || vdit_latents_load(&ls, data, vae, s.count, &err)) {
         cli_fail(err.msg);
         goto done;
     }
@@ -147,7 +147,7 @@ int cmd_train(int argc, char **argv)
     rc = 0;
 done:
     free(text);
-    latent_set_free(&ls);
+    vdit_latent_set_free(&ls);
 #ifdef VDIT_HAVE_MPI
     if (mpi_on) {
         if (rc) MPI_Abort(MPI_COMM_WORLD, rc);

@@ -17,7 +17,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,20 +56,6 @@ static int load_data(const char *dir, int count, vdit_dataset *ds)
 static const uint8_t *video_at(const vdit_dataset *ds, int i)
 {
     return (const uint8_t *)ds->videos.data + (size_t)i * ds->frames * ds->size * ds->size * 3;
-}
-
-static int label_of(const vdit_dataset *ds, int i)
-{
-    int l = ds->labels.data ? ((const int32_t *)ds->labels.data)[i] : 0;
-    return l >= 0 && l < EVAL_NUM_SCENARIOS ? l : 0;
-}
-
-static int split_of(const vdit_dataset *ds, int i) { return ds->splits.data ? ((const int32_t *)ds->splits.data)[i] : 0; }
-
-/* [T][2][5] ground truth of video i (NULL when the dataset has none) */
-static const float *states_of(const vdit_dataset *ds, int i)
-{
-    return ds->states.data ? (const float *)ds->states.data + (size_t)i * ds->frames * 2 * 5 : NULL;
 }
 
 /* ------------------------------------------------------------------------
@@ -416,140 +401,6 @@ done:
  * vdit vae recon
  * ---------------------------------------------------------------------- */
 
-typedef struct {
-    double psnr_sum, mse_sum;            /* per-video PSNR (uint8), pixel MSE (0..255) */
-    double pos_sum, posx_sum, posy_sum;  /* recon vs tracked truth, world units */
-    double sim_rec, sim_true;            /* recon / truth tracks vs the simulator's state */
-    long videos, pos_n, sim_n, missing, present;
-} recon_stats;
-
-/* a number, or null where it could not be measured (JSON has no NaN) */
-static json_t *json_num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
-
-static void stats_json(json_t *o, const char *key, const recon_stats *s)
-{
-    double nan = NAN;
-    json_t *e = json_object();
-    json_object_set_new(e, "videos", json_integer(s->videos));
-    json_object_set_new(e, "psnr", json_num(s->videos ? s->psnr_sum / s->videos : nan));
-    json_object_set_new(e, "psnr_global", json_num(s->videos ? 10.0 * log10(255.0 * 255.0 / (s->mse_sum / s->videos)) : nan));
-    json_object_set_new(e, "position_error", json_num(s->pos_n ? s->pos_sum / s->pos_n : nan));
-    json_object_set_new(e, "position_error_x", json_num(s->pos_n ? s->posx_sum / s->pos_n : nan));
-    json_object_set_new(e, "position_error_y", json_num(s->pos_n ? s->posy_sum / s->pos_n : nan));
-    json_object_set_new(e, "recon_vs_state", json_num(s->sim_n ? s->sim_rec / s->sim_n : nan));
-    json_object_set_new(e, "truth_vs_state", json_num(s->sim_n ? s->sim_true / s->sim_n : nan));
-    json_object_set_new(e, "missing_rate", json_num(s->present ? (double)s->missing / s->present : nan));
-    json_object_set_new(o, key, e);
-}
-
-static void print_stats(const char *name, const recon_stats *s)
-{
-    printf("  %-10s %5ld  %7.2f  %7.2f  %9.4f  %9.4f  %9.4f  %7.4f\n", name, s->videos, s->psnr_sum / s->videos,
-           10.0 * log10(255.0 * 255.0 / (s->mse_sum / s->videos)), s->pos_n ? s->pos_sum / s->pos_n : NAN,
-           s->sim_n ? s->sim_rec / s->sim_n : NAN, s->sim_n ? s->sim_true / s->sim_n : NAN,
-           s->present ? (double)s->missing / s->present : NAN);
-}
-
-static void add_stats(recon_stats *a, const recon_stats *b)
-{
-    a->psnr_sum += b->psnr_sum, a->mse_sum += b->mse_sum, a->pos_sum += b->pos_sum, a->posx_sum += b->posx_sum;
-    a->posy_sum += b->posy_sum, a->sim_rec += b->sim_rec, a->sim_true += b->sim_true;
-    a->videos += b->videos, a->pos_n += b->pos_n, a->sim_n += b->sim_n, a->missing += b->missing;
-    a->present += b->present;
-}
-
-/* Scores one reconstruction against its truth (both uint8 [T][S][S][3]). */
-static void score_video(const uint8_t *truth, const uint8_t *rec, const float *states, int T, int S, float *trk_t,
-                        float *trk_r, int32_t *scratch, recon_stats *st)
-{
-    size_t n = (size_t)T * S * S * 3;
-    double se = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)truth[i] - rec[i];
-        se += d * d;
-    }
-    double mse = se / n;
-    st->mse_sum += mse;
-    st->psnr_sum += mse > 0 ? 10.0 * log10(255.0 * 255.0 / mse) : 99.0;
-    st->videos++;
-    /* gated tracking, each ball's area expected from the truth's radius */
-    float expect_r[2] = {NAN, NAN};
-    if (states) eval_expected_radii(states, expect_r);
-    eval_track_video(truth, T, S, expect_r, trk_t, NULL, scratch);
-    eval_track_video(rec, T, S, expect_r, trk_r, NULL, scratch);
-    for (int t = 0; t < T; t++)
-        for (int o = 0; o < EVAL_NOBJ; o++) {
-            const float *a = trk_t + (t * EVAL_NOBJ + o) * 3, *b = trk_r + (t * EVAL_NOBJ + o) * 3;
-            if (isnan(a[0])) continue;
-            st->present++;
-            if (isnan(b[0])) {
-                st->missing++;
-                continue;
-            }
-            double dx = fabs(a[0] - b[0]), dy = fabs(a[1] - b[1]);
-            st->pos_sum += sqrt(dx * dx + dy * dy), st->posx_sum += dx, st->posy_sum += dy;
-            st->pos_n++;
-            if (states) {
-                const float *q = states + (t * 2 + o) * 5; /* x, y, vx, vy, r; in view: the disc inside the frame */
-                if (isnan(q[0]) || q[0] - q[4] < 0 || q[0] + q[4] > EVAL_WORLD || q[1] - q[4] < 0 ||
-                    q[1] + q[4] > EVAL_WORLD)
-                    continue;
-                st->sim_rec += hypot(b[0] - q[0], b[1] - q[1]);
-                st->sim_true += hypot(a[0] - q[0], a[1] - q[1]);
-                st->sim_n++;
-            }
-        }
-}
-
-/* The GIF: frame t shows row 0 truth, row 1 reconstruction, one column per
- * video (gifv: [2][columns][T][S][S][3], the first `shown` columns used). */
-static int write_recon_gif(const char *out, const uint8_t *gifv, int columns, int shown, int T, int S, vdit_err *err)
-{
-    size_t fr = (size_t)S * S * 3;
-    uint8_t *grid = malloc((size_t)2 * shown * fr), *frames = NULL;
-    int sh = 0, sw = 0, scale = S >= 64 ? 2 : 4;
-    if (!grid) return vdit_seterr(err, "out of memory");
-    for (int t = 0; t < T; t++) {
-        for (int r = 0; r < 2; r++)
-            for (int v = 0; v < shown; v++)
-                memcpy(grid + ((size_t)r * shown + v) * fr, gifv + ((size_t)(r * columns + v) * T + t) * fr, fr);
-        uint8_t *sheet;
-        int oh, ow;
-        if (vdit_contact_sheet(&sheet, &oh, &ow, grid, 2, shown, S, S, scale, 2)) {
-            free(grid), free(frames);
-            return vdit_seterr(err, "contact sheet: bad sizes or out of memory");
-        }
-        if (!frames) {
-            sh = oh, sw = ow;
-            frames = malloc((size_t)T * sh * sw * 3);
-        }
-        if (frames) memcpy(frames + (size_t)t * sh * sw * 3, sheet, (size_t)sh * sw * 3);
-        free(sheet);
-    }
-    free(grid);
-    int r = frames ? vdit_gif_write(out, frames, T, sh, sw, 10, err) : vdit_seterr(err, "out of memory");
-    free(frames);
-    return r;
-}
-
-static int write_recon_json(const char *jpath, const char *data, const char *vae, int S,
-                            const recon_stats per[EVAL_NUM_SCENARIOS], const recon_stats *all, vdit_err *err)
-{
-    json_t *o = json_object(), *sc = json_object();
-    json_object_set_new(o, "data", json_string(data));
-    json_object_set_new(o, "vae", json_string(vae));
-    json_object_set_new(o, "size", json_integer(S));
-    stats_json(o, "all", all);
-    for (int k = 0; k < EVAL_NUM_SCENARIOS; k++)
-        if (per[k].videos) stats_json(sc, eval_scenario_names[k], &per[k]);
-    json_object_set_new(o, "scenarios", sc);
-    char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    int r = txt ? vdit_write_file_atomic(jpath, txt, strlen(txt), err) : vdit_seterr(err, "out of memory");
-    free(txt);
-    return r;
-}
-
 static int vae_recon(int argc, char **argv)
 {
     cli_flag flags[] = {
@@ -585,85 +436,37 @@ static int vae_recon(int argc, char **argv)
         return 1;
     }
     int S = ds.size, T = ds.frames;
-    const vdit_vae_config *c = &m.cfg;
-    size_t xper = (size_t)T * 3 * S * S, zper = (size_t)(T / c->temporal) * c->latent_channels *
-                                                 (S / c->downsample) * (S / c->downsample);
-    int chunk = vdit_vae_chunk_videos(T, S, S);
-    float *x = malloc((size_t)chunk * xper * sizeof(float)), *z = malloc((size_t)chunk * zper * sizeof(float));
-    float *y = malloc((size_t)chunk * xper * sizeof(float));
-    uint8_t *rec = malloc(xper), *gifv = malloc((size_t)2 * columns * xper);
-    float *trk_t = malloc((size_t)T * EVAL_NOBJ * 3 * sizeof(float)), *trk_r = malloc((size_t)T * EVAL_NOBJ * 3 * sizeof(float));
-    int32_t *trk_scratch = malloc(eval_track_scratch(S) * sizeof(int32_t));
-    int *idx = malloc((size_t)ds.count * sizeof(int)), *gifcol = malloc((size_t)ds.count * sizeof(int));
-    recon_stats per[EVAL_NUM_SCENARIOS], all;
-    memset(per, 0, sizeof per);
-    memset(&all, 0, sizeof all);
-    int shown = 0, shown_scen[EVAL_NUM_SCENARIOS] = {0}, nid = 0;
+    eval_truth_set set = {.N = ds.count, .T = T, .S = S, .videos = ds.videos.data, .states = ds.states.data,
+                          .labels = ds.labels.data, .splits = ds.splits.data};
+    eval_recon_result res = {0};
+    progress pb = {.label = "vae recon"};
     rc = 1;
-    if (!x || !z || !y || !rec || !gifv || !trk_t || !trk_r || !trk_scratch || !idx || !gifcol) {
-        cli_fail("out of memory");
-        goto done;
-    }
     if (vdit_vae_check_shape(&m, 1, T, S, S, &err)) {
         fprintf(stderr, "vdit: %s: videos of %d frames of %dx%d do not fit %s: %s\n", data, T, S, S, vae, err.msg);
         goto done;
     }
-    for (int i = 0; i < ds.count && (!count || nid < count); i++)
-        if (split_of(&ds, i) == 0) idx[nid++] = i;
-    if (!nid) {
-        fprintf(stderr, "vdit: %s: no ID videos to reconstruct\n", data);
+    if (eval_recon_run(&m, &set, count, columns, progress_step, &pb, &res, &err)) {
+        fprintf(stderr, "vdit: %s: %s\n", data, err.msg);
         goto done;
     }
-    /* the GIF's columns: the first video of each scenario, then the next videos in order */
-    for (int k = 0; k < nid; k++) gifcol[k] = -1;
-    for (int k = 0; k < nid && shown < columns; k++)
-        if (!shown_scen[label_of(&ds, idx[k])]) shown_scen[label_of(&ds, idx[k])] = 1, gifcol[k] = shown++;
-    for (int k = 0; k < nid && shown < columns; k++)
-        if (gifcol[k] < 0) gifcol[k] = shown++;
-    progress pb;
-    progress_start(&pb, "vae recon", nid);
-    for (int k0 = 0; k0 < nid; k0 += chunk) {
-        int n = nid - k0 < chunk ? nid - k0 : chunk;
-        for (int b = 0; b < n; b++) vdit_video_to_float(x + b * xper, video_at(&ds, idx[k0 + b]), T, S, S);
-        if (vdit_vae_encode(&m, x, n, T, S, S, z, &err) ||
-            vdit_vae_decode(&m, z, n, T / c->temporal, S / c->downsample, S / c->downsample, y, &err)) {
-            cli_fail(err.msg);
-            goto done;
-        }
-        for (int b = 0; b < n; b++) {
-            int i = idx[k0 + b], lab = label_of(&ds, i), col = gifcol[k0 + b];
-            vdit_video_to_u8(rec, y + b * xper, T, S, S);
-            score_video(video_at(&ds, i), rec, states_of(&ds, i), T, S, trk_t, trk_r, trk_scratch, &per[lab]);
-            if (col >= 0) {
-                memcpy(gifv + (size_t)col * xper, video_at(&ds, i), xper);
-                memcpy(gifv + (size_t)(columns + col) * xper, rec, xper);
-            }
-        }
-        progress_update(&pb, k0 + n, NULL);
-    }
     progress_end(&pb, NULL);
-    if (write_recon_gif(out, gifv, columns, shown, T, S, &err)) {
+    if (eval_recon_write_gif(out, &res, &err)) {
         cli_fail(err.msg);
         goto done;
     }
-    for (int k = 0; k < EVAL_NUM_SCENARIOS; k++) add_stats(&all, &per[k]);
-    printf("%s: %d ID videos of %d frames of %dx%d, VAE %s\n", data, nid, T, S, S, vae);
-    printf("  %-10s %5s  %7s  %7s  %9s  %9s  %9s  %7s\n", "scenario", "videos", "PSNR", "PSNR*", "pos err", "rec-sim",
-           "true-sim", "missing");
-    for (int k = 0; k < EVAL_NUM_SCENARIOS; k++)
-        if (per[k].videos) print_stats(eval_scenario_names[k], &per[k]);
-    print_stats("all", &all);
+    printf("%s: %d ID videos of %d frames of %dx%d, VAE %s\n", data, res.videos, T, S, S, vae);
+    eval_recon_print(stdout, &res);
     printf("  PSNR: mean over videos of uint8 frames; PSNR*: of the pooled MSE. pos err: mean distance (world\n"
            "  units) of the tracked balls, reconstruction vs truth; rec-sim / true-sim: the tracked reconstruction /\n"
            "  truth vs the simulator's state (ball fully in view). GIF: %s\n",
            out);
-    if (jpath && write_recon_json(jpath, data, vae, S, per, &all, &err)) {
+    if (jpath && eval_recon_write_json(jpath, data, vae, &res, &err)) {
         cli_fail(err.msg);
         goto done;
     }
     rc = 0;
 done:
-    free(x), free(z), free(y), free(rec), free(gifv), free(trk_t), free(trk_r), free(trk_scratch), free(idx), free(gifcol);
+    eval_recon_result_free(&res);
     vdit_dataset_free(&ds);
     vdit_vae_free(&m);
     return rc;

@@ -59,3 +59,12 @@ void progress_end(progress *p, const char *extra)
     if (p->tty) fprintf(stderr, "\r\033[K");
     draw(p, p->total, extra, 1);
 }
+
+void progress_step(void *ctx, int done, int total)
+{
+    progress *p = ctx;
+    if (done == 0)
+        progress_start(p, p->label, total);
+    else
+        progress_update(p, done, NULL);
+}

@@ -15,5 +15,9 @@ void progress_start(progress *p, const char *label, long total);
 void progress_update(progress *p, long done, const char *extra);
 void progress_end(progress *p, const char *extra);
 double progress_now(void); /* seconds, monotonic */
+/* A library's progress callback (eval_progress_fn, vdit_pipeline's) on a
+ * progress p whose label is set and total 0: (0, total) starts the bar,
+ * (done, total) moves it. progress_end when p->total is set. */
+void progress_step(void *p, int done, int total);
 
 #endif

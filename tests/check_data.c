@@ -931,6 +931,134 @@ START_TEST(test_contact_sheet)
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * Looking at a video (datasets/show.c), a set as the DiT's latents
+ * (datasets/latents.c)
+ * ---------------------------------------------------------------------- */
+
+START_TEST(test_dataset_show)
+{
+    const char *dir = fresh_copy("show"); /* 5 videos of 8 frames at 16x16, no second take */
+    vdit_dataset ds;
+    vdit_err err;
+    ck_assert_msg(vdit_dataset_load(dir, &ds, &err) == 0, "%s", err.msg);
+    const int T = 8, Sz = 16, idx = 2;
+    const uint8_t *v = (const uint8_t *)ds.videos.data + (size_t)idx * T * Sz * Sz * 3;
+    /* the sheet: 3 frames a row, scale 0 -> 8 for 128 pixels, capped at 4 */
+    const char *png = tpath("show.png");
+    ck_assert_msg(vdit_dataset_show(&ds, idx, 0, 1, 0, 3, png, &err) == 0, "%s", err.msg);
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    ck_assert(png_image_begin_read_from_file(&im, png));
+    const int cell = 4 * Sz + 2, side = 2 + 3 * cell; /* 3 rows (8 frames), 3 columns, 2-pixel gaps */
+    ck_assert_int_eq(im.width, side);
+    ck_assert_int_eq(im.height, side);
+    im.format = PNG_FORMAT_RGB;
+    uint8_t *back = malloc(PNG_IMAGE_SIZE(im));
+    ck_assert(png_image_finish_read(&im, NULL, back, 0, NULL));
+    for (int k = 0; k < 9; k++)
+        for (int y = 0; y < 4 * Sz; y++)
+            for (int x = 0; x < 4 * Sz; x++) {
+                const uint8_t *p = back + ((size_t)(2 + k / 3 * cell + y) * side + 2 + k % 3 * cell + x) * 3;
+                static const uint8_t white[3] = {255, 255, 255};
+                const uint8_t *q = k < T ? v + (((size_t)k * Sz + y / 4) * Sz + x / 4) * 3 : white; /* 9th: blank */
+                ck_assert_int_eq(memcmp(p, q, 3), 0);
+            }
+    free(back);
+    /* the GIF: every frame upscaled 3x; colours the palette holds exactly come back */
+    const char *gif = tpath("show.gif");
+    ck_assert_msg(vdit_dataset_show(&ds, idx, 0, 0, 3, 8, gif, &err) == 0, "%s", err.msg);
+    int gerr, exact = 0;
+    GifFileType *g = DGifOpenFileName(gif, &gerr);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(DGifSlurp(g), GIF_OK);
+    ck_assert_int_eq(g->ImageCount, T);
+    ck_assert_int_eq(g->SWidth, 3 * Sz);
+    ck_assert_int_eq(g->SHeight, 3 * Sz);
+    for (int t = 0; t < T; t++) {
+        GraphicsControlBlock gcb;
+        ck_assert_int_eq(DGifSavedExtensionToGCB(g, t, &gcb), GIF_OK);
+        ck_assert_int_eq(gcb.DelayTime, 10);
+        const GifByteType *px = g->SavedImages[t].RasterBits;
+        for (int y = 0; y < 3 * Sz; y++)
+            for (int x = 0; x < 3 * Sz; x++) {
+                const uint8_t *q = v + (((size_t)t * Sz + y / 3) * Sz + x / 3) * 3;
+                int pure = (q[0] == 255 || q[0] == 0 || q[0] == 128) && q[0] == q[1] && q[1] == q[2];
+                pure |= q[0] == 255 && q[1] == 0 && q[2] == 0;
+                if (!pure) continue;
+                GifColorType c = g->SColorMap->Colors[px[y * 3 * Sz + x]];
+                ck_assert(c.Red == q[0] && c.Green == q[1] && c.Blue == q[2]);
+                exact++;
+            }
+    }
+    ck_assert_int_gt(exact, T * 9 * Sz * Sz / 2); /* mostly white background */
+    DGifCloseFile(g, &gerr);
+    /* no such video, no second take */
+    ck_assert_int_eq(vdit_dataset_show(&ds, 5, 0, 1, 0, 8, png, &err), -1);
+    ck_assert_int_eq(vdit_dataset_show(&ds, 0, 1, 1, 0, 8, png, &err), -1);
+    ck_assert_str_eq(err.msg, "no second take");
+    vdit_dataset_free(&ds);
+}
+END_TEST
+
+START_TEST(test_latents_load)
+{
+    const char *dir = fresh_copy("latents"); /* 5 videos of 8 frames at 16x16, labels i % 5 */
+    vdit_dataset ds;
+    vdit_err err;
+    ck_assert_msg(vdit_dataset_load(dir, &ds, &err) == 0, "%s", err.msg);
+    const int T = 8, Sz = 16;
+    size_t nv = (size_t)T * Sz * Sz * 3;
+    /* pixels: [N][T][3][S][S], x = v / 127.5 - 1 */
+    vdit_latent_set ls;
+    ck_assert_msg(vdit_latents_load(&ls, dir, NULL, 3, &err) == 0, "%s", err.msg);
+    ck_assert(ls.N == 3 && ls.T == T && ls.C == 3 && ls.H == Sz && ls.W == Sz);
+    ck_assert(ls.S == Sz && ls.frames == T && ls.num_classes == VDIT_NSCENARIOS);
+    ck_assert_int_eq(memcmp(ls.videos, ds.videos.data, 3 * nv), 0);
+    const uint8_t *v = ds.videos.data;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(ls.labels[i], ((const int32_t *)ds.labels.data)[i]);
+        for (int t = 0; t < T; t++)
+            for (int c = 0; c < 3; c++)
+                for (int y = 0; y < Sz; y++)
+                    for (int x = 0; x < Sz; x++) {
+                        float want = v[(size_t)i * nv + (((size_t)t * Sz + y) * Sz + x) * 3 + c] / 127.5f - 1.0f;
+                        float got = ls.x[((((size_t)i * T + t) * 3 + c) * Sz + y) * Sz + x];
+                        ck_assert_msg(fabsf(got - want) < 1e-6f, "video %d frame %d: %g, not %g", i, t, got, want);
+                    }
+    }
+    vdit_latent_set_free(&ls);
+    ck_assert_int_eq(vdit_latents_load(&ls, dir, NULL, 0, &err), 0); /* all */
+    ck_assert_int_eq(ls.N, 5);
+    vdit_latent_set_free(&ls);
+    /* through a VAE: its scaled latents, as the pipeline encodes them */
+    vdit_vae_config c;
+    vdit_vae_config_default(&c);
+    c.channels[0] = 4, c.channels[1] = 4, c.channels[2] = 0, c.downsample = 2, c.groups = 2, c.mid_blocks = 0;
+    vdit_vae vae;
+    ck_assert_msg(vdit_vae_create(&vae, &c, &err) == 0, "%s", err.msg);
+    vdit_vae_init_weights(&vae, 7);
+    vae.scale_factor = 0.5f;
+    const char *vpath = tpath("latents.safetensors");
+    ck_assert_msg(vdit_vae_save(&vae, vae.params_mem, vpath, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(vdit_latents_load(&ls, dir, vpath, 2, &err) == 0, "%s", err.msg);
+    ck_assert(ls.N == 2 && ls.T == T && ls.C == c.latent_channels && ls.H == Sz / 2 && ls.W == Sz / 2);
+    size_t nz = (size_t)2 * T * c.latent_channels * (Sz / 2) * (Sz / 2);
+    float *z = malloc(nz * sizeof(float));
+    vdit_pipeline p = {NULL, &vae, {0}, 8, NULL, NULL};
+    ck_assert_int_eq(vdit_pipeline_encode(&p, v, 2, T, Sz, z, &err), 0);
+    ck_assert_int_eq(memcmp(z, ls.x, nz * sizeof(float)), 0);
+    vdit_latent_set_free(&ls);
+    free(z);
+    vdit_vae_free(&vae);
+    /* no dataset there */
+    ck_assert_int_eq(vdit_latents_load(&ls, tpath("none"), NULL, 0, &err), -1);
+    ck_assert_msg(strstr(err.msg, "none") != NULL, "%s", err.msg);
+    vdit_dataset_free(&ds);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * main
  * ---------------------------------------------------------------------- */
 
@@ -969,6 +1097,8 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_png_roundtrip);
     tcase_add_test(tc, test_gif_roundtrip);
     tcase_add_test(tc, test_contact_sheet);
+    tcase_add_test(tc, test_dataset_show);
+    tcase_add_test(tc, test_latents_load);
     suite_add_tcase(s, tc);
     return s;
 }

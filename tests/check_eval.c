@@ -358,6 +358,81 @@ START_TEST(test_track_hand)
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * VAE reconstructions (eval/recon.c)
+ * ---------------------------------------------------------------------- */
+
+START_TEST(test_recon_score_hand)
+{
+    enum { T = 8, S = 20 }; /* half a world unit a pixel */
+    size_t n = (size_t)T * S * S * 3;
+    uint8_t *a = malloc(n), *b = malloc(n);
+    float trk_t[T * 6], trk_r[T * 6];
+    int32_t *scratch = malloc(eval_track_scratch(S) * sizeof(int32_t));
+    double m[EVAL_RECON_NUM];
+    /* PSNR: grey 100 against grey 110, MSE 100; then an exact copy (99 dB,
+     * pooled MSE 50); no ball anywhere, so no position and no missing rate */
+    memset(a, 100, n), memset(b, 110, n);
+    eval_recon_stats st = {0};
+    eval_recon_score(a, b, NULL, T, S, trk_t, trk_r, scratch, &st);
+    ck_assert_int_eq(st.videos, 1);
+    ck_assert_double_eq(st.mse_sum, 100.0);
+    ASSERT_NEAR(st.psnr_sum, 28.130803608679106, 1e-12);
+    eval_recon_score(a, a, NULL, T, S, trk_t, trk_r, scratch, &st);
+    eval_recon_means(&st, m);
+    ASSERT_NEAR(m[EVAL_RECON_PSNR], (28.130803608679106 + 99.0) / 2, 1e-12);
+    ASSERT_NEAR(m[EVAL_RECON_PSNR_GLOBAL], 31.141103565318918, 1e-12);
+    ck_assert(st.present == 0 && isnan(m[EVAL_RECON_MISSING]) && isnan(m[EVAL_RECON_POS]));
+    ck_assert(isnan(m[EVAL_RECON_REC_VS_STATE]) && isnan(m[EVAL_RECON_TRUE_VS_STATE]));
+    eval_recon_stats none = {0};
+    eval_recon_means(&none, m);
+    for (int k = 0; k < EVAL_RECON_NUM; k++) ck_assert(isnan(m[k]));
+
+    /* positions: a red ball moving right in the middle, reconstructed one
+     * pixel (0.5 units) further right; then gone from frame 5 on */
+    scene_spec sp = {.scenario = EVAL_UNIFORM, .x0 = 3.0, .y0 = 5.0, .v1 = 1.0, .r1 = 1.0};
+    float states[T * 10], params[8], shifted[T * 10];
+    int contact;
+    scene_states(&sp, T, states, params, &contact);
+    memcpy(shifted, states, sizeof states);
+    for (int t = 0; t < T; t++) shifted[t * 10] += 0.5f;
+    scene_render(&sp, states, T, S, a);
+    scene_render(&sp, shifted, T, S, b);
+    memset(&st, 0, sizeof st);
+    eval_recon_score(a, b, states, T, S, trk_t, trk_r, scratch, &st);
+    ck_assert_int_eq(st.present, T); /* ball 0 in every frame; ball 1 not in the scene */
+    ck_assert_int_eq(st.missing, 0);
+    ck_assert_int_eq(st.pos_n, T);
+    ck_assert_int_eq(st.sim_n, T);
+    eval_recon_means(&st, m);
+    ASSERT_NEAR(m[EVAL_RECON_POS], 0.5, 1e-4);
+    ASSERT_NEAR(m[EVAL_RECON_POS_X], 0.5, 1e-4);
+    ASSERT_NEAR(m[EVAL_RECON_POS_Y], 0.0, 1e-4);
+    ck_assert_double_eq(m[EVAL_RECON_MISSING], 0.0);
+    /* against the simulator: the truth within the tracker's floor (a
+     * quarter pixel), the reconstruction half a unit off */
+    ck_assert_double_lt(m[EVAL_RECON_TRUE_VS_STATE], 0.125);
+    ck_assert_double_le(fabs(m[EVAL_RECON_REC_VS_STATE] - 0.5), m[EVAL_RECON_TRUE_VS_STATE] + 1e-4);
+    memset(b + (size_t)5 * S * S * 3, 255, (size_t)(T - 5) * S * S * 3);
+    eval_recon_stats gone = {0};
+    eval_recon_score(a, b, states, T, S, trk_t, trk_r, scratch, &gone);
+    ck_assert_int_eq(gone.present, T);
+    ck_assert_int_eq(gone.missing, T - 5);
+    ck_assert_int_eq(gone.pos_n, 5);
+    eval_recon_means(&gone, m);
+    ASSERT_NEAR(m[EVAL_RECON_MISSING], 3.0 / 8.0, 1e-12);
+    ASSERT_NEAR(m[EVAL_RECON_POS], 0.5, 1e-4);
+    /* sums add up */
+    eval_recon_add(&gone, &st);
+    ck_assert_int_eq(gone.videos, 2);
+    ck_assert_int_eq(gone.present, 2 * T);
+    ck_assert_int_eq(gone.missing, T - 5);
+    eval_recon_means(&gone, m);
+    ASSERT_NEAR(m[EVAL_RECON_MISSING], 3.0 / 16.0, 1e-12);
+    free(a), free(b), free(scratch);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * the truth scores perfectly
  * ---------------------------------------------------------------------- */
 
@@ -1258,6 +1333,151 @@ START_TEST(test_vae_features)
 }
 END_TEST
 
+/* eval_recon_run: which videos, in which scenario, in which GIF column;
+ * each scenario's sums are those of its videos' reconstructions */
+typedef struct {
+    int calls, first_done, first_total, last_done;
+} progress_log;
+
+static void log_progress(void *ctx, int done, int total)
+{
+    progress_log *l = ctx;
+    if (!l->calls++) l->first_done = done, l->first_total = total;
+    l->last_done = done;
+}
+
+START_TEST(test_recon_run)
+{
+    synth_set d;
+    synth_make(&d, 8, 4, 16);
+    /* ID: 0, 2, 3, 4, 5 (the first four scored); labels out of range count as 0 */
+    static const int32_t labels[8] = {2, 0, 2, 1, 7, 3, 4, 0}, splits[8] = {0, 1, 0, 0, 0, 0, 2, 3};
+    memcpy(d.labels, labels, sizeof labels), memcpy(d.splits, splits, sizeof splits);
+    vdit_vae_config vc;
+    vdit_vae_config_default(&vc);
+    vc.channels[0] = vc.channels[1] = vc.channels[2] = 8;
+    vc.groups = 4;
+    vdit_vae vae;
+    vdit_err err;
+    ck_assert_msg(vdit_vae_create(&vae, &vc, &err) == 0, "%s", err.msg);
+    vdit_vae_init_weights(&vae, 3);
+    eval_recon_result r;
+    progress_log pl = {0};
+    ck_assert_msg(eval_recon_run(&vae, &d.set, 4, 3, log_progress, &pl, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.videos, 4);
+    ck_assert(pl.first_done == 0 && pl.first_total == 4 && pl.last_done == 4);
+    ck_assert_int_eq(r.per[2].videos, 2); /* 0 and 2 */
+    ck_assert_int_eq(r.per[1].videos, 1); /* 3 */
+    ck_assert_int_eq(r.per[0].videos, 1); /* 4, label 7 */
+    ck_assert_int_eq(r.per[3].videos + r.per[4].videos, 0);
+    ck_assert_int_eq(r.all.videos, 4);
+    ASSERT_NEAR(r.all.psnr_sum, r.per[0].psnr_sum + r.per[1].psnr_sum + r.per[2].psnr_sum, 1e-9);
+    /* the GIF: the first of each scenario in order (videos 0, 3, 4), truth above */
+    ck_assert_int_eq(r.shown, 3);
+    size_t vs = (size_t)4 * 16 * 16 * 3;
+    const int col_video[3] = {0, 3, 4};
+    for (int c = 0; c < 3; c++) ck_assert(!memcmp(r.gif + c * vs, d.videos + col_video[c] * vs, vs));
+    /* scenarios 1 and 0 hold one video each: its GIF reconstruction scores the same */
+    float trk_t[4 * 6], trk_r[4 * 6];
+    int32_t *scratch = malloc(eval_track_scratch(16) * sizeof(int32_t));
+    for (int c = 1; c < 3; c++) {
+        eval_recon_stats one = {0};
+        int i = col_video[c];
+        eval_recon_score(d.videos + i * vs, r.gif + (3 + c) * vs, d.states + (size_t)i * 4 * 10, 4, 16, trk_t, trk_r,
+                         scratch, &one);
+        const eval_recon_stats *got = &r.per[c == 1 ? 1 : 0];
+        ck_assert_double_eq(one.mse_sum, got->mse_sum);
+        ck_assert_double_eq(one.pos_sum, got->pos_sum);
+        ck_assert_double_eq(one.sim_rec, got->sim_rec);
+        ck_assert_int_eq(one.present, got->present);
+        ck_assert_int_eq(one.missing, got->missing);
+    }
+    ck_assert_double_gt(r.all.mse_sum, 0.0); /* a random VAE does not copy */
+    char dir[] = "/tmp/check_eval_recon.XXXXXX", path[600];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/r.json", dir);
+    ck_assert_msg(eval_recon_write_json(path, "data", "vae", &r, &err) == 0, "%s", err.msg);
+    json_error_t je;
+    json_t *o = json_load_file(path, 0, &je);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(o, "all"), "videos")), 4);
+    ASSERT_NEAR(json_real_value(json_object_get(json_object_get(o, "all"), "psnr")), r.all.psnr_sum / 4, 1e-12);
+    json_t *sc = json_object_get(o, "scenarios");
+    ck_assert_int_eq((int)json_object_size(sc), 3); /* scenarios without videos left out */
+    ck_assert_ptr_null(json_object_get(sc, "bounce"));
+    json_decref(o);
+    snprintf(path, sizeof path, "%s/r.gif", dir);
+    ck_assert_msg(eval_recon_write_gif(path, &r, &err) == 0, "%s", err.msg);
+    int gerr;
+    GifFileType *g = DGifOpenFileName(path, &gerr);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(DGifSlurp(g), GIF_OK);
+    ck_assert_int_eq(g->ImageCount, 4);
+    ck_assert_int_eq(g->SWidth, 3 * 16 * 4 + 4 * 2); /* 3 columns at 4x, 2-pixel borders */
+    ck_assert_int_eq(g->SHeight, 2 * 16 * 4 + 3 * 2);
+    DGifCloseFile(g, &gerr);
+    rm_rf(dir);
+    eval_recon_result_free(&r);
+    /* more columns than videos: one per video; no ID video: an error */
+    ck_assert_int_eq(eval_recon_run(&vae, &d.set, 0, 64, NULL, NULL, &r, &err), 0);
+    ck_assert_int_eq(r.videos, 5);
+    ck_assert_int_eq(r.shown, 5);
+    eval_recon_result_free(&r);
+    for (int i = 0; i < 8; i++) d.splits[i] = 1;
+    ck_assert_int_eq(eval_recon_run(&vae, &d.set, 0, 5, NULL, NULL, &r, &err), -1);
+    ck_assert_str_eq(err.msg, "no ID videos to reconstruct");
+    ck_assert_ptr_null(r.gif);
+    free(scratch);
+    vdit_vae_free(&vae);
+    synth_free(&d);
+}
+END_TEST
+
+/* eval_generate: the pipeline's continuation with the first latent frames
+ * known (those holding only context frames, at least one) and the
+ * scenarios as labels, the null label where the DiT has no such class */
+START_TEST(test_generate)
+{
+    synth_set d;
+    synth_make(&d, 3, 4, 8);
+    d.labels[2] = 4; /* beyond the DiT's 2 classes: null */
+    vdit_dit_config c = {3, 16, 1, 2, {1, 2, 2}, {4, 8, 8}, 2, VDIT_ATTN_ST, VDIT_OBJ_FLOW};
+    vdit_dit m;
+    vdit_err err;
+    ck_assert_msg(vdit_dit_create(&m, &c, &err) == 0, "%s", err.msg);
+    vdit_dit_init_weights(&m, 1);
+    for (size_t i = 0; i < m.num_params; i++) m.params_mem[i] = 0.2f * vdit_normal_at(9, i);
+    progress_log pl = {0};
+    vdit_pipeline p = {&m, NULL, {VDIT_SAMPLER_EULER, 2, 1.5f, 5}, 2, log_progress, &pl};
+    size_t vs = (size_t)4 * 8 * 8 * 3;
+    uint8_t known[3 * 4], *want = malloc(3 * vs);
+    const int labels[3] = {0, 1, 2};
+    for (int ctx = 0; ctx <= 3; ctx += 2) { /* ctx 0 still keeps frame 0 */
+        d.set.ctx = ctx;
+        eval_videos got = {0};
+        pl.calls = 0;
+        ck_assert_msg(eval_generate(&p, &d.set, &got, &err) == 0, "%s", err.msg);
+        ck_assert(got.N == 3 && got.T == 4 && got.S == 8);
+        ck_assert(pl.first_done == 0 && pl.first_total == 3 && pl.last_done == 3);
+        for (int i = 0; i < 3; i++)
+            for (int t = 0; t < 4; t++) known[i * 4 + t] = t < (ctx ? ctx : 1);
+        p.progress = NULL;
+        ck_assert_int_eq(vdit_pipeline_continue(&p, d.videos, 3, 4, 8, known, labels, want, NULL, &err), 0);
+        p.progress = log_progress;
+        ck_assert(!memcmp(got.data, want, 3 * vs));
+        eval_videos_free(&got);
+    }
+    /* a truth the DiT's grid does not fit */
+    d.set.S = 4;
+    eval_videos got = {0};
+    ck_assert_int_eq(eval_generate(&p, &d.set, &got, &err), -1);
+    eval_videos_free(&got);
+    free(want);
+    vdit_dit_free(&m);
+    synth_free(&d);
+}
+END_TEST
+
 START_TEST(test_run_rejects)
 {
     synth_set d;
@@ -1479,6 +1699,7 @@ static Suite *eval_suite(void)
     tcase_add_test(hand, test_physics_iq_score_hand);
     tcase_add_test(hand, test_flicker_hand);
     tcase_add_test(hand, test_track_hand);
+    tcase_add_test(hand, test_recon_score_hand);
     suite_add_tcase(s, hand);
     TCase *phys = tcase_create("physics");
     tcase_set_timeout(phys, 60);
@@ -1509,6 +1730,8 @@ static Suite *eval_suite(void)
     tcase_add_test(run, test_run_truth_as_model);
     tcase_add_test(run, test_run_rejects);
     tcase_add_test(run, test_vae_features);
+    tcase_add_test(run, test_recon_run);
+    tcase_add_test(run, test_generate);
     tcase_add_test(run, test_load_videos);
     tcase_add_test(run, test_dataset_load);
     suite_add_tcase(s, run);

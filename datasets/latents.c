@@ -1,15 +1,12 @@
-/* latents.c - a dataset's videos as the DiT's latent videos. */
-#include "config.h"
+/* latents.c - a dataset's videos as the DiT's latent videos: pixels in
+ * [-1, 1] or, through a VAE, its scaled latents (what `vdit train` trains
+ * on and `vdit sample` continues). */
+#include "datasets.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "datasets.h"
-#include "latents.h"
-
-#define NUM_SCENARIOS 5 /* uniform, parabola, collision, bounce, occlusion */
-
-void latent_set_free(latent_set *ls)
+void vdit_latent_set_free(vdit_latent_set *ls)
 {
     free(ls->x);
     free(ls->labels);
@@ -17,7 +14,7 @@ void latent_set_free(latent_set *ls)
     memset(ls, 0, sizeof *ls);
 }
 
-int load_latents(latent_set *ls, const char *dir, const char *vae_path, int count, vdit_err *err)
+int vdit_latents_load(vdit_latent_set *ls, const char *dir, const char *vae_path, int count, vdit_err *err)
 {
     memset(ls, 0, sizeof *ls);
     vdit_dataset ds;
@@ -40,14 +37,14 @@ int load_latents(latent_set *ls, const char *dir, const char *vae_path, int coun
     }
     for (int i = 0; i < N; i++) {
         ls->labels[i] = labels[i];
-        if (labels[i] < 0 || labels[i] >= NUM_SCENARIOS) {
-            vdit_seterr(err, "%s: video %d has label %d, not a scenario 0..%d", dir, i, labels[i], NUM_SCENARIOS - 1);
+        if (labels[i] < 0 || labels[i] >= VDIT_NSCENARIOS) {
+            vdit_seterr(err, "%s: video %d has label %d, not a scenario 0..%d", dir, i, labels[i], VDIT_NSCENARIOS - 1);
             goto done;
         }
     }
     memcpy(ls->videos, videos, (size_t)N * nv);
     ls->S = S, ls->frames = T;
-    ls->num_classes = NUM_SCENARIOS;
+    ls->num_classes = VDIT_NSCENARIOS;
     /* pixels (the latent video is the video in [-1, 1]) or the VAE's scaled latents */
     vdit_vae vae;
     if (vae_path && vdit_vae_load(&vae, vae_path, err)) goto done;
@@ -68,7 +65,7 @@ int load_latents(latent_set *ls, const char *dir, const char *vae_path, int coun
     ls->N = N, ls->T = Tl, ls->C = C, ls->H = Hl, ls->W = Hl;
     rc = 0;
 done:
-    if (rc) latent_set_free(ls);
+    if (rc) vdit_latent_set_free(ls);
     vdit_dataset_free(&ds);
     return rc;
 }
