@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #error "vdit io.c assumes a little-endian host (NPY and safetensors data are little-endian)"
@@ -40,6 +41,18 @@
 /* ------------------------------------------------------------------------
  * Small helpers
  * ---------------------------------------------------------------------- */
+
+/* zlib's crc32 continued over n bytes (its length argument is a uInt). */
+static uint32_t crc32_more(uint32_t crc, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = (uint32_t)crc32(crc, p, k);
+        p += k, n -= k;
+    }
+    return crc;
+}
 
 
 /* numel of a shape, 0 on success, -1 if the product overflows int64.
@@ -839,6 +852,7 @@ static int st_parse_meta(const char *path, json_t *meta, vdit_st_file *f, vdit_e
     json_object_foreach(meta, key, v) {
         if (!json_is_string(v))
             return vdit_seterr(err, "%s: __metadata__ value for '%.*s' is not a string", path, NAME_MAX_SHOWN, key);
+        if (!strcmp(key, VDIT_ST_CRC_KEY)) continue; /* checked by vdit_st_read */
         char *k = strdup(key);
         char *s = strdup(json_string_value(v));
         if (!k || !s) {
@@ -915,6 +929,23 @@ static int st_parse_header(const char *path, json_t *root, uint64_t bufsize, vdi
     return 0;
 }
 
+/* The stored checksum (a JSON string, or NULL: a file written before
+ * checksums) against the data's. */
+static int st_check_crc(const char *path, const json_t *stored, uint32_t crc, vdit_err *err)
+{
+    if (!stored) return 0;
+    const char *s = json_string_value(stored); /* a string: st_parse_meta checked */
+    char *end;
+    unsigned long want = strtoul(s, &end, 16);
+    if (strlen(s) != 8 || *end || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+        return vdit_seterr(err, "%s: __metadata__ \"%s\" is \"%.16s\", not 8 hex digits: the file is corrupt", path,
+                           VDIT_ST_CRC_KEY, s);
+    if ((uint32_t)want != crc)
+        return vdit_seterr(err, "%s: checksum mismatch: the file is corrupt (its data has crc32 %08x, the header says %s)",
+                           path, (unsigned)crc, s);
+    return 0;
+}
+
 int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err)
 {
     memset(f, 0, sizeof *f);
@@ -978,6 +1009,10 @@ int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err)
         goto fail;
     }
     for (int i = 0; i < f->ntensors; i++) f->tensors[i].data = (float *)((char *)f->mem + entries[i].begin);
+    f->data_crc32 = crc32_more((uint32_t)crc32(0, Z_NULL, 0), f->mem, (size_t)bufsize);
+    if (st_check_crc(path, json_object_get(json_object_get(root, "__metadata__"), VDIT_ST_CRC_KEY), f->data_crc32,
+                     err))
+        goto fail;
 
     free(entries);
     json_decref(root);
@@ -1072,7 +1107,7 @@ void vdit_st_free(vdit_st_file *f)
  * order given with contiguous offsets. Sets *databytes to the buffer size. */
 static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, int ntensors,
                                const char *const *meta_keys, const char *const *meta_values, int nmeta,
-                               uint64_t *databytes, vdit_err *err)
+                               const char *crc, uint64_t *databytes, vdit_err *err)
 {
     const int W = NAME_MAX_SHOWN;
     json_t *root = json_object();
@@ -1081,7 +1116,7 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
         return NULL;
     }
 
-    if (nmeta > 0) {
+    {
         json_t *meta = json_object();
         if (!meta || json_object_set_new(root, "__metadata__", meta) != 0) goto oom;
         for (int i = 0; i < nmeta; i++) {
@@ -1089,6 +1124,7 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
                 vdit_seterr(err, "%s: metadata pair %d has a NULL key or value", path, i);
                 goto fail;
             }
+            if (!strcmp(meta_keys[i], VDIT_ST_CRC_KEY)) continue; /* the data's own, below */
             if (json_object_get(meta, meta_keys[i])) {
                 vdit_seterr(err, "%s: duplicate metadata key '%.*s'", path, W, meta_keys[i]);
                 goto fail;
@@ -1103,6 +1139,7 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
                 goto fail;
             }
         }
+        if (json_object_set_new(meta, VDIT_ST_CRC_KEY, json_string(crc)) != 0) goto oom;
     }
 
     uint64_t at = 0;
@@ -1189,8 +1226,16 @@ int vdit_st_write(const char *path, const vdit_st_tensor *tensors, int ntensors,
     if (nmeta < 0 || (nmeta > 0 && (!meta_keys || !meta_values)))
         return vdit_seterr(err, "%s: invalid metadata list (%d pairs)", path, nmeta);
 
+    /* the crc of the buffer as written: the tensors' bytes in order (a
+     * tensor without data is rejected by st_build_header before it counts) */
+    uint32_t c = (uint32_t)crc32(0, Z_NULL, 0);
+    for (int i = 0; i < ntensors; i++)
+        if (tensors[i].data && tensors[i].numel > 0 && tensors[i].numel < INT64_MAX / 4)
+            c = crc32_more(c, tensors[i].data, (size_t)tensors[i].numel * sizeof(float));
+    char crc[16];
+    snprintf(crc, sizeof crc, "%08x", (unsigned)c);
     uint64_t databytes = 0;
-    json_t *root = st_build_header(path, tensors, ntensors, meta_keys, meta_values, nmeta, &databytes, err);
+    json_t *root = st_build_header(path, tensors, ntensors, meta_keys, meta_values, nmeta, crc, &databytes, err);
     if (!root) return -1;
     /* JSON_PRESERVE_ORDER is the default since jansson 2.8; kept for older ones */
     char *json = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -189,7 +189,15 @@ typedef struct {
     char **meta_keys;
     char **meta_values;
     void *mem; /* owns the tensor data */
+    uint32_t data_crc32; /* zlib crc32 of the data buffer, computed on reading: the file's identity */
 } vdit_st_file;
+
+/* The metadata key under which every file vdit writes stores the zlib crc32
+ * of its data buffer (8 lowercase hex digits; zlib.crc32(data) in Python).
+ * The reader checks it when present (files written before it have none) and
+ * leaves it out of the metadata it returns. */
+#define VDIT_ST_CRC_KEY "data_crc32"
+
 
 /* Largest header accepted (the safetensors reference's limit). */
 #define VDIT_ST_MAX_HEADER 100000000ull
@@ -197,7 +205,9 @@ typedef struct {
 /* Reads and validates a safetensors file: header length within the file and
  * at most VDIT_ST_MAX_HEADER, valid JSON, unique names, known dtype (only F32
  * is supported), shapes matching their byte ranges, byte ranges contiguous
- * (no gap, no overlap) and covering the data exactly. */
+ * (no gap, no overlap) and covering the data exactly, and the data's crc32
+ * equal to VDIT_ST_CRC_KEY's when the file has one ("checksum mismatch: the
+ * file is corrupt" otherwise). */
 int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err);
 const vdit_st_tensor *vdit_st_find(const vdit_st_file *f, const char *name);
 const char *vdit_st_meta(const vdit_st_file *f, const char *key); /* NULL if absent */
@@ -216,7 +226,9 @@ typedef struct vdit_param_info vdit_param_info;
 int vdit_st_validate(const vdit_st_file *f, const char *path, const vdit_param_info *want, int n,
                      const char *const *prefixes, int nprefixes, vdit_err *err);
 
-/* Writes tensors (F32, in the order given) and metadata pairs atomically. */
+/* Writes tensors (F32, in the order given) and metadata pairs atomically,
+ * with the data's crc32 under VDIT_ST_CRC_KEY (last; a caller's own pair of
+ * that key is replaced). */
 int vdit_st_write(const char *path, const vdit_st_tensor *tensors, int ntensors,
                   const char *const *meta_keys, const char *const *meta_values, int nmeta,
                   vdit_err *err);

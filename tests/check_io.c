@@ -738,8 +738,8 @@ START_TEST(test_st_empty_file_roundtrip)
     ck_assert_int_eq(vdit_st_write(path, NULL, 0, NULL, NULL, 0, &err), 0);
     size_t n;
     unsigned char *file = slurp(path, &n);
-    ck_assert_uint_eq(n, 16); /* "{}" padded to 8 */
-    ck_assert_mem_eq(file, "\x08\0\0\0\0\0\0\0{}      ", 16);
+    ck_assert_uint_eq(n, 56); /* the crc32 of no bytes, padded to 8 */
+    ck_assert_mem_eq(file, "\x30\0\0\0\0\0\0\0{\"__metadata__\":{\"data_crc32\":\"00000000\"}}      ", 56);
     free(file);
     vdit_st_file f;
     ck_assert_int_eq(vdit_st_read(path, &f, &err), 0);
