@@ -232,8 +232,10 @@ int vdit_trainer_save(const vdit_trainer *tr, const char *model_path, const char
         state_mem(tr, mem);
         char step[32];
         snprintf(step, sizeof step, "%d", tr->step);
-        const char *keys[3] = {"config", "format", "step"}, *vals[3] = {cfg, "vdit-train-state", step};
-        rc = vdit_state_write(state_path, info, n, (const float *const *)mem, keys, vals, 3, err);
+        const char *keys[4] = {"config", "format", "step", "vae_crc32"};
+        const char *vals[4] = {cfg, "vdit-train-state", step, tr->model.trained_on.crc32};
+        rc = vdit_state_write(state_path, info, n, (const float *const *)mem, keys, vals,
+                              tr->model.trained_on.crc32[0] ? 4 : 3, err);
     }
     free(info), free(cfg);
     return rc;
@@ -261,6 +263,14 @@ int vdit_trainer_load_state(vdit_trainer *tr, const char *state_path, vdit_err *
         char *want = vdit_dit_config_to_json(&tr->model.cfg);
         vdit_seterr(err, "%s: saved for model %s, but this run's model is %s", state_path, cfgjson, want ? want : "?");
         free(want);
+        goto done;
+    }
+    /* the same VAE path (config.ini) may hold another VAE now; states
+     * older than the record are taken as they are */
+    const char *vae = vdit_st_meta(&f, "vae_crc32"), *now = tr->model.trained_on.crc32;
+    if (vae && strcmp(vae, now)) {
+        vdit_seterr(err, "%s: saved training on the latents of the VAE with crc32 %s, but this run's VAE %s has %s",
+                    state_path, vae, now[0] ? tr->model.trained_on.file : "(none)", now[0] ? now : "none");
         goto done;
     }
     char *end;
@@ -580,6 +590,7 @@ int vdit_train_run(const vdit_dit_config *mc, const vdit_train_config *tc, const
     int *y = NULL, rc = -1;
     FILE *log = NULL;
     if (vdit_trainer_create(&tr, mc, tc, local_B, err)) goto done;
+    if (o->vae) tr.model.trained_on = *o->vae;
     if (resume) {
         int fresh;
         if (resume_run(&tr, o, &fresh, err)) goto done;

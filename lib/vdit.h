@@ -240,6 +240,18 @@ int vdit_st_write_params(const char *path, const vdit_param_info *info, int n, c
 
 
 
+/* A VAE's identity: the crc32 of its checkpoint's data (vdit_st_file's
+ * data_crc32, 8 hex digits), the file it was loaded from and its config
+ * JSON (the latent shape). A DiT trained on its latents records it in its
+ * checkpoint's metadata as "vae_crc32", "vae_file" and "vae_config"; an
+ * empty crc32: none recorded (pixels, or a checkpoint older than the
+ * record). */
+typedef struct {
+    char crc32[12];
+    char file[512];
+    char config[512];
+} vdit_vae_id;
+
 /* ------------------------------------------------------------------------
  * The DiT of shared/design/model.md
  * ---------------------------------------------------------------------- */
@@ -360,6 +372,7 @@ typedef struct {
     int *labels;        /* [act_B] labels of the last forward */
     float *out_tok;     /* [act_B][N][P_out] */
     int has_acts;       /* a forward has run and backward may follow */
+    vdit_vae_id trained_on; /* the VAE of its latents (saved and loaded with the checkpoint) */
 } vdit_dit;
 
 /* One named tensor of the checkpoint: where it lives in the parameter memory. */
@@ -394,8 +407,8 @@ int vdit_dit_forward_nograd(vdit_dit *m, const float *x, const float *t, const i
 int vdit_dit_backward(vdit_dit *m, const float *dout, vdit_err *err);
 void vdit_dit_zero_grad(vdit_dit *m);
 /* Writes the tensors at `mem` (m->params_mem, m->grads_mem or a copy of the
- * same layout, e.g. EMA weights) under the contract names, config in the
- * metadata, atomically. */
+ * same layout, e.g. EMA weights) under the contract names, config (and
+ * m->trained_on when set) in the metadata, atomically. */
 int vdit_dit_save(const vdit_dit *m, const float *mem, const char *path, vdit_err *err);
 /* Creates a model from a checkpoint: config from its metadata, every tensor
  * by name with its exact shape; a missing, extra or misshaped tensor is an
@@ -632,6 +645,7 @@ typedef struct {
     /* STARTED and DONE on every process, STEP on rank 0; may be NULL */
     void (*event)(void *ctx, const vdit_train_event *e);
     void *event_ctx;
+    const vdit_vae_id *vae;       /* the VAE of x, recorded in the model's checkpoints; NULL: pixels */
 } vdit_train_run_options;
 
 /* Before any data is loaded: an error when run_dir exists and resume is
@@ -779,6 +793,7 @@ typedef struct {
     size_t max_act;     /* floats of the largest activation */
     vdit_vae_loss_config lcfg; /* of the last forward */
     int has_acts;
+    vdit_vae_id id; /* set by vdit_vae_load */
 } vdit_vae;
 
 int vdit_vae_create(vdit_vae *m, const vdit_vae_config *cfg, vdit_err *err);
@@ -941,6 +956,11 @@ typedef struct {
     void *progress_ctx;
 } vdit_pipeline;
 
+/* The DiT loaded from dit_path may run with vae (NULL: none): an error
+ * naming both files when the DiT records the VAE it was trained on and vae
+ * is another (another crc32) or absent, unless force. A DiT without the
+ * record (pixels, or older checkpoints) runs with any. */
+int vdit_pipeline_check_vae(const vdit_dit *dit, const char *dit_path, const vdit_vae *vae, int force, vdit_err *err);
 /* The latent shape [T][C][H][H] of videos of F frames at S x S; an error
  * when they do not fit the VAE or the DiT's grid, or the VAE the DiT. */
 int vdit_pipeline_shape(const vdit_pipeline *p, int F, int S, int *T, int *C, int *H, vdit_err *err);
