@@ -282,6 +282,26 @@ int64_t vdit_array_numel(const vdit_array *a)
     return n;
 }
 
+int vdit_array_check_finite(const vdit_array *a, const char *what, vdit_err *err)
+{
+    if (a->dtype != VDIT_DTYPE_F32 && a->dtype != VDIT_DTYPE_F64) return 0;
+    int64_t n = vdit_array_numel(a), bad = -1;
+    double v = 0;
+    for (int64_t i = 0; i < n && bad < 0; i++) {
+        v = a->dtype == VDIT_DTYPE_F32 ? ((const float *)a->data)[i] : ((const double *)a->data)[i];
+        if (!isfinite(v)) bad = i;
+    }
+    if (bad < 0) return 0;
+    char idx[VDIT_MAX_DIMS * 24 + 4] = "[", *p = idx + 1; /* C order: the last dim varies fastest */
+    int64_t rest = bad, stride[VDIT_MAX_DIMS], s = 1;
+    for (int d = a->ndim - 1; d >= 0; d--) stride[d] = s, s *= a->shape[d];
+    for (int d = 0; d < a->ndim; d++, rest %= stride[d - 1])
+        p += sprintf(p, "%s%lld", d ? ", " : "", (long long)(rest / stride[d]));
+    sprintf(p, "]");
+    return vdit_seterr(err, "%s: non-finite value %s at index %s (element %lld)", what,
+                       isnan(v) ? "nan" : v > 0 ? "inf" : "-inf", idx, (long long)bad);
+}
+
 void vdit_array_free(vdit_array *a)
 {
     if (!a) return;
@@ -693,6 +713,10 @@ int vdit_npy_write_f32(const char *path, const float *data, int ndim, const int6
 int vdit_npy_read_f32(const char *path, vdit_array *out, vdit_err *err)
 {
     if (vdit_npy_read(path, out, err) != 0) return -1;
+    if (vdit_array_check_finite(out, path, err)) { /* before the conversion, which may overflow to inf */
+        vdit_array_free(out);
+        return -1;
+    }
     if (out->dtype == VDIT_DTYPE_F32) return 0;
 
     /* numel * 4 <= numel * itemsize for every dtype but u8, where it can
@@ -720,6 +744,10 @@ int vdit_npy_read_f32(const char *path, vdit_array *out, vdit_err *err)
     out->data = f;
     out->dtype = VDIT_DTYPE_F32;
     out->nbytes = (size_t)n * sizeof(float);
+    if (vdit_array_check_finite(out, path, err)) { /* a float64 beyond float's range */
+        vdit_array_free(out);
+        return -1;
+    }
     return 0;
 }
 

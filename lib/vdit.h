@@ -126,6 +126,11 @@ typedef struct {
 size_t vdit_dtype_size(vdit_dtype dtype);
 const char *vdit_dtype_name(vdit_dtype dtype); /* "float32", "uint8", ... */
 int64_t vdit_array_numel(const vdit_array *a);
+/* Refuses a float array (F32 or F64) holding a NaN or an infinity where
+ * finite values enter (latents, float videos): the error names `what` (the
+ * file) and the first bad element by its index, e.g. "lat.npy: non-finite
+ * value nan at index [0, 2, 1, 3, 3] (element 1234)". Other dtypes pass. */
+int vdit_array_check_finite(const vdit_array *a, const char *what, vdit_err *err);
 
 /* Reads an NPY file. Rejects Fortran order, big-endian data, unsupported
  * dtypes, bad headers and a data size that does not match the shape. */
