@@ -867,6 +867,33 @@ static int st_parse_entry(const char *path, const char *name, json_t *v, uint64_
     return 0;
 }
 
+static int st_crc_key(const char *key)
+{
+    return !strcmp(key, VDIT_ST_CRC_KEY) || !strcmp(key, VDIT_ST_META_CRC_KEY);
+}
+
+/* crc32 of the metadata pairs but the checksums, each key NUL value NUL,
+ * in strcmp order of the keys (the same whatever order a JSON library
+ * keeps); -1 when out of memory. */
+static int64_t st_meta_crc(const char *const *keys, const char *const *vals, int n)
+{
+    int *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order), m = 0;
+    if (!order) return -1;
+    for (int i = 0; i < n; i++)
+        if (!st_crc_key(keys[i])) {
+            int j = m++;
+            for (; j > 0 && strcmp(keys[order[j - 1]], keys[i]) > 0; j--) order[j] = order[j - 1];
+            order[j] = i;
+        }
+    uint32_t c = (uint32_t)crc32(0, Z_NULL, 0);
+    for (int j = 0; j < m; j++) {
+        c = crc32_more(c, keys[order[j]], strlen(keys[order[j]]) + 1);
+        c = crc32_more(c, vals[order[j]], strlen(vals[order[j]]) + 1);
+    }
+    free(order);
+    return c;
+}
+
 /* Copies "__metadata__" (string -> string) into f. */
 static int st_parse_meta(const char *path, json_t *meta, vdit_st_file *f, vdit_err *err)
 {
@@ -880,7 +907,7 @@ static int st_parse_meta(const char *path, json_t *meta, vdit_st_file *f, vdit_e
     json_object_foreach(meta, key, v) {
         if (!json_is_string(v))
             return vdit_seterr(err, "%s: __metadata__ value for '%.*s' is not a string", path, NAME_MAX_SHOWN, key);
-        if (!strcmp(key, VDIT_ST_CRC_KEY)) continue; /* checked by vdit_st_read */
+        if (st_crc_key(key)) continue; /* checked by vdit_st_read */
         char *k = strdup(key);
         char *s = strdup(json_string_value(v));
         if (!k || !s) {
@@ -957,20 +984,21 @@ static int st_parse_header(const char *path, json_t *root, uint64_t bufsize, vdi
     return 0;
 }
 
-/* The stored checksum (a JSON string, or NULL: a file written before
- * checksums) against the data's. */
-static int st_check_crc(const char *path, const json_t *stored, uint32_t crc, vdit_err *err)
+/* The checksum stored under key (absent: a file written before checksums)
+ * against the crc of `what` ("data", "metadata"). */
+static int st_check_crc(const char *path, json_t *meta, const char *key, const char *what, uint32_t crc,
+                        vdit_err *err)
 {
-    if (!stored) return 0;
-    const char *s = json_string_value(stored); /* a string: st_parse_meta checked */
+    const char *s = json_string_value(json_object_get(meta, key)); /* a string: st_parse_meta checked */
+    if (!s) return 0;
     char *end;
     unsigned long want = strtoul(s, &end, 16);
     if (strlen(s) != 8 || *end || s[0] == '-' || s[0] == '+' || s[0] == ' ')
         return vdit_seterr(err, "%s: __metadata__ \"%s\" is \"%.16s\", not 8 hex digits: the file is corrupt", path,
-                           VDIT_ST_CRC_KEY, s);
+                           key, s);
     if ((uint32_t)want != crc)
-        return vdit_seterr(err, "%s: checksum mismatch: the file is corrupt (its data has crc32 %08x, the header says %s)",
-                           path, (unsigned)crc, s);
+        return vdit_seterr(err, "%s: checksum mismatch: the file is corrupt (its %s has crc32 %08x, the header says %s)",
+                           path, what, (unsigned)crc, s);
     return 0;
 }
 
@@ -1038,8 +1066,15 @@ int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err)
     }
     for (int i = 0; i < f->ntensors; i++) f->tensors[i].data = (float *)((char *)f->mem + entries[i].begin);
     f->data_crc32 = crc32_more((uint32_t)crc32(0, Z_NULL, 0), f->mem, (size_t)bufsize);
-    if (st_check_crc(path, json_object_get(json_object_get(root, "__metadata__"), VDIT_ST_CRC_KEY), f->data_crc32,
-                     err))
+    int64_t mc = st_meta_crc((const char *const *)f->meta_keys, (const char *const *)f->meta_values, f->nmeta);
+    if (mc < 0) {
+        vdit_seterr(err, "%s: out of memory for metadata", path);
+        goto fail;
+    }
+    f->meta_crc32 = (uint32_t)mc;
+    json_t *meta = json_object_get(root, "__metadata__");
+    if (st_check_crc(path, meta, VDIT_ST_CRC_KEY, "data", f->data_crc32, err) ||
+        st_check_crc(path, meta, VDIT_ST_META_CRC_KEY, "metadata", f->meta_crc32, err))
         goto fail;
 
     free(entries);
@@ -1152,7 +1187,7 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
                 vdit_seterr(err, "%s: metadata pair %d has a NULL key or value", path, i);
                 goto fail;
             }
-            if (!strcmp(meta_keys[i], VDIT_ST_CRC_KEY)) continue; /* the data's own, below */
+            if (st_crc_key(meta_keys[i])) continue; /* the file's own, below */
             if (json_object_get(meta, meta_keys[i])) {
                 vdit_seterr(err, "%s: duplicate metadata key '%.*s'", path, W, meta_keys[i]);
                 goto fail;
@@ -1167,7 +1202,12 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
                 goto fail;
             }
         }
-        if (json_object_set_new(meta, VDIT_ST_CRC_KEY, json_string(crc)) != 0) goto oom;
+        int64_t mc = st_meta_crc(meta_keys, meta_values, nmeta);
+        char mcrc[16];
+        snprintf(mcrc, sizeof mcrc, "%08x", (unsigned)mc);
+        if (mc < 0 || json_object_set_new(meta, VDIT_ST_CRC_KEY, json_string(crc)) != 0 ||
+            json_object_set_new(meta, VDIT_ST_META_CRC_KEY, json_string(mcrc)) != 0)
+            goto oom;
     }
 
     uint64_t at = 0;

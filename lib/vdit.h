@@ -195,13 +195,18 @@ typedef struct {
     char **meta_values;
     void *mem; /* owns the tensor data */
     uint32_t data_crc32; /* zlib crc32 of the data buffer, computed on reading: the file's identity */
+    uint32_t meta_crc32; /* zlib crc32 of the metadata (see VDIT_ST_META_CRC_KEY) */
 } vdit_st_file;
 
-/* The metadata key under which every file vdit writes stores the zlib crc32
- * of its data buffer (8 lowercase hex digits; zlib.crc32(data) in Python).
- * The reader checks it when present (files written before it have none) and
- * leaves it out of the metadata it returns. */
+/* The metadata keys under which every file vdit writes stores two zlib
+ * crc32s (8 lowercase hex digits): of its data buffer (zlib.crc32(data) in
+ * Python) and of its other metadata pairs (each key NUL value NUL, in
+ * strcmp order of the keys), so that neither a weight nor a training
+ * state's step or log changes unseen. The reader checks each when present
+ * (files written before them have none) and leaves both out of the
+ * metadata it returns. */
 #define VDIT_ST_CRC_KEY "data_crc32"
+#define VDIT_ST_META_CRC_KEY "meta_crc32"
 
 
 /* Largest header accepted (the safetensors reference's limit). */
@@ -210,9 +215,9 @@ typedef struct {
 /* Reads and validates a safetensors file: header length within the file and
  * at most VDIT_ST_MAX_HEADER, valid JSON, unique names, known dtype (only F32
  * is supported), shapes matching their byte ranges, byte ranges contiguous
- * (no gap, no overlap) and covering the data exactly, and the data's crc32
- * equal to VDIT_ST_CRC_KEY's when the file has one ("checksum mismatch: the
- * file is corrupt" otherwise). */
+ * (no gap, no overlap) and covering the data exactly, and the data's and
+ * the metadata's crc32 equal to those stored when the file has them
+ * ("checksum mismatch: the file is corrupt" otherwise). */
 int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err);
 const vdit_st_tensor *vdit_st_find(const vdit_st_file *f, const char *name);
 const char *vdit_st_meta(const vdit_st_file *f, const char *key); /* NULL if absent */
@@ -232,8 +237,8 @@ int vdit_st_validate(const vdit_st_file *f, const char *path, const vdit_param_i
                      const char *const *prefixes, int nprefixes, vdit_err *err);
 
 /* Writes tensors (F32, in the order given) and metadata pairs atomically,
- * with the data's crc32 under VDIT_ST_CRC_KEY (last; a caller's own pair of
- * that key is replaced). */
+ * with the data's and the metadata's crc32s last (a caller's own pairs of
+ * those keys are replaced). */
 int vdit_st_write(const char *path, const vdit_st_tensor *tensors, int ntensors,
                   const char *const *meta_keys, const char *const *meta_values, int nmeta,
                   vdit_err *err);

@@ -739,8 +739,9 @@ START_TEST(test_st_empty_file_roundtrip)
     ck_assert_int_eq(vdit_st_write(path, NULL, 0, NULL, NULL, 0, &err), 0);
     size_t n;
     unsigned char *file = slurp(path, &n);
-    ck_assert_uint_eq(n, 56); /* the crc32 of no bytes, padded to 8 */
-    ck_assert_mem_eq(file, "\x30\0\0\0\0\0\0\0{\"__metadata__\":{\"data_crc32\":\"00000000\"}}      ", 56);
+    ck_assert_uint_eq(n, 80); /* the crc32s of no bytes, padded to 8 */
+    ck_assert_mem_eq(file, "\x48\0\0\0\0\0\0\0{\"__metadata__\":{\"data_crc32\":\"00000000\",\"meta_crc32\":\"00000000\"}}      ",
+                     80);
     free(file);
     vdit_st_file f;
     ck_assert_int_eq(vdit_st_read(path, &f, &err), 0);
@@ -1200,6 +1201,20 @@ START_TEST(test_st_checksum)
     write_bytes(path, file, n);
     ck_assert_msg(vdit_st_read(path, &f, &err) == 0, "%s", err.msg);
     vdit_st_free(&f);
+
+    /* one flipped bit in a metadata value ("pt" -> "pu"): refused too; the
+     * metadata crc is of "format" NUL "pt" NUL */
+    const unsigned char pairs[] = "format\0pt";
+    char mpair[64];
+    snprintf(mpair, sizeof mpair, "\"meta_crc32\":\"%08x\"", (unsigned)crc32_plain(pairs, sizeof pairs));
+    ck_assert_msg(has_bytes(file + 8, h, mpair), "header lacks %s", mpair);
+    unsigned char *pt = file + 8;
+    while (memcmp(pt, "\"pt\"", 4)) pt++;
+    pt[2] ^= 1;
+    write_bytes(path, file, n);
+    ck_assert_int_eq(vdit_st_read(path, &f, &err), -1);
+    ck_assert_msg_has(err, "checksum mismatch: the file is corrupt (its metadata has crc32");
+    pt[2] ^= 1;
 
     /* a stored value that is not 8 hex digits */
     unsigned char *q = file + 8;
