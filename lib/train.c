@@ -459,7 +459,7 @@ static int offer_earlier_state(vdit_trainer *tr, const char *run, int latest, vd
         return -1;
     }
     size_t k = strlen(err->msg);
-    snprintf(err->msg + k, sizeof err->msg - k, "; no earlier state in %s/checkpoints is intact", run);
+    snprintf(err->msg + k, sizeof err->msg - k, "; no earlier state in %s/checkpoints loads either", run);
     return -1;
 }
 

@@ -90,6 +90,8 @@ cp vae2.safetensors flipvae.safetensors && flip flipvae.safetensors 7
 cp -r runA runF && flip runF/$last 50                                             # corrupt latest state
 cp -r runA runG && LC_ALL=C sed 's/"step":"2"/"step":"3"/' runA/$last >runG/$last   # its step, in the header
 cp vae2.state.safetensors vaeF.state.safetensors && flip vaeF.state.safetensors 9 # the VAE trainer's one state
+cp vae2.safetensors vaeP.safetensors && quiet $V train --config d.ini --data A --vae vaeP.safetensors --out runP
+cp vae2b.safetensors vaeP.safetensors                                           # another VAE at the run's path
 cp lat2.npy latnan.npy && nan_at latnan.npy 347                                 # [0, 2, 1, 3, 3] of [4, 8, 2, 8, 8]
 quiet $V vae decode --vae vae2.safetensors --input lat2.npy --out dec.npy       # float videos [4, 8, 3, 16, 16]
 cp dec.npy decnan.npy && nan_at decnan.npy 6149                                 # [1, 0, 0, 0, 5]
@@ -144,6 +146,7 @@ row "vae decode: flipped bit in VAE"  flipvae.safetensors       "checksum mismat
 row "train: on a flipped VAE"         flipvae.safetensors       "checksum mismatch"        -- $V train --config d.ini --data A --vae flipvae.safetensors --out o13
 row "train: resume, corrupt state"    runF/$last                "checksum mismatch.*earlier state runF/checkpoints/step-00000001.safetensors \(step 1\) is intact" -- $V train --config d.ini --data A --out runF --resume
 row "train: resume, step rewritten"   runG/$last                "checksum mismatch.*metadata has crc32" -- $V train --config d.ini --data A --out runG --resume
+row "train: resume, VAE replaced"     runP/$last                "VAE with crc32 [0-9a-f]+, but this run's VAE vaeP.safetensors has [0-9a-f]+; no earlier state" -- $V train --config d.ini --data A --vae vaeP.safetensors --out runP --resume
 row "vae train: resume, corrupt state" vaeF.state.safetensors   "checksum mismatch"        -- $V vae train --data A --config v2.ini --out vaeF.safetensors --resume
 row "sample: another VAE, same shape" vae2b.safetensors         "trained on the VAE vae2.safetensors .*not vae2b.safetensors .*--force" -- $V sample --checkpoint runL/model.safetensors --vae vae2b.safetensors --count 1 --steps 1 --out o14
 row "eval: another VAE, same shape"   vae2b.safetensors         "trained on the VAE vae2.safetensors .*not vae2b.safetensors" -- $V eval --checkpoint runL/model.safetensors --vae vae2b.safetensors --truth A --out o15 --no-figures
