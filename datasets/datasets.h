@@ -222,6 +222,7 @@ typedef struct {
     int *labels;     /* [N] */
     int S, frames;   /* the videos' size and frame count */
     uint8_t *videos; /* [N][frames][S][S][3] the videos themselves */
+    vdit_vae_id vae; /* the VAE's identity (empty: pixels) */
 } vdit_latent_set;
 
 /* Loads the first `count` videos of the dataset in `dir` (all when 0) and,

@@ -60,7 +60,7 @@ int vdit_latents_load(vdit_latent_set *ls, const char *dir, const char *vae_path
         bad = 1;
     }
     bad = bad || vdit_pipeline_encode(&p, videos, N, T, S, ls->x, err) != 0;
-    if (vae_path) vdit_vae_free(&vae);
+    if (vae_path) ls->vae = vae.id, vdit_vae_free(&vae);
     if (bad) goto done;
     ls->N = N, ls->T = Tl, ls->C = C, ls->H = Hl, ls->W = Hl;
     rc = 0;

@@ -296,7 +296,7 @@ int eval_load_videos(const char *path, eval_videos *out, vdit_err *err)
         if (rc) return -1;
     } else if (vdit_npy_read(path, &a, err))
         return -1;
-    int rc = videos_from_array(&a, path, out, err);
+    int rc = vdit_array_check_finite(&a, path, err) || videos_from_array(&a, path, out, err) ? -1 : 0;
     vdit_array_free(&a);
     return rc;
 }

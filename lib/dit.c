@@ -755,8 +755,10 @@ int vdit_dit_save(const vdit_dit *m, const float *mem, const char *path, vdit_er
         vdit_seterr(err, "%s: out of memory", path);
     } else {
         vdit_dit_param_table(m, info, n);
-        const char *keys[2] = {"config", "format"}, *vals[2] = {cfg, "vdit-dit"};
-        rc = vdit_st_write_params(path, info, n, mem, keys, vals, 2, err);
+        const vdit_vae_id *v = &m->trained_on;
+        const char *keys[5] = {"config", "format", "vae_crc32", "vae_file", "vae_config"};
+        const char *vals[5] = {cfg, "vdit-dit", v->crc32, v->file, v->config};
+        rc = vdit_st_write_params(path, info, n, mem, keys, vals, v->crc32[0] ? 5 : 2, err);
     }
     free(info);
     free(cfg);
@@ -802,6 +804,13 @@ int vdit_dit_load(vdit_dit *m, const char *path, vdit_err *err)
     }
     for (int i = 0; i < n; i++)
         memcpy(m->params_mem + info[i].offset, vdit_st_find(&f, info[i].name)->data, info[i].numel * sizeof(float));
+    const char *vcrc = vdit_st_meta(&f, "vae_crc32"), *vfile = vdit_st_meta(&f, "vae_file"),
+               *vcfg = vdit_st_meta(&f, "vae_config");
+    if (vcrc) {
+        snprintf(m->trained_on.crc32, sizeof m->trained_on.crc32, "%s", vcrc);
+        snprintf(m->trained_on.file, sizeof m->trained_on.file, "%s", vfile ? vfile : "?");
+        snprintf(m->trained_on.config, sizeof m->trained_on.config, "%s", vcfg ? vcfg : "");
+    }
     rc = 0;
 fail:
     if (rc) vdit_dit_free(m);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #error "vdit io.c assumes a little-endian host (NPY and safetensors data are little-endian)"
@@ -40,6 +41,18 @@
 /* ------------------------------------------------------------------------
  * Small helpers
  * ---------------------------------------------------------------------- */
+
+/* zlib's crc32 continued over n bytes (its length argument is a uInt). */
+static uint32_t crc32_more(uint32_t crc, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = (uint32_t)crc32(crc, p, k);
+        p += k, n -= k;
+    }
+    return crc;
+}
 
 
 /* numel of a shape, 0 on success, -1 if the product overflows int64.
@@ -267,6 +280,26 @@ int64_t vdit_array_numel(const vdit_array *a)
     int64_t n = 1; /* a 0-d array is a scalar */
     for (int i = 0; i < a->ndim; i++) n *= a->shape[i];
     return n;
+}
+
+int vdit_array_check_finite(const vdit_array *a, const char *what, vdit_err *err)
+{
+    if (a->dtype != VDIT_DTYPE_F32 && a->dtype != VDIT_DTYPE_F64) return 0;
+    int64_t n = vdit_array_numel(a), bad = -1;
+    double v = 0;
+    for (int64_t i = 0; i < n && bad < 0; i++) {
+        v = a->dtype == VDIT_DTYPE_F32 ? ((const float *)a->data)[i] : ((const double *)a->data)[i];
+        if (!isfinite(v)) bad = i;
+    }
+    if (bad < 0) return 0;
+    char idx[VDIT_MAX_DIMS * 24 + 4] = "[", *p = idx + 1; /* C order: the last dim varies fastest */
+    int64_t rest = bad, stride[VDIT_MAX_DIMS], s = 1;
+    for (int d = a->ndim - 1; d >= 0; d--) stride[d] = s, s *= a->shape[d];
+    for (int d = 0; d < a->ndim; d++, rest %= stride[d - 1])
+        p += sprintf(p, "%s%lld", d ? ", " : "", (long long)(rest / stride[d]));
+    sprintf(p, "]");
+    return vdit_seterr(err, "%s: non-finite value %s at index %s (element %lld)", what,
+                       isnan(v) ? "nan" : v > 0 ? "inf" : "-inf", idx, (long long)bad);
 }
 
 void vdit_array_free(vdit_array *a)
@@ -680,6 +713,10 @@ int vdit_npy_write_f32(const char *path, const float *data, int ndim, const int6
 int vdit_npy_read_f32(const char *path, vdit_array *out, vdit_err *err)
 {
     if (vdit_npy_read(path, out, err) != 0) return -1;
+    if (vdit_array_check_finite(out, path, err)) { /* before the conversion, which may overflow to inf */
+        vdit_array_free(out);
+        return -1;
+    }
     if (out->dtype == VDIT_DTYPE_F32) return 0;
 
     /* numel * 4 <= numel * itemsize for every dtype but u8, where it can
@@ -707,6 +744,10 @@ int vdit_npy_read_f32(const char *path, vdit_array *out, vdit_err *err)
     out->data = f;
     out->dtype = VDIT_DTYPE_F32;
     out->nbytes = (size_t)n * sizeof(float);
+    if (vdit_array_check_finite(out, path, err)) { /* a float64 beyond float's range */
+        vdit_array_free(out);
+        return -1;
+    }
     return 0;
 }
 
@@ -826,6 +867,33 @@ static int st_parse_entry(const char *path, const char *name, json_t *v, uint64_
     return 0;
 }
 
+static int st_crc_key(const char *key)
+{
+    return !strcmp(key, VDIT_ST_CRC_KEY) || !strcmp(key, VDIT_ST_META_CRC_KEY);
+}
+
+/* crc32 of the metadata pairs but the checksums, each key NUL value NUL,
+ * in strcmp order of the keys (the same whatever order a JSON library
+ * keeps); -1 when out of memory. */
+static int64_t st_meta_crc(const char *const *keys, const char *const *vals, int n)
+{
+    int *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order), m = 0;
+    if (!order) return -1;
+    for (int i = 0; i < n; i++)
+        if (!st_crc_key(keys[i])) {
+            int j = m++;
+            for (; j > 0 && strcmp(keys[order[j - 1]], keys[i]) > 0; j--) order[j] = order[j - 1];
+            order[j] = i;
+        }
+    uint32_t c = (uint32_t)crc32(0, Z_NULL, 0);
+    for (int j = 0; j < m; j++) {
+        c = crc32_more(c, keys[order[j]], strlen(keys[order[j]]) + 1);
+        c = crc32_more(c, vals[order[j]], strlen(vals[order[j]]) + 1);
+    }
+    free(order);
+    return c;
+}
+
 /* Copies "__metadata__" (string -> string) into f. */
 static int st_parse_meta(const char *path, json_t *meta, vdit_st_file *f, vdit_err *err)
 {
@@ -839,6 +907,7 @@ static int st_parse_meta(const char *path, json_t *meta, vdit_st_file *f, vdit_e
     json_object_foreach(meta, key, v) {
         if (!json_is_string(v))
             return vdit_seterr(err, "%s: __metadata__ value for '%.*s' is not a string", path, NAME_MAX_SHOWN, key);
+        if (st_crc_key(key)) continue; /* checked by vdit_st_read */
         char *k = strdup(key);
         char *s = strdup(json_string_value(v));
         if (!k || !s) {
@@ -915,6 +984,24 @@ static int st_parse_header(const char *path, json_t *root, uint64_t bufsize, vdi
     return 0;
 }
 
+/* The checksum stored under key (absent: a file written before checksums)
+ * against the crc of `what` ("data", "metadata"). */
+static int st_check_crc(const char *path, json_t *meta, const char *key, const char *what, uint32_t crc,
+                        vdit_err *err)
+{
+    const char *s = json_string_value(json_object_get(meta, key)); /* a string: st_parse_meta checked */
+    if (!s) return 0;
+    char *end;
+    unsigned long want = strtoul(s, &end, 16);
+    if (strlen(s) != 8 || *end || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+        return vdit_seterr(err, "%s: __metadata__ \"%s\" is \"%.16s\", not 8 hex digits: the file is corrupt", path,
+                           key, s);
+    if ((uint32_t)want != crc)
+        return vdit_seterr(err, "%s: checksum mismatch: the file is corrupt (its %s has crc32 %08x, the header says %s)",
+                           path, what, (unsigned)crc, s);
+    return 0;
+}
+
 int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err)
 {
     memset(f, 0, sizeof *f);
@@ -978,6 +1065,17 @@ int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err)
         goto fail;
     }
     for (int i = 0; i < f->ntensors; i++) f->tensors[i].data = (float *)((char *)f->mem + entries[i].begin);
+    f->data_crc32 = crc32_more((uint32_t)crc32(0, Z_NULL, 0), f->mem, (size_t)bufsize);
+    int64_t mc = st_meta_crc((const char *const *)f->meta_keys, (const char *const *)f->meta_values, f->nmeta);
+    if (mc < 0) {
+        vdit_seterr(err, "%s: out of memory for metadata", path);
+        goto fail;
+    }
+    f->meta_crc32 = (uint32_t)mc;
+    json_t *meta = json_object_get(root, "__metadata__");
+    if (st_check_crc(path, meta, VDIT_ST_CRC_KEY, "data", f->data_crc32, err) ||
+        st_check_crc(path, meta, VDIT_ST_META_CRC_KEY, "metadata", f->meta_crc32, err))
+        goto fail;
 
     free(entries);
     json_decref(root);
@@ -1072,7 +1170,7 @@ void vdit_st_free(vdit_st_file *f)
  * order given with contiguous offsets. Sets *databytes to the buffer size. */
 static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, int ntensors,
                                const char *const *meta_keys, const char *const *meta_values, int nmeta,
-                               uint64_t *databytes, vdit_err *err)
+                               const char *crc, uint64_t *databytes, vdit_err *err)
 {
     const int W = NAME_MAX_SHOWN;
     json_t *root = json_object();
@@ -1081,7 +1179,7 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
         return NULL;
     }
 
-    if (nmeta > 0) {
+    {
         json_t *meta = json_object();
         if (!meta || json_object_set_new(root, "__metadata__", meta) != 0) goto oom;
         for (int i = 0; i < nmeta; i++) {
@@ -1089,6 +1187,7 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
                 vdit_seterr(err, "%s: metadata pair %d has a NULL key or value", path, i);
                 goto fail;
             }
+            if (st_crc_key(meta_keys[i])) continue; /* the file's own, below */
             if (json_object_get(meta, meta_keys[i])) {
                 vdit_seterr(err, "%s: duplicate metadata key '%.*s'", path, W, meta_keys[i]);
                 goto fail;
@@ -1103,6 +1202,12 @@ static json_t *st_build_header(const char *path, const vdit_st_tensor *tensors, 
                 goto fail;
             }
         }
+        int64_t mc = st_meta_crc(meta_keys, meta_values, nmeta);
+        char mcrc[16];
+        snprintf(mcrc, sizeof mcrc, "%08x", (unsigned)mc);
+        if (mc < 0 || json_object_set_new(meta, VDIT_ST_CRC_KEY, json_string(crc)) != 0 ||
+            json_object_set_new(meta, VDIT_ST_META_CRC_KEY, json_string(mcrc)) != 0)
+            goto oom;
     }
 
     uint64_t at = 0;
@@ -1189,8 +1294,16 @@ int vdit_st_write(const char *path, const vdit_st_tensor *tensors, int ntensors,
     if (nmeta < 0 || (nmeta > 0 && (!meta_keys || !meta_values)))
         return vdit_seterr(err, "%s: invalid metadata list (%d pairs)", path, nmeta);
 
+    /* the crc of the buffer as written: the tensors' bytes in order (a
+     * tensor without data is rejected by st_build_header before it counts) */
+    uint32_t c = (uint32_t)crc32(0, Z_NULL, 0);
+    for (int i = 0; i < ntensors; i++)
+        if (tensors[i].data && tensors[i].numel > 0 && tensors[i].numel < INT64_MAX / 4)
+            c = crc32_more(c, tensors[i].data, (size_t)tensors[i].numel * sizeof(float));
+    char crc[16];
+    snprintf(crc, sizeof crc, "%08x", (unsigned)c);
     uint64_t databytes = 0;
-    json_t *root = st_build_header(path, tensors, ntensors, meta_keys, meta_values, nmeta, &databytes, err);
+    json_t *root = st_build_header(path, tensors, ntensors, meta_keys, meta_values, nmeta, crc, &databytes, err);
     if (!root) return -1;
     /* JSON_PRESERVE_ORDER is the default since jansson 2.8; kept for older ones */
     char *json = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);

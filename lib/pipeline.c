@@ -17,6 +17,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+int vdit_pipeline_check_vae(const vdit_dit *dit, const char *dit_path, const vdit_vae *vae, int force, vdit_err *err)
+{
+    const vdit_vae_id *t = &dit->trained_on;
+    if (!t->crc32[0] || force || (vae && !strcmp(vae->id.crc32, t->crc32))) return 0;
+    if (!vae)
+        return vdit_seterr(err, "%s was trained on the latents of the VAE %s (crc32 %s): give it with --vae (or --force)",
+                           dit_path, t->file, t->crc32);
+    if (!strcmp(t->config, vae->id.config))
+        return vdit_seterr(err,
+                           "%s was trained on the VAE %s (crc32 %s), not %s (crc32 %s, the same config): give the VAE "
+                           "it was trained on, or --force to run with this one",
+                           dit_path, t->file, t->crc32, vae->id.file, vae->id.crc32);
+    return vdit_seterr(err,
+                       "%s was trained on the VAE %s (crc32 %s, config %s), not %s (crc32 %s, config %s): give the VAE "
+                       "it was trained on, or --force to run with this one",
+                       dit_path, t->file, t->crc32, t->config, vae->id.file, vae->id.crc32, vae->id.config);
+}
+
 /* The latents of videos of F frames at S x S through the VAE (or as pixels). */
 static int latent_shape(const vdit_pipeline *p, int F, int S, int *T, int *C, int *H, vdit_err *err)
 {

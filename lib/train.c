@@ -232,8 +232,10 @@ int vdit_trainer_save(const vdit_trainer *tr, const char *model_path, const char
         state_mem(tr, mem);
         char step[32];
         snprintf(step, sizeof step, "%d", tr->step);
-        const char *keys[3] = {"config", "format", "step"}, *vals[3] = {cfg, "vdit-train-state", step};
-        rc = vdit_state_write(state_path, info, n, (const float *const *)mem, keys, vals, 3, err);
+        const char *keys[4] = {"config", "format", "step", "vae_crc32"};
+        const char *vals[4] = {cfg, "vdit-train-state", step, tr->model.trained_on.crc32};
+        rc = vdit_state_write(state_path, info, n, (const float *const *)mem, keys, vals,
+                              tr->model.trained_on.crc32[0] ? 4 : 3, err);
     }
     free(info), free(cfg);
     return rc;
@@ -261,6 +263,14 @@ int vdit_trainer_load_state(vdit_trainer *tr, const char *state_path, vdit_err *
         char *want = vdit_dit_config_to_json(&tr->model.cfg);
         vdit_seterr(err, "%s: saved for model %s, but this run's model is %s", state_path, cfgjson, want ? want : "?");
         free(want);
+        goto done;
+    }
+    /* the same VAE path (config.ini) may hold another VAE now; states
+     * older than the record are taken as they are */
+    const char *vae = vdit_st_meta(&f, "vae_crc32"), *now = tr->model.trained_on.crc32;
+    if (vae && strcmp(vae, now)) {
+        vdit_seterr(err, "%s: saved training on the latents of the VAE with crc32 %s, but this run's VAE %s has %s",
+                    state_path, vae, now[0] ? tr->model.trained_on.file : "(none)", now[0] ? now : "none");
         goto done;
     }
     char *end;
@@ -426,8 +436,36 @@ static int config_differs(const char *path, const char *old, size_t oldn, const 
                        path, (int)(lo > 200 ? 200 : lo), o, (int)(lt > 200 ? 200 : lt), t);
 }
 
+/* The latest state would not load (err says why): appends to err the
+ * newest earlier state that loads, and how to resume from it. The corrupt
+ * file is the user's to look at, so nothing is moved or deleted here:
+ * renamed aside (any name but step-N.safetensors), it is no longer the
+ * latest, and --resume takes the earlier one. */
+static int offer_earlier_state(vdit_trainer *tr, const char *run, int latest, vdit_err *err)
+{
+    int steps[1024], n = list_states(run, steps, 1024);
+    char sp[4096], bad[4096];
+    state_path(bad, sizeof bad, run, latest);
+    for (int i = n - 1; i >= 0; i--) {
+        if (steps[i] >= latest) continue;
+        state_path(sp, sizeof sp, run, steps[i]);
+        vdit_err e2;
+        if (vdit_trainer_load_state(tr, sp, &e2)) continue; /* tr is discarded: the run stops */
+        size_t k = strlen(err->msg);
+        snprintf(err->msg + k, sizeof err->msg - k,
+                 "; the earlier state %s (step %d) is intact: move this one aside (mv %s %s.corrupt) and "
+                 "--resume again to continue from it",
+                 sp, steps[i], bad, bad);
+        return -1;
+    }
+    size_t k = strlen(err->msg);
+    snprintf(err->msg + k, sizeof err->msg - k, "; no earlier state in %s/checkpoints loads either", run);
+    return -1;
+}
+
 /* Resumes the run: its config.ini must be o->config_text; the trainer takes
- * the last state, log.csv is cut back to it. *fresh = 1 when the run was
+ * the last state (a corrupt one is refused, naming the earlier state that
+ * would resume), log.csv is cut back to it. *fresh = 1 when the run was
  * killed before its config.ini was written: it starts afresh. */
 static int resume_run(vdit_trainer *tr, const vdit_train_run_options *o, int *fresh, vdit_err *err)
 {
@@ -450,7 +488,7 @@ static int resume_run(vdit_trainer *tr, const vdit_train_run_options *o, int *fr
     if (last) {
         char sp[4096];
         state_path(sp, sizeof sp, o->run_dir, last);
-        if (vdit_trainer_load_state(tr, sp, err)) return -1;
+        if (vdit_trainer_load_state(tr, sp, err)) return offer_earlier_state(tr, o->run_dir, last, err);
     }
     if (o->rank != 0) return 0;
     snprintf(path, sizeof path, "%s/log.csv", o->run_dir);
@@ -552,6 +590,7 @@ int vdit_train_run(const vdit_dit_config *mc, const vdit_train_config *tc, const
     int *y = NULL, rc = -1;
     FILE *log = NULL;
     if (vdit_trainer_create(&tr, mc, tc, local_B, err)) goto done;
+    if (o->vae) tr.model.trained_on = *o->vae;
     if (resume) {
         int fresh;
         if (resume_run(&tr, o, &fresh, err)) goto done;

@@ -1259,6 +1259,9 @@ int vdit_vae_load(vdit_vae *m, const char *path, vdit_err *err)
     m->scale_factor = (float)scale;
     for (int i = 0; i < n; i++)
         memcpy(m->params_mem + info[i].offset, vdit_st_find(&f, info[i].name)->data, info[i].numel * sizeof(float));
+    snprintf(m->id.crc32, sizeof m->id.crc32, "%08x", (unsigned)f.data_crc32);
+    snprintf(m->id.file, sizeof m->id.file, "%s", path);
+    snprintf(m->id.config, sizeof m->id.config, "%s", cfgjson);
     rc = 0;
 fail:
     if (rc) vdit_vae_free(m);

@@ -127,6 +127,11 @@ typedef struct {
 size_t vdit_dtype_size(vdit_dtype dtype);
 const char *vdit_dtype_name(vdit_dtype dtype); /* "float32", "uint8", ... */
 int64_t vdit_array_numel(const vdit_array *a);
+/* Refuses a float array (F32 or F64) holding a NaN or an infinity where
+ * finite values enter (latents, float videos): the error names `what` (the
+ * file) and the first bad element by its index, e.g. "lat.npy: non-finite
+ * value nan at index [0, 2, 1, 3, 3] (element 1234)". Other dtypes pass. */
+int vdit_array_check_finite(const vdit_array *a, const char *what, vdit_err *err);
 
 /* Reads an NPY file. Rejects Fortran order, big-endian data, unsupported
  * dtypes, bad headers and a data size that does not match the shape. */
@@ -190,7 +195,20 @@ typedef struct {
     char **meta_keys;
     char **meta_values;
     void *mem; /* owns the tensor data */
+    uint32_t data_crc32; /* zlib crc32 of the data buffer, computed on reading: the file's identity */
+    uint32_t meta_crc32; /* zlib crc32 of the metadata (see VDIT_ST_META_CRC_KEY) */
 } vdit_st_file;
+
+/* The metadata keys under which every file vdit writes stores two zlib
+ * crc32s (8 lowercase hex digits): of its data buffer (zlib.crc32(data) in
+ * Python) and of its other metadata pairs (each key NUL value NUL, in
+ * strcmp order of the keys), so that neither a weight nor a training
+ * state's step or log changes unseen. The reader checks each when present
+ * (files written before them have none) and leaves both out of the
+ * metadata it returns. */
+#define VDIT_ST_CRC_KEY "data_crc32"
+#define VDIT_ST_META_CRC_KEY "meta_crc32"
+
 
 /* Largest header accepted (the safetensors reference's limit). */
 #define VDIT_ST_MAX_HEADER 100000000ull
@@ -198,7 +216,9 @@ typedef struct {
 /* Reads and validates a safetensors file: header length within the file and
  * at most VDIT_ST_MAX_HEADER, valid JSON, unique names, known dtype (only F32
  * is supported), shapes matching their byte ranges, byte ranges contiguous
- * (no gap, no overlap) and covering the data exactly. */
+ * (no gap, no overlap) and covering the data exactly, and the data's and
+ * the metadata's crc32 equal to those stored when the file has them
+ * ("checksum mismatch: the file is corrupt" otherwise). */
 int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err);
 const vdit_st_tensor *vdit_st_find(const vdit_st_file *f, const char *name);
 const char *vdit_st_meta(const vdit_st_file *f, const char *key); /* NULL if absent */
@@ -217,7 +237,9 @@ typedef struct vdit_param_info vdit_param_info;
 int vdit_st_validate(const vdit_st_file *f, const char *path, const vdit_param_info *want, int n,
                      const char *const *prefixes, int nprefixes, vdit_err *err);
 
-/* Writes tensors (F32, in the order given) and metadata pairs atomically. */
+/* Writes tensors (F32, in the order given) and metadata pairs atomically,
+ * with the data's and the metadata's crc32s last (a caller's own pairs of
+ * those keys are replaced). */
 int vdit_st_write(const char *path, const vdit_st_tensor *tensors, int ntensors,
                   const char *const *meta_keys, const char *const *meta_values, int nmeta,
                   vdit_err *err);
@@ -228,6 +250,18 @@ int vdit_st_write_params(const char *path, const vdit_param_info *info, int n, c
                          const char *const *meta_keys, const char *const *meta_values, int nmeta, vdit_err *err);
 
 
+
+/* A VAE's identity: the crc32 of its checkpoint's data (vdit_st_file's
+ * data_crc32, 8 hex digits), the file it was loaded from and its config
+ * JSON (the latent shape). A DiT trained on its latents records it in its
+ * checkpoint's metadata as "vae_crc32", "vae_file" and "vae_config"; an
+ * empty crc32: none recorded (pixels, or a checkpoint older than the
+ * record). */
+typedef struct {
+    char crc32[12];
+    char file[512];
+    char config[512];
+} vdit_vae_id;
 
 /* ------------------------------------------------------------------------
  * The DiT of shared/design/model.md
@@ -349,6 +383,7 @@ typedef struct {
     int *labels;        /* [act_B] labels of the last forward */
     float *out_tok;     /* [act_B][N][P_out] */
     int has_acts;       /* a forward has run and backward may follow */
+    vdit_vae_id trained_on; /* the VAE of its latents (saved and loaded with the checkpoint) */
 } vdit_dit;
 
 /* One named tensor of the checkpoint: where it lives in the parameter memory. */
@@ -383,8 +418,8 @@ int vdit_dit_forward_nograd(vdit_dit *m, const float *x, const float *t, const i
 int vdit_dit_backward(vdit_dit *m, const float *dout, vdit_err *err);
 void vdit_dit_zero_grad(vdit_dit *m);
 /* Writes the tensors at `mem` (m->params_mem, m->grads_mem or a copy of the
- * same layout, e.g. EMA weights) under the contract names, config in the
- * metadata, atomically. */
+ * same layout, e.g. EMA weights) under the contract names, config (and
+ * m->trained_on when set) in the metadata, atomically. */
 int vdit_dit_save(const vdit_dit *m, const float *mem, const char *path, vdit_err *err);
 /* Creates a model from a checkpoint: config from its metadata, every tensor
  * by name with its exact shape; a missing, extra or misshaped tensor is an
@@ -623,6 +658,7 @@ typedef struct {
     /* STARTED and DONE on every process, STEP on rank 0; may be NULL */
     void (*event)(void *ctx, const vdit_train_event *e);
     void *event_ctx;
+    const vdit_vae_id *vae;       /* the VAE of x, recorded in the model's checkpoints; NULL: pixels */
 } vdit_train_run_options;
 
 /* Before any data is loaded: an error when run_dir exists and resume is
@@ -770,6 +806,7 @@ typedef struct {
     size_t max_act;     /* floats of the largest activation */
     vdit_vae_loss_config lcfg; /* of the last forward */
     int has_acts;
+    vdit_vae_id id; /* set by vdit_vae_load */
 } vdit_vae;
 
 int vdit_vae_create(vdit_vae *m, const vdit_vae_config *cfg, vdit_err *err);
@@ -932,6 +969,11 @@ typedef struct {
     void *progress_ctx;
 } vdit_pipeline;
 
+/* The DiT loaded from dit_path may run with vae (NULL: none): an error
+ * naming both files when the DiT records the VAE it was trained on and vae
+ * is another (another crc32) or absent, unless force. A DiT without the
+ * record (pixels, or older checkpoints) runs with any. */
+int vdit_pipeline_check_vae(const vdit_dit *dit, const char *dit_path, const vdit_vae *vae, int force, vdit_err *err);
 /* The latent shape [T][C][H][H] of videos of F frames at S x S; an error
  * when they do not fit the VAE or the DiT's grid, or the VAE the DiT. */
 int vdit_pipeline_shape(const vdit_pipeline *p, int F, int S, int *T, int *C, int *H, vdit_err *err);

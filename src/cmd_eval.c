@@ -40,6 +40,10 @@ static int check_flags(const cli_cmd *cmd)
         cli_usage_error(cmd, "--sampler, --steps, --cfg, --batch and --seed go with --checkpoint");
         return -1;
     }
+    if (!ckpt && cli_get(cmd, "--force")) {
+        cli_usage_error(cmd, "--force goes with --checkpoint (a VAE other than the DiT's own)");
+        return -1;
+    }
     return 0;
 }
 
@@ -53,7 +57,7 @@ typedef struct {
 
 /* Loads the VAE (when given) and the videos or the DiT; returns the size
  * of the videos scored (-1 after printing the error). */
-static int load_inputs(const char *videos, const char *ckpt, const char *vae_path, eval_inputs *in)
+static int load_inputs(const char *videos, const char *ckpt, const char *vae_path, int force, eval_inputs *in)
 {
     vdit_err err;
     if (vae_path && vdit_vae_load(&in->vae, vae_path, &err)) {
@@ -76,6 +80,10 @@ static int load_inputs(const char *videos, const char *ckpt, const char *vae_pat
     if (in->have_vae && in->vae.cfg.latent_channels != in->dit.cfg.latent_channels) {
         fprintf(stderr, "vdit: %s has %d latent channels, %s's DiT %d\n", vae_path, in->vae.cfg.latent_channels, ckpt,
                 in->dit.cfg.latent_channels);
+        return -1;
+    }
+    if (vdit_pipeline_check_vae(&in->dit, ckpt, in->have_vae ? &in->vae : NULL, force, &err)) {
+        cli_fail(err.msg);
         return -1;
     }
     return in->dit.cfg.grid[1] * (in->have_vae ? in->vae.cfg.downsample : 1);
@@ -128,6 +136,7 @@ int cmd_eval(int argc, char **argv)
                            "default with --benchmark: made in OUT/NAME-SIZE at the videos' size", NULL},
         {"--checkpoint", "FILE", "generate the videos with this DiT instead of reading --videos", NULL},
         {"--vae", "FILE", "the VAE (decodes generated latents; its encoder gives the feature Frechet distance)", NULL},
+        {"--force", NULL, "generate through a VAE other than the one the DiT records it was trained on", NULL},
         {"--benchmark", "NAME", "phys-v1: the truth is that benchmark (checked against --truth's name, or made)", NULL},
         {"--sampler", "NAME", "sampler for --checkpoint: ddpm|ddim|euler|heun", NULL},
         {"--steps", "N", "sampler steps for --checkpoint (default 50)", NULL},
@@ -170,7 +179,7 @@ int cmd_eval(int argc, char **argv)
     char bench_dir[4096];
     rc = 1;
     /* what is scored decides the size of a benchmark made here */
-    int size = load_inputs(videos, ckpt, vae_path, &in);
+    int size = load_inputs(videos, ckpt, vae_path, cli_get(&cmd, "--force") != NULL, &in);
     if (size < 0) goto done;
     if (!truth_dir) { /* --benchmark alone: its fixed set at this size, made once in OUT */
         snprintf(bench_dir, sizeof bench_dir, "%s/%s-%d", out, bench, size);

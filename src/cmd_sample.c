@@ -120,6 +120,7 @@ int cmd_sample(int argc, char **argv)
     cli_flag flags[] = {
         {"--checkpoint", "FILE", "DiT checkpoint (a run's model.safetensors)", NULL},
         {"--vae", "FILE", "decode latents with this VAE (the one the DiT was trained with)", NULL},
+        {"--force", NULL, "sample through a VAE other than the one the DiT records it was trained on", NULL},
         {"--data", "DIR", "dataset whose videos give the context frames (and the truth shown)", NULL},
         {"--first", "I", "first video of --data to continue (default 0)", NULL},
         {"--context", "K", "known latent frames at the start of each video (default 3 with --data, else 0)", NULL},
@@ -187,6 +188,10 @@ int cmd_sample(int argc, char **argv)
     if (vae) F = T * vm.cfg.temporal, S = H * vm.cfg.downsample;
     if (vdit_pipeline_shape(&p, F, S, &Tl, &Cl, &Hl, &err)) {
         fprintf(stderr, "vdit: %s%s%s: %s\n", ckpt, vae ? " with " : "", vae ? vae : "", err.msg);
+        goto done;
+    }
+    if (vdit_pipeline_check_vae(&m, ckpt, vae ? &vm : NULL, cli_get(&cmd, "--force") != NULL, &err)) {
+        cli_fail(err.msg);
         goto done;
     }
     if (data && load_truth(&ls, data, ckpt, first, count, F, S, &err)) {

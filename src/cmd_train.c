@@ -97,7 +97,7 @@ int cmd_train(int argc, char **argv)
                *run = cli_required(&cmd, "--out"), *vae = cli_get(&cmd, "--vae");
     if (!cfg_path || !data || !run) return 2;
 
-    vdit_train_run_options o = {run, cli_get(&cmd, "--resume") != NULL, NULL, 0, 0, 0, 0, 1, NULL, NULL, NULL, NULL};
+    vdit_train_run_options o = {run, cli_get(&cmd, "--resume") != NULL, NULL, 0, 0, 0, 0, 1, NULL, NULL, NULL, NULL, NULL};
 #ifdef VDIT_HAVE_MPI
     int mpi_on = getenv("OMPI_COMM_WORLD_SIZE") != NULL;
     if (mpi_on) {
@@ -139,7 +139,7 @@ int cmd_train(int argc, char **argv)
     if (!(text = vdit_train_settings_text(&s, data, vae))) goto done;
     o.config_text = text;
     o.checkpoint_every = s.checkpoint_every, o.keep_checkpoints = s.keep_checkpoints, o.log_every = s.log_every;
-    o.event = train_event, o.event_ctx = &view;
+    o.event = train_event, o.event_ctx = &view, o.vae = vae ? &ls.vae : NULL;
     if (vdit_train_run(&s.model, &s.train, ls.x, s.model.num_classes ? ls.labels : NULL, ls.N, &o, &err)) {
         fprintf(stderr, "%svdit: %s\n", view.in_loop ? "\n" : "", err.msg);
         goto done;

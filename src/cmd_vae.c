@@ -218,6 +218,11 @@ static int load_pixels(const char *data, const char *input, int count, pixel_vid
         cli_fail(err.msg);
         return -1;
     }
+    if (vdit_array_check_finite(&a, input, &err)) {
+        vdit_array_free(&a);
+        cli_fail(err.msg);
+        return -1;
+    }
     char shape[128];
     vdit_shape_string(shape, sizeof shape, a.ndim, a.shape);
     int ok = a.ndim == 5 && a.shape[0] >= 1 && a.shape[1] >= 1 && a.shape[0] * a.shape[1] <= (1 << 24);

@@ -12,6 +12,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -738,8 +739,9 @@ START_TEST(test_st_empty_file_roundtrip)
     ck_assert_int_eq(vdit_st_write(path, NULL, 0, NULL, NULL, 0, &err), 0);
     size_t n;
     unsigned char *file = slurp(path, &n);
-    ck_assert_uint_eq(n, 16); /* "{}" padded to 8 */
-    ck_assert_mem_eq(file, "\x08\0\0\0\0\0\0\0{}      ", 16);
+    ck_assert_uint_eq(n, 80); /* the crc32s of no bytes, padded to 8 */
+    ck_assert_mem_eq(file, "\x48\0\0\0\0\0\0\0{\"__metadata__\":{\"data_crc32\":\"00000000\",\"meta_crc32\":\"00000000\"}}      ",
+                     80);
     free(file);
     vdit_st_file f;
     ck_assert_int_eq(vdit_st_read(path, &f, &err), 0);
@@ -1133,6 +1135,266 @@ START_TEST(test_huge_declared_sizes)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------
+ * Checksums, the VAE a DiT was trained on, non-finite values (issue 17)
+ * ---------------------------------------------------------------------- */
+
+/* CRC-32 (IEEE, reflected, as zlib and Python's zlib.crc32), bit by bit:
+ * the reference the writer's checksum is checked against. */
+static uint32_t crc32_plain(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ 0xedb88320u : c >> 1;
+    }
+    return c ^ 0xffffffffu;
+}
+
+/* The file's header length (the data buffer starts at 8 + it). */
+static uint64_t st_hlen(const unsigned char *file)
+{
+    uint64_t h = 0;
+    for (int i = 7; i >= 0; i--) h = h << 8 | file[i];
+    return h;
+}
+
+START_TEST(test_st_checksum)
+{
+    vdit_err err = {{0}};
+    float w[6] = {1, -2, 3.5f, 0, 1e-30f, -7}, b[3] = {0.25f, 0.5f, 0.75f};
+    vdit_st_tensor in[2] = {{.name = "w", .ndim = 2, .shape = {2, 3}, .data = w, .numel = 6},
+                            {.name = "b", .ndim = 1, .shape = {3}, .data = b, .numel = 3}};
+    /* a caller's own data_crc32 is replaced by the data's */
+    const char *keys[2] = {"format", VDIT_ST_CRC_KEY}, *vals[2] = {"pt", "deadbeef"};
+    const char *path = tpath("crc.safetensors");
+    ck_assert_msg(vdit_st_write(path, in, 2, keys, vals, 2, &err) == 0, "%s", err.msg);
+    size_t n;
+    unsigned char *file = slurp(path, &n);
+    uint64_t h = st_hlen(file);
+    ck_assert_uint_eq(n, 8 + h + 36);
+    uint32_t want = crc32_plain(file + 8 + h, 36);
+    char pair[64];
+    snprintf(pair, sizeof pair, "\"data_crc32\":\"%08x\"", (unsigned)want);
+    ck_assert_msg(has_bytes(file + 8, h, pair), "header lacks %s", pair);
+    ck_assert(!has_bytes(file + 8, h, "deadbeef"));
+
+    vdit_st_file f;
+    ck_assert_msg(vdit_st_read(path, &f, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(f.data_crc32, want);
+    ck_assert_int_eq(f.nmeta, 1); /* the checksum is the reader's, not the caller's metadata */
+    ck_assert_ptr_null(vdit_st_meta(&f, VDIT_ST_CRC_KEY));
+    vdit_st_free(&f);
+
+    /* one flipped bit anywhere in the data: refused, naming the file */
+    size_t at[3] = {0, 17, 35};
+    for (int i = 0; i < 3; i++) {
+        file[8 + h + at[i]] ^= 0x10;
+        write_bytes(path, file, n);
+        ck_assert_int_eq(vdit_st_read(path, &f, &err), -1);
+        ck_assert_msg_has(err, path);
+        ck_assert_msg_has(err, "checksum mismatch: the file is corrupt");
+        ck_assert_ptr_null(f.mem);
+        file[8 + h + at[i]] ^= 0x10;
+    }
+    write_bytes(path, file, n);
+    ck_assert_msg(vdit_st_read(path, &f, &err) == 0, "%s", err.msg);
+    vdit_st_free(&f);
+
+    /* one flipped bit in a metadata value ("pt" -> "pu"): refused too; the
+     * metadata crc is of "format" NUL "pt" NUL */
+    const unsigned char pairs[] = "format\0pt";
+    char mpair[64];
+    snprintf(mpair, sizeof mpair, "\"meta_crc32\":\"%08x\"", (unsigned)crc32_plain(pairs, sizeof pairs));
+    ck_assert_msg(has_bytes(file + 8, h, mpair), "header lacks %s", mpair);
+    unsigned char *pt = file + 8;
+    while (memcmp(pt, "\"pt\"", 4)) pt++;
+    pt[2] ^= 1;
+    write_bytes(path, file, n);
+    ck_assert_int_eq(vdit_st_read(path, &f, &err), -1);
+    ck_assert_msg_has(err, "checksum mismatch: the file is corrupt (its metadata has crc32");
+    pt[2] ^= 1;
+
+    /* a stored value that is not 8 hex digits */
+    unsigned char *q = file + 8;
+    while (memcmp(q, "\"data_crc32\":\"", 14)) q++;
+    q[14] = 'g';
+    write_bytes(path, file, n);
+    ck_assert_int_eq(vdit_st_read(path, &f, &err), -1);
+    ck_assert_msg_has(err, "not 8 hex digits");
+    free(file);
+
+    /* a file written before checksums (none in its header) still loads */
+    make_st(path, "{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+            UINT64_MAX, 8, FULL);
+    ck_assert_msg(vdit_st_read(path, &f, &err) == 0, "%s", err.msg);
+    unsigned char eight[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    ck_assert_uint_eq(f.data_crc32, crc32_plain(eight, 8)); /* its identity all the same */
+    vdit_st_free(&f);
+}
+END_TEST
+
+/* The latest training state with one flipped bit: the resume is refused,
+ * naming the earlier state that loads; moved aside, the resume continues
+ * from that one and ends on the same state as the run never stopped. */
+START_TEST(test_train_resume_corrupt_state)
+{
+    enum { N = 3, STEPS = 3 };
+    vdit_dit_config mc = {3, 16, 1, 2, {1, 2, 2}, {2, 4, 4}, 0, VDIT_ATTN_ST, VDIT_OBJ_FLOW};
+    vdit_train_config tc;
+    vdit_train_config_default(&tc);
+    tc.batch = 2, tc.steps = STEPS, tc.warmup = 1, tc.seed = 5, tc.context_frames = 1;
+    tc.context_probs[0] = tc.context_probs[1] = 0.5f;
+    float x[N * 2 * 3 * 4 * 4];
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = (float)((i * 37) % 17) / 8.0f - 1.0f;
+    char run[600], last[700], prev[700], aside[720];
+    snprintf(run, sizeof run, "%s/run", tmpdir);
+    vdit_train_run_options o = {run, 0, "# settings\n", 1, 3, 1, 0, 1, NULL, NULL, NULL, NULL, NULL};
+    vdit_err err = {{0}};
+    ck_assert_msg(vdit_train_run(&mc, &tc, x, NULL, N, &o, &err) == 0, "%s", err.msg);
+    snprintf(last, sizeof last, "%s/checkpoints/step-00000003.safetensors", run);
+    snprintf(prev, sizeof prev, "%s/checkpoints/step-00000002.safetensors", run);
+    size_t n;
+    unsigned char *good = slurp(last, &n), *bad = malloc(n);
+    memcpy(bad, good, n);
+    bad[n - 5] ^= 1; /* in the adam_v tensors, the last written */
+    write_bytes(last, bad, n);
+
+    o.resume = 1;
+    ck_assert_int_eq(vdit_train_run(&mc, &tc, x, NULL, N, &o, &err), -1);
+    ck_assert_msg_has(err, last);
+    ck_assert_msg_has(err, "checksum mismatch: the file is corrupt");
+    ck_assert_msg_has(err, prev);
+    ck_assert_msg_has(err, "(step 2) is intact");
+    ck_assert_ptr_null(strchr(err.msg, '\n'));
+    size_t n2;
+    unsigned char *after = slurp(last, &n2); /* the refusal changed nothing */
+    ck_assert_uint_eq(n2, n);
+    ck_assert_mem_eq(after, bad, n);
+    free(after);
+
+    snprintf(aside, sizeof aside, "%s.corrupt", last);
+    ck_assert_int_eq(rename(last, aside), 0);
+    ck_assert_msg(vdit_train_run(&mc, &tc, x, NULL, N, &o, &err) == 0, "%s", err.msg);
+    after = slurp(last, &n2);
+    ck_assert_uint_eq(n2, n);
+    ck_assert_mem_eq(after, good, n);
+    free(after), free(good), free(bad);
+
+    /* no earlier state intact either (steps 1 and 2 kept): said so */
+    for (int s = 1; s <= 2; s++) {
+        snprintf(prev, sizeof prev, "%s/checkpoints/step-%08d.safetensors", run, s);
+        unsigned char *p = slurp(prev, &n2);
+        p[n2 - 1] ^= 1;
+        write_bytes(prev, p, n2);
+        free(p);
+    }
+    ck_assert_int_eq(rename(aside, last), 0);
+    ck_assert_int_eq(vdit_train_run(&mc, &tc, x, NULL, N, &o, &err), -1);
+    ck_assert_msg_has(err, "no earlier state");
+    char rm[700];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", run); /* remove_tmpdir removes files, not folders */
+    ck_assert_int_eq(system(rm), 0);
+}
+END_TEST
+
+/* A VAE of the given seed saved to name and loaded back (its identity set). */
+static void vae_file(const char *name, uint64_t seed, vdit_vae *out)
+{
+    vdit_vae_config c;
+    vdit_vae_config_default(&c);
+    memset(c.channels, 0, sizeof c.channels);
+    c.channels[0] = 4, c.channels[1] = 4;
+    c.downsample = 2, c.temporal = 1, c.latent_channels = 2, c.groups = 2, c.mid_blocks = 0;
+    vdit_vae m;
+    vdit_err err = {{0}};
+    ck_assert_msg(vdit_vae_create(&m, &c, &err) == 0, "%s", err.msg);
+    vdit_vae_init_weights(&m, seed);
+    ck_assert_msg(vdit_vae_save(&m, m.params_mem, tpath(name), NULL, &err) == 0, "%s", err.msg);
+    vdit_vae_free(&m);
+    ck_assert_msg(vdit_vae_load(out, tpath(name), &err) == 0, "%s", err.msg);
+}
+
+START_TEST(test_dit_records_its_vae)
+{
+    vdit_vae v2, v3;
+    vae_file("vae2.safetensors", 2, &v2);
+    vae_file("vae3.safetensors", 3, &v3); /* the same shape, other weights */
+    ck_assert_str_ne(v2.id.crc32, v3.id.crc32);
+    ck_assert_str_eq(v2.id.config, v3.id.config);
+
+    vdit_dit_config mc = {2, 16, 1, 2, {1, 2, 2}, {2, 4, 4}, 0, VDIT_ATTN_ST, VDIT_OBJ_FLOW};
+    vdit_dit m, loaded;
+    vdit_err err = {{0}};
+    ck_assert_msg(vdit_dit_create(&m, &mc, &err) == 0, "%s", err.msg);
+    vdit_dit_init_weights(&m, 1);
+    const char *plain = tpath("plain-dit.safetensors"), *onv2 = tpath("dit-on-vae2.safetensors");
+    ck_assert_msg(vdit_dit_save(&m, m.params_mem, plain, &err) == 0, "%s", err.msg);
+    m.trained_on = v2.id;
+    ck_assert_msg(vdit_dit_save(&m, m.params_mem, onv2, &err) == 0, "%s", err.msg);
+    vdit_dit_free(&m);
+
+    ck_assert_msg(vdit_dit_load(&loaded, onv2, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(loaded.trained_on.crc32, v2.id.crc32);
+    ck_assert_str_eq(loaded.trained_on.file, tpath("vae2.safetensors"));
+    ck_assert_int_eq(vdit_pipeline_check_vae(&loaded, onv2, &v2, 0, &err), 0);
+    ck_assert_int_eq(vdit_pipeline_check_vae(&loaded, onv2, &v3, 0, &err), -1);
+    ck_assert_msg_has(err, onv2);
+    ck_assert_msg_has(err, "vae2.safetensors");
+    ck_assert_msg_has(err, "vae3.safetensors");
+    ck_assert_msg_has(err, "--force");
+    ck_assert_int_eq(vdit_pipeline_check_vae(&loaded, onv2, NULL, 0, &err), -1);
+    ck_assert_msg_has(err, "give it with --vae");
+    ck_assert_int_eq(vdit_pipeline_check_vae(&loaded, onv2, &v3, 1, &err), 0); /* forced */
+    vdit_dit_free(&loaded);
+
+    /* no record (pixels, or a checkpoint older than the record): any VAE */
+    ck_assert_msg(vdit_dit_load(&loaded, plain, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(loaded.trained_on.crc32, "");
+    ck_assert_int_eq(vdit_pipeline_check_vae(&loaded, plain, &v3, 0, &err), 0);
+    vdit_dit_free(&loaded);
+    vdit_vae_free(&v2), vdit_vae_free(&v3);
+}
+END_TEST
+
+START_TEST(test_nonfinite_refused_with_index)
+{
+    vdit_err err = {{0}};
+    float z[2 * 3 * 4] = {0};
+    int64_t shape[3] = {2, 3, 4};
+    const char *path = tpath("latents.npy");
+    vdit_array a;
+    ck_assert_int_eq(vdit_npy_write_f32(path, z, 3, shape, &err), 0);
+    ck_assert_msg(vdit_npy_read_f32(path, &a, &err) == 0, "%s", err.msg);
+    vdit_array_free(&a);
+    uint32_t nan = 0x7fc00000u, ninf = 0xff800000u;
+    memcpy(&z[1 * 12 + 2 * 4 + 3], &nan, 4); /* [1, 2, 3] = element 23 */
+    memcpy(&z[1 * 12 + 0 * 4 + 1], &ninf, 4); /* [1, 0, 1] = element 13, the first */
+    ck_assert_int_eq(vdit_npy_write_f32(path, z, 3, shape, &err), 0);
+    ck_assert_int_eq(vdit_npy_read_f32(path, &a, &err), -1);
+    ck_assert_msg_has(err, path);
+    ck_assert_msg_has(err, "non-finite value -inf at index [1, 0, 1] (element 13)");
+    ck_assert_ptr_null(a.data);
+
+    /* a float64 beyond float's range turns into inf when read as float32: refused too */
+    double d[3] = {1.0, 1e300, 2.0};
+    vdit_array big = {VDIT_DTYPE_F64, 1, {3}, d, sizeof d};
+    ck_assert_int_eq(vdit_npy_write(path, &big, &err), 0);
+    ck_assert_int_eq(vdit_npy_read_f32(path, &a, &err), -1);
+    ck_assert_msg_has(err, "non-finite value inf at index [1] (element 1)");
+
+    /* integers pass; a NaN float64 is named as such */
+    int32_t ints[2] = {1, 2};
+    vdit_array ia = {VDIT_DTYPE_I32, 1, {2}, ints, sizeof ints};
+    ck_assert_int_eq(vdit_array_check_finite(&ia, "ints", &err), 0);
+    d[2] = NAN;
+    d[1] = 0;
+    ck_assert_int_eq(vdit_array_check_finite(&big, "d.npy", &err), -1);
+    ck_assert_str_eq(err.msg, "d.npy: non-finite value nan at index [2] (element 2)");
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * main
  * ---------------------------------------------------------------------- */
@@ -1167,6 +1429,14 @@ static Suite *io_suite(void)
     tcase_add_test(tc, test_st_write_rejects);
     tcase_add_loop_test(tc, test_st_bad, 0, (int)(sizeof st_bad / sizeof st_bad[0]));
     tcase_add_test(tc, test_st_read_not_a_file);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("integrity");
+    tcase_add_test(tc, test_st_checksum);
+    tcase_add_test(tc, test_train_resume_corrupt_state);
+    tcase_add_test(tc, test_dit_records_its_vae);
+    tcase_add_test(tc, test_nonfinite_refused_with_index);
+    tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("huge");

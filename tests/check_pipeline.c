@@ -288,7 +288,7 @@ START_TEST(test_train_run_equals_plain_loop)
     char dir[] = "/tmp/vdit-check-run-XXXXXX", run[64], path[128], ref[128];
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(run, sizeof run, "%s/run", dir);
-    vdit_train_run_options o = {run, 0, "# the settings\n", 2, 2, 2, 0, 1, NULL, NULL, NULL, NULL};
+    vdit_train_run_options o = {run, 0, "# the settings\n", 2, 2, 2, 0, 1, NULL, NULL, NULL, NULL, NULL};
     vdit_err err;
     ck_assert_msg(vdit_train_run_check(run, 0, &err) == 0, "%s", err.msg);
     ck_assert_int_ne(vdit_train_run_check(run, 1, &err), 0);

@@ -53,6 +53,8 @@ done
 quiet $V train --config d.ini --data A --out runA
 quiet $V train --config d16.ini --data A --out run16
 quiet $V train --config d.ini --data A --vae vae2.safetensors --out runL
+sed 's/steps = 1/steps = 2/' v2.ini >v2b.ini # the same config as vae2, other weights
+quiet $V vae train --data A --config v2b.ini --out vae2b.safetensors
 quiet $V vae encode --vae vae2.safetensors --data A --out lat2.npy
 quiet $V sample --checkpoint runA/model.safetensors --data A --count 3 --steps 2 --out sA
 
@@ -74,6 +76,27 @@ last=checkpoints/step-00000002.safetensors
 head -c 5000 runS/$last >runS/$last.part && mv runS/$last.part runS/$last             # truncated latest state
 cp run16/$last runS2/$last                                                          # a state of another config
 printf '[model\nhidden = 8\n' >trunc.ini
+# well-formed but wrong: one flipped bit in the data (the header parses), non-finite latents and videos
+flip() { # FILE BYTES_FROM_END: flips the low bit of that byte
+    o=$(($(size "$1") - $2)) b=$(od -An -tu1 -j "$o" -N1 "$1" | tr -d ' ')
+    printf "\\$(printf %o $((b ^ 1)))" | dd of="$1" bs=1 seek="$o" conv=notrunc 2>/dev/null
+}
+nan_at() { # FILE K: float32 element K of an NPY (version 1) file becomes NaN
+    o=$((10 + $(od -An -tu2 -j8 -N2 "$1" | tr -d ' ') + 4 * $2))
+    printf '\000\000\300\177' | dd of="$1" bs=1 seek="$o" conv=notrunc 2>/dev/null
+}
+cp runA/model.safetensors flip.safetensors && flip flip.safetensors 100
+cp vae2.safetensors flipvae.safetensors && flip flipvae.safetensors 7
+cp -r runA runF && flip runF/$last 50                                             # corrupt latest state
+cp -r runA runG && LC_ALL=C sed 's/"step":"2"/"step":"3"/' runA/$last >runG/$last   # its step, in the header
+cp vae2.state.safetensors vaeF.state.safetensors && flip vaeF.state.safetensors 9 # the VAE trainer's one state
+cp vae2.safetensors vaeP.safetensors && quiet $V train --config d.ini --data A --vae vaeP.safetensors --out runP
+cp vae2b.safetensors vaeP.safetensors                                           # another VAE at the run's path
+cp lat2.npy latnan.npy && nan_at latnan.npy 347                                 # [0, 2, 1, 3, 3] of [4, 8, 2, 8, 8]
+quiet $V vae decode --vae vae2.safetensors --input lat2.npy --out dec.npy       # float videos [4, 8, 3, 16, 16]
+cp dec.npy decnan.npy && nan_at decnan.npy 6149                                 # [1, 0, 0, 0, 5]
+# every file the table reads, hashed: no refused command may change one
+find . -type f | sort | xargs sha256sum >../mismatch-inputs.sha256
 
 echo "mismatch table:"
 # name                          file that must be named       what                                   command
@@ -116,5 +139,34 @@ row "info: a FIFO checkpoint"        fifo.safetensors           "not a regular f
 row "info: a FIFO array"             fifo.npy                   "not a regular file"       -- timeout 10 $V info fifo.npy
 row "sample: a FIFO checkpoint"      fifo.safetensors           "not a regular file"       -- timeout 10 $V sample --checkpoint fifo.safetensors --data A --count 1 --steps 1 --out sF
 row "vae encode: a FIFO as input"    fifo.npy                   "not a regular file"       -- timeout 10 $V vae encode --vae vae2.safetensors --input fifo.npy --out o.npy
+# checksums, the VAE a DiT was trained on, non-finite values where they enter
+row "sample: flipped bit in the data" flip.safetensors          "checksum mismatch: the file is corrupt" -- $V sample --checkpoint flip.safetensors --out o
+row "info: flipped bit in the data"   flip.safetensors          "checksum mismatch"        -- $V info flip.safetensors
+row "vae decode: flipped bit in VAE"  flipvae.safetensors       "checksum mismatch"        -- $V vae decode --vae flipvae.safetensors --input lat2.npy --out o.npy
+row "train: on a flipped VAE"         flipvae.safetensors       "checksum mismatch"        -- $V train --config d.ini --data A --vae flipvae.safetensors --out o13
+row "train: resume, corrupt state"    runF/$last                "checksum mismatch.*earlier state runF/checkpoints/step-00000001.safetensors \(step 1\) is intact" -- $V train --config d.ini --data A --out runF --resume
+row "train: resume, step rewritten"   runG/$last                "checksum mismatch.*metadata has crc32" -- $V train --config d.ini --data A --out runG --resume
+row "train: resume, VAE replaced"     runP/$last                "VAE with crc32 [0-9a-f]+, but this run's VAE vaeP.safetensors has [0-9a-f]+; no earlier state" -- $V train --config d.ini --data A --vae vaeP.safetensors --out runP --resume
+row "vae train: resume, corrupt state" vaeF.state.safetensors   "checksum mismatch"        -- $V vae train --data A --config v2.ini --out vaeF.safetensors --resume
+row "sample: another VAE, same shape" vae2b.safetensors         "trained on the VAE vae2.safetensors .*not vae2b.safetensors .*--force" -- $V sample --checkpoint runL/model.safetensors --vae vae2b.safetensors --count 1 --steps 1 --out o14
+row "eval: another VAE, same shape"   vae2b.safetensors         "trained on the VAE vae2.safetensors .*not vae2b.safetensors" -- $V eval --checkpoint runL/model.safetensors --vae vae2b.safetensors --truth A --out o15 --no-figures
+row "sample: latent DiT, no VAE"      runL/model.safetensors    "latent channels|give it with --vae" -- $V sample --checkpoint runL/model.safetensors --count 1 --steps 1 --out o16
+row "vae decode: NaN in latents"      latnan.npy                "nan at index \[0, 2, 1, 3, 3\]" -- $V vae decode --vae vae2.safetensors --input latnan.npy --out o.npy
+row "vae encode: NaN in videos"       decnan.npy                "nan at index \[1, 0, 0, 0, 5\]" -- $V vae encode --vae vae2.safetensors --input decnan.npy --out o.npy
+row "eval: NaN in float videos"       decnan.npy                "nan at index \[1, 0, 0, 0, 5\]" -- $V eval --videos decnan.npy --truth A --out o17 --no-figures
+rm -f fifo.safetensors fifo.npy
+if sha256sum -c --quiet ../mismatch-inputs.sha256 >sha.out 2>&1; then ok; else bad "inputs changed by a refused command: $(head -n 3 sha.out)"; fi
+
+# what the refusals offer works: --force samples through the other VAE; the
+# corrupt state moved aside, --resume continues from the earlier one and
+# rewrites the latest bit for bit (but the flipped bit)
+$V sample --checkpoint runL/model.safetensors --vae vae2b.safetensors --count 1 --steps 1 --out sForce --force >/dev/null 2>&1
+check test $? -eq 0 -a -s sForce/videos.npy
+mv runF/$last runF/$last.corrupt
+$V train --config d.ini --data A --out runF --resume >/dev/null 2>&1
+check test $? -eq 0
+same runA/$last runF/$last
+same runA/model.safetensors runF/model.safetensors
+check test "$(cmp -l runF/$last runF/$last.corrupt | wc -l)" -eq 1
 
 testlib_finish

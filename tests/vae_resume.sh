@@ -30,11 +30,11 @@ INI
 train() { "$VDIT" vae train --data "$tmp/data" --config "$tmp/r.ini" "$@"; }
 
 # tensors FILE: the data after a safetensors header; header FILE: the header
-# with the wall-clock "seconds" masked and the padding after it dropped (its
-# length follows the number's)
+# with the wall-clock "seconds" and the metadata checksum (which covers it)
+# masked and the padding after it dropped (its length follows the number's)
 hlen() { od -An -tu8 -N8 "$1" | tr -d ' '; }
 tensors() { tail -c +$((9 + $(hlen "$1"))) "$1"; }
-header() { head -c $((8 + $(hlen "$1"))) "$1" | tail -c +9 | sed 's/\\"seconds\\":[0-9.e+-]*/S/; s/ *$//'; }
+header() { head -c $((8 + $(hlen "$1"))) "$1" | tail -c +9 | sed 's/\\"seconds\\":[0-9.e+-]*/S/; s/"meta_crc32":"[0-9a-f]*"/M/; s/ *$//'; }
 losses() { cut -d, -f1-5,7- "$1"; } # all but the time column
 
 mkdir "$tmp/a" "$tmp/b"
