@@ -389,7 +389,7 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
     char *capmem = calloc((size_t)N, CAPTION_MAX);
     char **captions = malloc((size_t)N * sizeof(char *));
     vdit_npz_writer *w = NULL;
-    int rc = -1, made_tmp = 0;
+    int rc = -1, made_tmp = 0, held = 0, slots[3] = {-1, -1, -1};
     char *json = NULL;
     if (!tmp || !npz || !meta || !scenes || !states || !params || !contact || !capmem || !captions) {
         vdit_seterr(err, "data: out of memory for %d videos' ground truth", N);
@@ -406,6 +406,10 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
     chmod(tmp, 0755);
     snprintf(npz, strlen(dir) + 64, "%s/data.npz", tmp);
     snprintf(meta, strlen(dir) + 64, "%s/meta.json", tmp);
+    /* a signal removes the folder: its two files first, then the folder */
+    slots[0] = vdit_temp_add(tmp, 1);
+    slots[1] = vdit_temp_add(npz, 0);
+    slots[2] = vdit_temp_add(meta, 0);
     if (vdit_npz_open(&w, npz, sp->level, err)) goto done;
 
     vdit_physics_init(); /* before the threads */
@@ -452,7 +456,10 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
     if (vdit_write_file_atomic(meta, json, strlen(json), err)) goto done;
     fsync_dir(tmp);
 
-    /* into place */
+    /* into place; a signal waits until the new dataset is in place and no
+     * longer a temporary, so it cannot strike between the two renames */
+    vdit_signals_hold();
+    held = 1;
     if (path_exists(dir)) {
         char *old = malloc(strlen(dir) + 32);
         if (!old) {
@@ -478,6 +485,9 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
         goto done;
     }
     made_tmp = 0;
+    for (int k = 0; k < 3; k++) vdit_temp_drop(slots[k]);
+    vdit_signals_release();
+    held = 0;
     {
         char *parent = strdup(dir);
         if (parent) {
@@ -491,6 +501,8 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
 done:
     if (w) vdit_npz_abort(w);
     if (made_tmp) remove_dataset_dir(tmp);
+    for (int k = 0; k < 3; k++) vdit_temp_drop(slots[k]);
+    if (held) vdit_signals_release();
     free(json);
     free(tmp);
     free(npz);
