@@ -587,7 +587,12 @@ int vdit_dataset_load(const char *dir, vdit_dataset *ds, vdit_err *err)
         goto done;
     }
     json_error_t je;
-    m = json_load_file(mpath, JSON_REJECT_DUPLICATES, &je);
+    void *text = NULL;
+    size_t tlen = 0;
+    /* vdit_read_file refuses a FIFO or a folder named meta.json at once */
+    if (vdit_read_file(mpath, (size_t)1 << 30, &text, &tlen, err)) goto done;
+    m = json_loadb(text, tlen, JSON_REJECT_DUPLICATES, &je);
+    free(text);
     if (!m) {
         vdit_seterr(err, "%s: line %d: %s", mpath, je.line, je.text);
         goto done;

@@ -1,6 +1,7 @@
 /* settings.c - INI files through a table of keys (settings.h), on inih. */
 #define _POSIX_C_SOURCE 200809L
 #include "settings.h"
+#include "vdit.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -93,9 +94,12 @@ static int on_line(void *user, const char *section, const char *name, const char
 int ini_read(const char *path, ini_key_fn key, void *user)
 {
     line_reader r = {.key = key, .user = user};
-    r.f = fopen(path, "r");
-    if (!r.f) {
-        fprintf(stderr, "vdit: %s: %s\n", path, strerror(errno));
+    /* not blocking, and only a regular file: a directory or a FIFO given
+     * as --config is one line, not the defaults or a hang */
+    vdit_err oe;
+    uint64_t size;
+    if (vdit_open_regular(path, &r.f, &size, &oe) != 0) {
+        fprintf(stderr, "vdit: %s\n", oe.msg);
         return -1;
     }
     int line = ini_parse_stream(read_line, &r, on_line, &r);
