@@ -217,7 +217,7 @@ START_TEST(test_atomic_write_failure_keeps_old)
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the limited write did not fail: %s", msg);
     ck_assert_msg(strstr(msg, path) != NULL, "message \"%s\" lacks the path", msg);
-    ck_assert_msg(strstr(msg, "write failed: File too large") != NULL, "message \"%s\"", msg);
+    ck_assert_msg(strstr(msg, "file too large (over the file size limit") != NULL, "message \"%s\"", msg);
 
     size_t n;
     unsigned char *b = slurp(path, &n);
