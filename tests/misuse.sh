@@ -89,7 +89,7 @@ rm -rf run2
 # `env --default-signal` undoes the SIGINT a background job starts ignoring.
 stop_data() { # SIGNAL: runs vdit data in the background, stops it mid-write
     sig=$1
-    env --default-signal=INT "$V" data --scenario all --split train --count 400 --frames 32 --size 64 --force \
+    env --default-signal=INT "$V" data --scenario all --split train --count 4000 --frames 32 --size 64 --force \
         --out fx/data >/dev/null 2>out.bg &
     pid=$!
     for _ in $(seq 400); do
@@ -107,12 +107,13 @@ row "SIGTERM during vdit data" 143 "terminated \(SIGTERM\); temporary files remo
 row "SIGINT during vdit data" 130 "interrupted \(SIGINT\); temporary files removed" -- stop_data INT
 
 # ---- configs that are not files: one line naming the file, at once
+# (timeout: a regression would train the default model for 2,000 steps)
 row "train --config DIR" 1 "cfgdir: is a directory, expected a file" -- \
-    $V train --config cfgdir --data fx/data --out run3
+    timeout 60 $V train --config cfgdir --data fx/data --out run3
 row "train --config FIFO" 1 "fifo.ini: not a regular file" -- \
     timeout 20 $V train --config fifo.ini --data fx/data --out run3
 row "vae train --config DIR" 1 "cfgdir: is a directory, expected a file" -- \
-    $V vae train --config cfgdir --data fx/data --out vae3.safetensors
+    timeout 60 $V vae train --config cfgdir --data fx/data --out vae3.safetensors
 row "config resolve FIFO" 2 "fifo.ini: not a regular file" -- timeout 20 $V config resolve fifo.ini
 
 # ---- a dataset whose meta.json is a FIFO
