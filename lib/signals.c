@@ -15,10 +15,12 @@
  *
  * Async-signal safety: the handler may interrupt a writer anywhere, even in
  * malloc or inside vdit_temp_add itself. So the registry is a fixed table
- * (no allocation), each slot's state is a lock-free atomic int that is set to
- * READY only after its path is fully written and cleared before the path may
- * change, and the handler calls only unlink, rmdir, write, sigaction,
- * sigprocmask and raise, all async-signal-safe in POSIX. A folder is removed
+ * (no allocation), each slot's state is a lock-free atomic int that says
+ * FILE or DIR only after its path is fully written and FREE before the path
+ * may change, and the handler calls only unlink, rmdir, write, sigaction,
+ * pthread_sigmask and raise, all async-signal-safe in POSIX. (The flag-and-
+ * poll alternative would leave a long loop, a simulation or an NPZ member
+ * write, running for seconds after Ctrl-C.) A folder is removed
  * with rmdir, never by listing it (opendir is not safe): its writer
  * registers the names it holds inside the folder, and the handler unlinks
  * every file before it removes any folder. A path longer than the slot, or a
