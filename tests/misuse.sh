@@ -103,6 +103,26 @@ stop_data() { # SIGNAL: runs vdit data in the background, stops it mid-write
     cat out.bg >&2
     return "$rc"
 }
+# SIGTERM during training, which writes and fsyncs a state every step: no
+# temporary survives, wherever the signal lands, and the last state loads
+stop_train() {
+    "$V" train --config long.ini --data fx/data --out run5 >/dev/null 2>out.bg &
+    pid=$!
+    for _ in $(seq 1000); do
+        [ -e run5/checkpoints/step-00000003.safetensors ] && break
+        sleep 0.02
+    done
+    kill -TERM "$pid"
+    wait "$pid" 2>/dev/null
+    rc=$?
+    grep -v '^\(training\|step\|$\)' out.bg >&2
+    last=$(ls run5/checkpoints | grep -v '\.tmp\.' | tail -n 1)
+    "$V" info "run5/checkpoints/$last" >/dev/null 2>&1 || echo "run5/checkpoints/$last: does not load" >&2
+    return "$rc"
+}
+sed 's/^steps = 4$/steps = 100000/' fx/dit.ini >long.ini
+row "SIGTERM during vdit train" 143 "terminated \(SIGTERM\); temporary files removed" -- stop_train
+rm -rf run5
 row "SIGTERM during vdit data" 143 "terminated \(SIGTERM\); temporary files removed" -- stop_data TERM
 row "SIGINT during vdit data" 130 "interrupted \(SIGINT\); temporary files removed" -- stop_data INT
 
