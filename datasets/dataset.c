@@ -501,6 +501,14 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
 done:
     if (w) vdit_npz_abort(w);
     if (made_tmp) remove_dataset_dir(tmp);
+    /* an error inside the temporary folder names the dataset, which is what
+     * the user gave and what stays as it was: "out.tmp-Ab12Cd/data.npz: ..."
+     * -> "out/data.npz: ..." */
+    size_t tl = made_tmp && err ? strlen(tmp) : 0;
+    if (tl && !strncmp(err->msg, tmp, tl) && err->msg[tl] == '/') {
+        vdit_err e = *err;
+        vdit_seterr(err, "%.*s%s", (int)dlen, dir, e.msg + tl);
+    }
     for (int k = 0; k < 3; k++) vdit_temp_drop(slots[k]);
     if (held) vdit_signals_release();
     free(json);

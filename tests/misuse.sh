@@ -75,7 +75,8 @@ mkdir cfgdir
 mkfifo fifo.ini
 
 # ---- SIGXFSZ: `ulimit -f 40` is 20 KB in dash (512-byte blocks), 40 KB in
-# bash; the latents (64 KB) and a training state (650 KB) do not fit
+# bash; the latents (64 KB), a training state (650 KB) and 200 videos'
+# data.npz (190 KB) do not fit
 row "ulimit -f: vae encode" 1 "fx/latents.npy: file too large \(over the file size limit" -- \
     sh -c 'ulimit -f 40; exec "$0" vae encode --vae fx/vae.safetensors --data fx/data --out fx/latents.npy' "$V"
 row "ulimit -f: train --resume" 1 "step-00000003.safetensors: file too large \(over the file size limit" -- \
@@ -83,6 +84,8 @@ row "ulimit -f: train --resume" 1 "step-00000003.safetensors: file too large \(o
 row "ulimit -f: train, new run" 1 "file too large \(over the file size limit" -- \
     sh -c 'ulimit -f 40; exec "$0" train --config fx/dit.ini --data fx/data --out run2' "$V"
 rm -rf run2
+row "ulimit -f: data --force" 1 "^vdit: fx/data/data.npz: file too large \(over the file size limit" -- \
+    sh -c 'ulimit -f 40; exec "$0" data --scenario parabola --split train --count 200 --frames 8 --size 32 --force --out fx/data' "$V"
 
 # ---- SIGTERM and SIGINT during `vdit data --force` over an existing
 # dataset: the temporary folder goes, the old dataset stays as it was.
