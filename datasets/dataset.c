@@ -485,7 +485,7 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
         goto done;
     }
     made_tmp = 0;
-    for (int k = 0; k < 3; k++) vdit_temp_drop(slots[k]);
+    for (int k = 0; k < 3; k++) vdit_temp_drop(slots[k]), slots[k] = -1; /* a slot is dropped once */
     vdit_signals_release();
     held = 0;
     {

@@ -127,7 +127,8 @@ int vdit_signals_install(void);
  * is too long or the table is full (the temporary is then not removed on a
  * signal; nothing else changes). */
 int vdit_temp_add(const char *path, int is_dir);
-/* Forgets a slot (after the temporary was renamed or removed); -1 is a no-op. */
+/* Forgets a slot, once (after the temporary was renamed or removed: the slot
+ * may be reused at once); -1 is a no-op. */
 void vdit_temp_drop(int slot);
 /* Removes every registered temporary; async-signal-safe. */
 void vdit_temps_remove(void);
