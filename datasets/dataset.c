@@ -389,7 +389,7 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
     char *capmem = calloc((size_t)N, CAPTION_MAX);
     char **captions = malloc((size_t)N * sizeof(char *));
     vdit_npz_writer *w = NULL;
-    int rc = -1, made_tmp = 0;
+    int rc = -1, made_tmp = 0, held = 0, slots[3] = {-1, -1, -1};
     char *json = NULL;
     if (!tmp || !npz || !meta || !scenes || !states || !params || !contact || !capmem || !captions) {
         vdit_seterr(err, "data: out of memory for %d videos' ground truth", N);
@@ -406,6 +406,10 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
     chmod(tmp, 0755);
     snprintf(npz, strlen(dir) + 64, "%s/data.npz", tmp);
     snprintf(meta, strlen(dir) + 64, "%s/meta.json", tmp);
+    /* a signal removes the folder: its two files first, then the folder */
+    slots[0] = vdit_temp_add(tmp, 1);
+    slots[1] = vdit_temp_add(npz, 0);
+    slots[2] = vdit_temp_add(meta, 0);
     if (vdit_npz_open(&w, npz, sp->level, err)) goto done;
 
     vdit_physics_init(); /* before the threads */
@@ -452,7 +456,10 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
     if (vdit_write_file_atomic(meta, json, strlen(json), err)) goto done;
     fsync_dir(tmp);
 
-    /* into place */
+    /* into place; a signal waits until the new dataset is in place and no
+     * longer a temporary, so it cannot strike between the two renames */
+    vdit_signals_hold();
+    held = 1;
     if (path_exists(dir)) {
         char *old = malloc(strlen(dir) + 32);
         if (!old) {
@@ -478,6 +485,9 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
         goto done;
     }
     made_tmp = 0;
+    for (int k = 0; k < 3; k++) vdit_temp_drop(slots[k]), slots[k] = -1; /* a slot is dropped once */
+    vdit_signals_release();
+    held = 0;
     {
         char *parent = strdup(dir);
         if (parent) {
@@ -491,6 +501,16 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
 done:
     if (w) vdit_npz_abort(w);
     if (made_tmp) remove_dataset_dir(tmp);
+    /* an error inside the temporary folder names the dataset, which is what
+     * the user gave and what stays as it was: "out.tmp-Ab12Cd/data.npz: ..."
+     * -> "out/data.npz: ..." */
+    size_t tl = made_tmp && err ? strlen(tmp) : 0;
+    if (tl && !strncmp(err->msg, tmp, tl) && err->msg[tl] == '/') {
+        vdit_err e = *err;
+        vdit_seterr(err, "%.*s%s", (int)dlen, dir, e.msg + tl);
+    }
+    for (int k = 0; k < 3; k++) vdit_temp_drop(slots[k]);
+    if (held) vdit_signals_release();
     free(json);
     free(tmp);
     free(npz);
@@ -575,7 +595,12 @@ int vdit_dataset_load(const char *dir, vdit_dataset *ds, vdit_err *err)
         goto done;
     }
     json_error_t je;
-    m = json_load_file(mpath, JSON_REJECT_DUPLICATES, &je);
+    void *text = NULL;
+    size_t tlen = 0;
+    /* vdit_read_file refuses a FIFO or a folder named meta.json at once */
+    if (vdit_read_file(mpath, (size_t)1 << 30, &text, &tlen, err)) goto done;
+    m = json_loadb(text, tlen, JSON_REJECT_DUPLICATES, &je);
+    free(text);
     if (!m) {
         vdit_seterr(err, "%s: line %d: %s", mpath, je.line, je.text);
         goto done;

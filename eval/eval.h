@@ -464,14 +464,16 @@ int eval_mkdir_p(const char *dir, vdit_err *err);
  * report.md (Markdown tables), and with figures: fig_errors.gp,
  * fig_traj.gp and their .dat files, the PNGs gnuplot makes of them when it
  * runs, and strip.png (truth above sample). *figures_made (may be NULL) is
- * set to the number of gnuplot figures that were drawn. */
+ * set to the number of gnuplot figures that were drawn, *figures_lost (may
+ * be NULL) to the number not drawn because gnuplot is not installed. */
 int eval_write_report(const char *dir, const eval_result *res, const eval_report_options *o, int *figures_made,
-                      vdit_err *err);
+                      int *figures_lost, vdit_err *err);
 
 /* One line for the command line to out: the count, the failure rate, the
  * velocity error beside linear's and copy-last's with the verdict, the
- * Physics-IQ score and flicker; the report's notes to notes (may be NULL). */
-void eval_print_summary(FILE *out, FILE *notes, const char *dir, const eval_result *r, int figures);
+ * Physics-IQ score and flicker, the figures drawn (or "gnuplot not found: N
+ * figures not drawn"); the report's notes to notes (may be NULL). */
+void eval_print_summary(FILE *out, FILE *notes, const char *dir, const eval_result *r, int figures, int figures_lost);
 
 /* ------------------------------------------------------------------------
  * VAE reconstructions (eval/recon.c, `vdit vae recon`): each video encoded

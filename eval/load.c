@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void eval_videos_free(eval_videos *v)
 {
@@ -72,19 +73,38 @@ static int videos_from_array(vdit_array *a, const char *path, eval_videos *out, 
  * PNG frame folders: DIR/video_0000/frame_000.png ...
  * ---------------------------------------------------------------------- */
 
+/* What is wrong with a W x H frame (NULL: nothing), for the frames of one
+ * set, which must all be the size of the first (S_expect > 0 once known). */
+static const char *frame_size_problem(int W, int H, int S_expect)
+{
+    static char why[96];
+    if (W != H) return "expected a square frame";
+    if (W < 1 || W > 4096) return "too large: at most 4096x4096";
+    if (S_expect > 0 && W != S_expect) {
+        snprintf(why, sizeof why, "expected %dx%d like the first frame", S_expect, S_expect);
+        return why;
+    }
+    return NULL;
+}
+
 static int read_png_rgb(const char *path, int S_expect, uint8_t **rgb, int *S, vdit_err *err)
 {
     png_image im;
     memset(&im, 0, sizeof im);
     im.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&im, path))
+    FILE *fp;
+    uint64_t fsize;
+    if (vdit_open_regular(path, &fp, &fsize, err)) return -1; /* a FIFO: refused, not waited on */
+    if (!png_image_begin_read_from_stdio(&im, fp)) {
+        fclose(fp);
         return vdit_seterr(err, "%s: not a readable PNG (%s)", path, im.message);
-    if (im.width != im.height || im.width < 1 || im.width > 4096 || (S_expect > 0 && (int)im.width != S_expect)) {
+    }
+    const char *bad = frame_size_problem((int)(im.width < 100000 ? im.width : 100000),
+                                         (int)(im.height < 100000 ? im.height : 100000), S_expect);
+    if (bad) {
         png_image_free(&im);
-        if (S_expect > 0)
-            return vdit_seterr(err, "%s: %ux%u frame: expected %dx%d like the first frame", path, im.width, im.height,
-                               S_expect, S_expect);
-        return vdit_seterr(err, "%s: %ux%u frame: expected a square frame", path, im.width, im.height);
+        fclose(fp);
+        return vdit_seterr(err, "%s: %ux%u frame: %s", path, im.width, im.height, bad);
     }
     im.format = PNG_FORMAT_RGB; /* alpha, if any, composited over white */
     png_color white = {255, 255, 255};
@@ -93,7 +113,9 @@ static int read_png_rgb(const char *path, int S_expect, uint8_t **rgb, int *S, v
         png_image_free(&im);
         return vdit_seterr(err, "%s: out of memory", path);
     }
-    if (!png_image_finish_read(&im, &white, buf, 0, NULL)) {
+    int decoded = png_image_finish_read(&im, &white, buf, 0, NULL);
+    fclose(fp);
+    if (!decoded) {
         free(buf);
         return vdit_seterr(err, "%s: cannot decode the PNG (%s)", path, im.message);
     }
@@ -155,23 +177,38 @@ static int load_png_dir(const char *dir, eval_videos *out, vdit_err *err)
  * GIFs: DIR/NAME.gif in name order, one video each (giflib's DGifSlurp)
  * ---------------------------------------------------------------------- */
 
+/* giflib's words for an error code; it has none for 0, which DGifOpen
+ * leaves when the file ends inside the header */
+static const char *gif_error(int e)
+{
+    const char *s = e ? GifErrorString(e) : NULL;
+    return s ? s : e ? "unknown giflib error" : "the file ends inside the GIF header";
+}
+
 /* Decodes a GIF's frames onto a canvas (frame offsets, transparency and the
  * background-disposal of each frame honoured) -> rgb[T][S][S][3] */
 static int read_gif(const char *path, int S_expect, uint8_t **frames, int *T_out, int *S_out, vdit_err *err)
 {
     int e = 0;
-    GifFileType *g = DGifOpenFileName(path, &e);
-    if (!g) return vdit_seterr(err, "%s: cannot open the GIF (%s)", path, GifErrorString(e));
+    FILE *fp;
+    uint64_t fsize;
+    if (vdit_open_regular(path, &fp, &fsize, err)) return -1; /* a FIFO: refused, not waited on */
+    int fd = dup(fileno(fp));
+    fclose(fp);
+    if (fd < 0) return vdit_seterr(err, "%s: cannot open: %s", path, strerror(errno));
+    GifFileType *g = DGifOpenFileHandle(fd, &e); /* closes fd, also on failure */
+    if (!g) return vdit_seterr(err, "%s: cannot open the GIF (%s)", path, gif_error(e));
     if (DGifSlurp(g) != GIF_OK) {
         int ge = g->Error;
         DGifCloseFile(g, &e);
-        return vdit_seterr(err, "%s: cannot decode the GIF (%s)", path, GifErrorString(ge));
+        return vdit_seterr(err, "%s: cannot decode the GIF (%s)", path, gif_error(ge));
     }
     int S = g->SWidth, T = g->ImageCount;
-    if (g->SWidth != g->SHeight || S < 1 || S > 4096 || T < 1 || (S_expect > 0 && S != S_expect)) {
+    const char *bad = T < 1 ? "no frames" : frame_size_problem(g->SWidth, g->SHeight, S_expect);
+    if (bad) {
+        int W = g->SWidth, H = g->SHeight;
         DGifCloseFile(g, &e);
-        return vdit_seterr(err, "%s: %dx%d canvas with %d frames: expected square %s frames", path, g->SWidth,
-                           g->SHeight, T, S_expect > 0 ? "frames the size of the first GIF's" : "");
+        return vdit_seterr(err, "%s: %dx%d canvas with %d frames: %s", path, W, H, T, bad);
     }
     size_t f = (size_t)S * S * 3;
     uint8_t *out = malloc((size_t)T * f), *canvas = malloc(f);

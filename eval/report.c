@@ -403,7 +403,9 @@ static const char *GP_TERMINAL =
     "}\n"
     "set termoption noenhanced\n";
 
-/* runs `gnuplot SCRIPT` in dir; 0 when it succeeded */
+/* runs `gnuplot SCRIPT` in dir; 0 when it succeeded, 1 when there is no
+ * gnuplot to run, -1 when it failed (its messages are in gnuplot.log) */
+#define GNUPLOT_MISSING 1
 static int run_gnuplot(const char *dir, const char *script)
 {
     pid_t pid = fork();
@@ -414,11 +416,12 @@ static int run_gnuplot(const char *dir, const char *script)
         FILE *o1 = freopen("/dev/null", "w", stdout), *o2 = freopen("gnuplot.log", "a", stderr);
         (void)o1, (void)o2;
         execlp("gnuplot", "gnuplot", script, (char *)NULL);
-        _exit(127);
+        _exit(errno == ENOENT ? 126 : 127); /* 126: not installed */
     }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) return -1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 126) return GNUPLOT_MISSING;
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
@@ -600,6 +603,7 @@ static int write_strip(const char *dir, const eval_result *r, const eval_report_
 }
 
 int eval_write_report(const char *dir, const eval_result *r, const eval_report_options *opt, int *figures_made,
+                      int *figures_lost,
                       vdit_err *err)
 {
     eval_report_options o;
@@ -608,16 +612,19 @@ int eval_write_report(const char *dir, const eval_result *r, const eval_report_o
     else
         eval_report_options_default(&o);
     if (figures_made) *figures_made = 0;
+    if (figures_lost) *figures_lost = 0;
     if (eval_mkdir_p(dir, err)) return -1;
     (void)eval_group_name(0); /* builds the name table before anything else runs */
     if (write_json(dir, r, &o, err) || write_csv(dir, r, err)) return -1;
-    int figs = 0, made = 0;
+    int figs = 0, made = 0, lost = 0, g;
     if (o.figures) {
         if (write_fig_errors(dir, r, err)) return -1;
-        if (run_gnuplot(dir, "fig_errors.gp") == 0) figs |= 1, made++;
+        if ((g = run_gnuplot(dir, "fig_errors.gp")) == 0) figs |= 1, made++;
+        lost += g == GNUPLOT_MISSING;
         if (o.truth && o.traj_videos > 0) {
             if (write_fig_traj(dir, r, &o, err)) return -1;
-            if (run_gnuplot(dir, "fig_traj.gp") == 0) figs |= 2, made++;
+            if ((g = run_gnuplot(dir, "fig_traj.gp")) == 0) figs |= 2, made++;
+            lost += g == GNUPLOT_MISSING;
         }
         if (o.truth && o.strip_videos > 0) {
             if (write_strip(dir, r, &o, err)) return -1;
@@ -625,10 +632,11 @@ int eval_write_report(const char *dir, const eval_result *r, const eval_report_o
         }
     }
     if (figures_made) *figures_made = made;
+    if (figures_lost) *figures_lost = lost;
     return write_md(dir, r, &o, figs, err);
 }
 
-void eval_print_summary(FILE *out, FILE *notes, const char *dir, const eval_result *r, int figures)
+void eval_print_summary(FILE *out, FILE *notes, const char *dir, const eval_result *r, int figures, int figures_lost)
 {
     const eval_stat *m = stat_at(r, EVAL_SRC_MODEL, EVAL_G_ALL, 0);
     const eval_stat *lin = stat_at(r, EVAL_SRC_LINEAR, EVAL_G_ALL, 0), *cl = stat_at(r, EVAL_SRC_COPY_LAST, EVAL_G_ALL, 0);
@@ -639,8 +647,11 @@ void eval_print_summary(FILE *out, FILE *notes, const char *dir, const eval_resu
         fprintf(out, " (linear %.4g, copy-last %.4g: %s linear)", lin[EVAL_M_VEL].mean, cl[EVAL_M_VEL].mean,
                 v < 0 ? "beats" : v > 0 ? "worse than" : "no clear difference from");
     }
-    fprintf(out, ", physics_iq %.4g, flicker_bg %.4g; %d figures\n", m[EVAL_M_PHYSICS_IQ].mean,
-            m[EVAL_M_FLICKER_BG].mean, figures);
+    fprintf(out, ", physics_iq %.4g, flicker_bg %.4g; ", m[EVAL_M_PHYSICS_IQ].mean, m[EVAL_M_FLICKER_BG].mean);
+    if (figures_lost)
+        fprintf(out, "gnuplot not found: %d figures not drawn\n", figures_lost);
+    else
+        fprintf(out, "%d figures\n", figures);
     char note[512];
     for (int i = 0; notes && report_note(r, i, note, sizeof note); i++) fprintf(notes, "vdit eval: note: %s\n", note);
 }

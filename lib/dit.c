@@ -340,8 +340,10 @@ int vdit_dit_create(vdit_dit *m, const vdit_dit_config *cfg, vdit_err *err)
     m->grads_mem = calloc(m->num_params, sizeof(float));
     m->pos = malloc((size_t)m->N * cfg->hidden * sizeof(float));
     if (!m->params_mem || !m->grads_mem || !m->pos) {
+        size_t n = m->num_params; /* vdit_dit_free clears it */
         vdit_dit_free(m);
-        return vdit_seterr(err, "out of memory for a model of %zu parameters", m->num_params);
+        return vdit_seterr(err, "out of memory for a model of %zu parameters (%.2f GB of weights and gradients)", n,
+                           2.0 * (double)n * sizeof(float) / 1e9);
     }
     point_table((float **)&m->params, m->params_mem, sz, VDIT_DIT_NUM_PARAM_KINDS);
     point_table((float **)&m->grads, m->grads_mem, sz, VDIT_DIT_NUM_PARAM_KINDS);

@@ -151,7 +151,10 @@ int vdit_gif_write(const char *path, const uint8_t *frames, int T, int H, int W,
     membuf m = {0};
     int gerr = 0;
     GifFileType *gif = EGifOpen(&m, gif_out, &gerr);
-    if (!gif) return vdit_seterr(err, "%s: cannot start a GIF: %s", path, GifErrorString(gerr));
+    if (!gif) {
+        const char *why = GifErrorString(gerr); /* NULL for codes giflib has no words for */
+        return vdit_seterr(err, "%s: cannot start a GIF: %s", path, why ? why : "giflib error");
+    }
     ColorMapObject *cmap = GifMakeMapObject(256, palette);
     GifByteType *line = malloc((size_t)W);
     const char *what = NULL;

@@ -93,7 +93,7 @@ static int read_exact(FILE *fp, void *buf, size_t n)
     return n == 0 || fread(buf, 1, n, fp) == n ? 0 : -1;
 }
 
-int vdit__open_regular(const char *path, FILE **fp_out, uint64_t *size, vdit_err *err)
+int vdit_open_regular(const char *path, FILE **fp_out, uint64_t *size, vdit_err *err)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return vdit_seterr(err, "%s: cannot open: %s", path, strerror(errno));
@@ -159,6 +159,7 @@ int vdit_write_file_atomic(const char *path, const void *data, size_t size, vdit
         free(tmp);
         return vdit_seterr(err, "%s: cannot create temporary file: %s", path, strerror(e));
     }
+    int slot = vdit_temp_add(tmp, 0); /* removed on SIGINT/SIGTERM until renamed */
 
     const char *what = NULL; /* which step failed, for the message */
     int e = 0;
@@ -195,9 +196,12 @@ int vdit_write_file_atomic(const char *path, const void *data, size_t size, vdit
     }
     if (what) {
         unlink(tmp);
+        vdit_temp_drop(slot);
         free(tmp);
+        if (e == EFBIG) return vdit_seterr(err, "%s: %s; the previous file is unchanged", path, vdit_strerror(e));
         return vdit_seterr(err, "%s: %s: %s", path, what, strerror(e));
     }
+    vdit_temp_drop(slot);
     free(tmp);
 
     /* Best effort: fsync the directory so the rename itself survives a
@@ -228,7 +232,7 @@ int vdit_read_file(const char *path, size_t max_size, void **data, size_t *size,
     *size = 0;
     FILE *fp;
     uint64_t fsize;
-    if (vdit__open_regular(path, &fp, &fsize, err) != 0) return -1;
+    if (vdit_open_regular(path, &fp, &fsize, err) != 0) return -1;
     if (fsize > (uint64_t)max_size) {
         fclose(fp);
         return vdit_seterr(err, "%s: file size %llu exceeds the limit of %zu bytes", path,
@@ -605,7 +609,7 @@ int vdit_npy_read(const char *path, vdit_array *out, vdit_err *err)
     memset(out, 0, sizeof *out);
     FILE *fp;
     uint64_t fsize;
-    if (vdit__open_regular(path, &fp, &fsize, err) != 0) return -1;
+    if (vdit_open_regular(path, &fp, &fsize, err) != 0) return -1;
     int rc = vdit__npy_read_array(npy_file_reader, fp, fsize, path, "file", out, err);
     fclose(fp);
     return rc;
@@ -1007,7 +1011,7 @@ int vdit_st_read(const char *path, vdit_st_file *f, vdit_err *err)
     memset(f, 0, sizeof *f);
     FILE *fp;
     uint64_t fsize;
-    if (vdit__open_regular(path, &fp, &fsize, err) != 0) return -1;
+    if (vdit_open_regular(path, &fp, &fsize, err) != 0) return -1;
 
     char *header = NULL;
     json_t *root = NULL;

@@ -29,12 +29,4 @@ int vdit__npy_read_array(vdit__npy_reader rd, void *ctx, uint64_t total, const c
  * a multiple of 64 bytes; returns its length (<= cap) or 0 if it does not fit. */
 size_t vdit__npy_header(unsigned char *buf, size_t cap, vdit_dtype dtype, int ndim, const int64_t *shape);
 
-/* Opens a regular file for reading: *fp and its size from fstat (which
- * every reader compares sizes against before allocating). The open does not
- * block, so a FIFO or a device is refused at once rather than waited on;
- * a directory or anything else that is not a regular file is refused with
- * one line naming the path. */
-#include <stdio.h>
-int vdit__open_regular(const char *path, FILE **fp, uint64_t *size, vdit_err *err);
-
 #endif

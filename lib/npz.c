@@ -55,6 +55,7 @@ struct vdit_npz_writer {
     zipFile zf;
     char *path; /* the final name */
     char *tmp;  /* the temporary it is written to */
+    int tmp_slot; /* its entry among the temporaries removed on a signal */
     int level;
     int failed; /* an earlier call failed: only abort (or close, which aborts) remain */
     /* the member being streamed, if any */
@@ -110,6 +111,7 @@ int vdit_npz_open(vdit_npz_writer **wp, const char *path, int level, vdit_err *e
         free(w);
         return vdit_seterr(err, "%s: cannot create temporary file: %s", path, strerror(e));
     }
+    w->tmp_slot = vdit_temp_add(w->tmp, 0);
     /* mkstemp creates 0600; files the toolkit writes are meant to be shared */
     (void)fchmod(fd, 0644);
     close(fd);
@@ -117,6 +119,7 @@ int vdit_npz_open(vdit_npz_writer **wp, const char *path, int level, vdit_err *e
     if (!w->zf) {
         int e = errno;
         unlink(w->tmp);
+        vdit_temp_drop(w->tmp_slot);
         free(w->path);
         free(w->tmp);
         free(w);
@@ -155,6 +158,8 @@ static int put(vdit_npz_writer *w, const void *data, size_t n, vdit_err *err)
         if (rc != ZIP_OK) {
             w->failed = 1;
             int e = errno;
+            if (rc == ZIP_ERRNO && e == EFBIG)
+                return vdit_seterr(err, "%s: %s; the previous file is unchanged", w->path, vdit_strerror(e));
             return vdit_seterr(err, "%s: writing member '%s' failed (minizip error %d%s%s)", w->path, w->member, rc,
                            rc == ZIP_ERRNO ? ": " : "", rc == ZIP_ERRNO ? strerror(e) : "");
         }
@@ -294,6 +299,7 @@ void vdit_npz_abort(vdit_npz_writer *w)
         zipClose(w->zf, NULL);
     }
     unlink(w->tmp);
+    vdit_temp_drop(w->tmp_slot);
     writer_free(w);
 }
 
@@ -314,8 +320,11 @@ int vdit_npz_close(vdit_npz_writer *w, vdit_err *err)
     w->zf = NULL;
     if (rc != ZIP_OK) {
         int e = errno;
-        vdit_seterr(err, "%s: cannot finish the archive (minizip error %d%s%s)", w->path, rc, rc == ZIP_ERRNO ? ": " : "",
-                rc == ZIP_ERRNO ? strerror(e) : "");
+        if (rc == ZIP_ERRNO && e == EFBIG)
+            vdit_seterr(err, "%s: %s; the previous file is unchanged", w->path, vdit_strerror(e));
+        else
+            vdit_seterr(err, "%s: cannot finish the archive (minizip error %d%s%s)", w->path, rc,
+                        rc == ZIP_ERRNO ? ": " : "", rc == ZIP_ERRNO ? strerror(e) : "");
         vdit_npz_abort(w);
         return -1;
     }
@@ -338,10 +347,11 @@ int vdit_npz_close(vdit_npz_writer *w, vdit_err *err)
         e = errno;
     }
     if (what) {
-        vdit_seterr(err, "%s: %s: %s", w->path, what, strerror(e));
+        vdit_seterr(err, "%s: %s: %s", w->path, what, vdit_strerror(e));
         vdit_npz_abort(w);
         return -1;
     }
+    vdit_temp_drop(w->tmp_slot);
     /* best effort: fsync the directory so the rename survives a crash */
     char *dir = strdup(w->path);
     if (dir) {
@@ -419,7 +429,7 @@ static int zarchive_open(zarchive *z, const char *path, vdit_err *err)
     memset(z, 0, sizeof *z);
     z->path = path;
     if (!path) return vdit_seterr(err, "(null): no path given");
-    if (vdit__open_regular(path, &z->fp, &z->size, err)) {
+    if (vdit_open_regular(path, &z->fp, &z->size, err)) {
         z->fp = NULL;
         return -1;
     }

@@ -2,6 +2,7 @@
  * vdit_ini_resolve (vdit.h): an INI file as the settings readers read it. */
 #define _POSIX_C_SOURCE 200809L
 #include "settings.h"
+#include "vdit.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -106,8 +107,10 @@ int vdit__settings_err(vdit_err *err, const char *fmt, ...)
 int vdit__ini_read(const char *path, vdit__ini_key_fn key, void *user, vdit_err *err)
 {
     line_reader r = {.key = key, .user = user};
-    r.f = fopen(path, "r");
-    if (!r.f) return vdit__settings_err(err, "%s: %s", path, strerror(errno));
+    /* not blocking, and only a regular file: a directory or a FIFO given
+     * as --config is one line, not the defaults or a hang */
+    uint64_t size;
+    if (vdit_open_regular(path, &r.f, &size, err) != 0) return -1;
     int line = ini_parse_stream(read_line, &r, on_line, &r);
     int read_error = ferror(r.f);
     fclose(r.f);

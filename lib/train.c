@@ -632,7 +632,16 @@ int vdit_train_run(const vdit_dit_config *mc, const vdit_train_config *tc, const
         if (tr.step % o->log_every == 0 || tr.step == 1 || tr.step == tc->steps) {
             fprintf(log, "%d,%.7g,%.7g,%.7g,%.3f\n", tr.step, loss, vdit_lr_at(tc, tr.step - 1), norm,
                     seconds_now() - t0);
-            fflush(log);
+            /* a row that cannot be written (disk full, `ulimit -f`) stops the run */
+            if (fflush(log) != 0 || ferror(log)) {
+                int e = errno, at = last_state(run);
+                if (at > 0)
+                    vdit_seterr(err, "%s/log.csv: cannot append step %d: %s; the last checkpoint (step %d) is intact",
+                                run, tr.step, vdit_strerror(e), at);
+                else
+                    vdit_seterr(err, "%s/log.csv: cannot append step %d: %s", run, tr.step, vdit_strerror(e));
+                goto done;
+            }
         }
         report(o, VDIT_TRAIN_STEP, &tr, resume, loss, norm);
         if (tr.step % o->checkpoint_every == 0 || tr.step == tc->steps) {

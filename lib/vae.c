@@ -316,8 +316,9 @@ int vdit_vae_create(vdit_vae *m, const vdit_vae_config *cfg, vdit_err *err)
     m->params_mem = calloc(m->num_params, sizeof(float));
     m->grads_mem = calloc(m->num_params, sizeof(float));
     if (!m->params_mem || !m->grads_mem) {
+        size_t n = m->num_params; /* vdit_vae_free clears it */
         vdit_vae_free(m);
-        return vdit_seterr(err, "out of memory for a VAE of %zu parameters", m->num_params);
+        return vdit_seterr(err, "out of memory for a VAE of %zu parameters", n);
     }
     point_params(cfg, &m->params, m->params_mem);
     point_params(cfg, &m->grads, m->grads_mem);

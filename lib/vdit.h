@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -101,6 +102,41 @@ int vdit_write_file_atomic(const char *path, const void *data, size_t size, vdit
 /* Reads a whole file (at most max_size bytes; larger files are rejected).
  * *data is malloc'ed; free it with free(). */
 int vdit_read_file(const char *path, size_t max_size, void **data, size_t *size, vdit_err *err);
+
+/* Opens a file for reading without blocking and refuses it unless it is a
+ * regular file (a FIFO, a device or a directory is one line naming `path`
+ * instead of a hang); *size is its size from fstat. Every reader uses it. */
+int vdit_open_regular(const char *path, FILE **fp, uint64_t *size, vdit_err *err);
+
+/* A message for errno `e`: strerror's, except EFBIG, which says it is the
+ * file size limit (`ulimit -f`) that a write ran into. */
+const char *vdit_strerror(int e);
+
+/* ------------------------------------------------------------------------
+ * Signals and temporaries (signals.c)
+ * ---------------------------------------------------------------------- */
+
+/* For a program (src/main.c calls it first): SIGXFSZ ignored, so a write
+ * past `ulimit -f` fails with EFBIG and is reported like any write error;
+ * SIGINT, SIGTERM and SIGHUP remove the registered temporaries, print one
+ * line and end the process by the same signal (exit status 128+sig). A
+ * signal the caller ignores (nohup) stays ignored. 0, or -1 with errno. */
+int vdit_signals_install(void);
+/* Registers a temporary being written (is_dir: a temporary folder, removed
+ * with rmdir after every registered file, so its writer registers the files
+ * it puts in it too). Returns a slot for vdit_temp_drop, or -1 when the path
+ * is too long or the table is full (the temporary is then not removed on a
+ * signal; nothing else changes). */
+int vdit_temp_add(const char *path, int is_dir);
+/* Forgets a slot, once (after the temporary was renamed or removed: the slot
+ * may be reused at once); -1 is a no-op. */
+void vdit_temp_drop(int slot);
+/* Removes every registered temporary; async-signal-safe. */
+void vdit_temps_remove(void);
+/* Holds SIGINT, SIGTERM and SIGHUP back over a step that must not be cut in
+ * two (moving an old dataset aside and the new one into place). */
+void vdit_signals_hold(void);
+void vdit_signals_release(void);
 
 /* ------------------------------------------------------------------------
  * NPY arrays (numpy's .npy, version 1.0/2.0/3.0, C order, little-endian)

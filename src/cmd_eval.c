@@ -117,8 +117,8 @@ static int score(const eval_truth_set *t, const uint8_t *videos, const eval_feat
     if (eval_run(t, videos, &opt, &res, err)) return -1;
     ro->truth = t;
     ro->model = videos;
-    int figs = 0, rc = eval_write_report(out, &res, ro, &figs, err);
-    if (!rc) eval_print_summary(stdout, stderr, out, &res, figs);
+    int figs = 0, lost = 0, rc = eval_write_report(out, &res, ro, &figs, &lost, err);
+    if (!rc) eval_print_summary(stdout, stderr, out, &res, figs, lost);
     eval_result_free(&res);
     return rc;
 }

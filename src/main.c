@@ -34,6 +34,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* a write past `ulimit -f` is an error, not a silent death; Ctrl-C and
+     * SIGTERM remove the temporaries a command was writing (lib/signals.c) */
+    vdit_signals_install();
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -102,7 +102,7 @@ int main(int argc, char **argv)
         ro.model = model;
         int figs = 0;
         t0 = now();
-        if (eval_write_report(dir, &r, &ro, &figs, &err)) {
+        if (eval_write_report(dir, &r, &ro, &figs, NULL, &err)) {
             fprintf(stderr, "bench_eval: %s\n", err.msg);
             return 1;
         }

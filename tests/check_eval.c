@@ -1119,7 +1119,7 @@ START_TEST(test_fool_runner)
     eval_report_options ro;
     eval_report_options_default(&ro);
     ro.figures = 0;
-    ck_assert_msg(eval_write_report(dir, &r, &ro, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(eval_write_report(dir, &r, &ro, NULL, NULL, &err) == 0, "%s", err.msg);
     char path[600], *md = NULL;
     snprintf(path, sizeof path, "%s/report.md", dir);
     FILE *f = fopen(path, "r");
@@ -1250,7 +1250,7 @@ START_TEST(test_run_truth_as_model)
     ro.model = d.videos;
     ro.title = "truth-as-model";
     int figs = -1;
-    ck_assert_msg(eval_write_report(sub, &r, &ro, &figs, &err) == 0, "%s", err.msg);
+    ck_assert_msg(eval_write_report(sub, &r, &ro, &figs, NULL, &err) == 0, "%s", err.msg);
     const char *files[] = {"report.json", "report.csv", "report.md", "videos.csv", "fig_errors.gp", "fig_errors.dat",
                            "fig_traj.gp", "fig_traj.dat", "strip.png"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {

@@ -202,7 +202,7 @@ START_TEST(test_atomic_write_failure_keeps_old)
         struct rlimit lim;
         getrlimit(RLIMIT_FSIZE, &lim);
         lim.rlim_cur = 100;
-        signal(SIGXFSZ, SIG_IGN); /* get EFBIG, not a signal */
+        ck_assert_int_eq(vdit_signals_install(), 0); /* as vdit does: EFBIG, not SIGXFSZ */
         if (setrlimit(RLIMIT_FSIZE, &lim) != 0) _exit(2);
         int rc = vdit_write_file_atomic(path, big, sizeof big, &err);
         ssize_t w = write(fds[1], err.msg, strlen(err.msg) + 1);
@@ -218,7 +218,7 @@ START_TEST(test_atomic_write_failure_keeps_old)
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the limited write did not fail: %s", msg);
     ck_assert_msg(strstr(msg, path) != NULL, "message \"%s\" lacks the path", msg);
-    ck_assert_msg(strstr(msg, "write failed: File too large") != NULL, "message \"%s\"", msg);
+    ck_assert_msg(strstr(msg, "file too large (over the file size limit") != NULL, "message \"%s\"", msg);
 
     size_t n;
     unsigned char *b = slurp(path, &n);
@@ -226,6 +226,78 @@ START_TEST(test_atomic_write_failure_keeps_old)
     ck_assert_mem_eq(b, "original", 8);
     free(b);
     ck_assert_int_eq(count_temporaries(), 0);
+}
+END_TEST
+
+/* The registry of temporaries: files go, then the folder that held them;
+ * a dropped entry is left alone. */
+START_TEST(test_temps_remove)
+{
+    const char *dir = tpath("x.tmp-dir");
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/data.npz", dir);
+    snprintf(b, sizeof b, "%s/meta.json", dir);
+    const char *kept = tpath("kept.bin");
+    write_bytes(a, "a", 1);
+    write_bytes(b, "b", 1);
+    write_bytes(kept, "k", 1);
+    int sd = vdit_temp_add(dir, 1), sa = vdit_temp_add(a, 0), sb = vdit_temp_add(b, 0), sk = vdit_temp_add(kept, 0);
+    ck_assert(sd >= 0 && sa >= 0 && sb >= 0 && sk >= 0);
+    ck_assert(sd != sa && sa != sb && sb != sk);
+    vdit_temp_drop(sk);
+    vdit_temps_remove();
+    ck_assert_int_eq(access(a, F_OK), -1);
+    ck_assert_int_eq(access(b, F_OK), -1);
+    ck_assert_int_eq(access(dir, F_OK), -1);
+    ck_assert_int_eq(access(kept, F_OK), 0);
+    vdit_temp_drop(sd), vdit_temp_drop(sa), vdit_temp_drop(sb);
+    /* a path too long for the table is not registered, and says so */
+    char longp[5000];
+    memset(longp, 'x', sizeof longp - 1);
+    longp[sizeof longp - 1] = 0;
+    ck_assert_int_eq(vdit_temp_add(longp, 0), -1);
+    unlink(kept);
+}
+END_TEST
+
+/* Runs `registered, then raise(sig)` in a child with vdit's handlers
+ * (ignoring sig first when ignored); returns its wait status. */
+static int child_raises(int sig, int ignored, const char *path)
+{
+    pid_t pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr)) _exit(3);
+        if (ignored) signal(sig, SIG_IGN);
+        if (vdit_signals_install() != 0) _exit(2);
+        if (vdit_temp_add(path, 0) < 0) _exit(2);
+        raise(sig);
+        _exit(7); /* only when the signal was ignored */
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+START_TEST(test_signal_removes_temps)
+{
+    const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int k = 0; k < 3; k++) {
+        const char *path = tpath("doomed.tmp.abcdef");
+        write_bytes(path, "partial", 7);
+        int st = child_raises(sigs[k], 0, path);
+        /* dead of the same signal (the shell reports 128+sig) */
+        ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == sigs[k], "signal %d: status %#x", sigs[k], st);
+        ck_assert_msg(access(path, F_OK) == -1, "signal %d left the temporary", sigs[k]);
+    }
+    /* a signal the caller ignores (nohup, a background job's SIGINT) stays ignored */
+    const char *path = tpath("kept.tmp.abcdef");
+    write_bytes(path, "partial", 7);
+    int st = child_raises(SIGINT, 1, path);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 7, "status %#x", st);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    unlink(path);
 }
 END_TEST
 
@@ -1409,6 +1481,8 @@ static Suite *io_suite(void)
     tcase_add_test(tc, test_atomic_write_missing_dir);
     tcase_add_test(tc, test_atomic_write_failure_keeps_old);
     tcase_add_test(tc, test_read_file_errors);
+    tcase_add_test(tc, test_temps_remove);
+    tcase_add_test(tc, test_signal_removes_temps);
     tcase_add_test(tc, test_dtypes);
     suite_add_tcase(s, tc);
 

@@ -67,7 +67,7 @@ printf '[model\nhidden = 8\n' >"$tmp/trunc.ini"
 expect 2 "trunc.ini:1: syntax error" "$VDIT" config resolve "$tmp/trunc.ini"
 printf '[a\tb]\nx = 1\n' >"$tmp/tab.ini"
 expect 2 "tab.ini:2: a tab in a section or key name" "$VDIT" config resolve "$tmp/tab.ini"
-expect 2 "no-such.ini: No such file or directory" "$VDIT" config resolve "$tmp/no-such.ini"
+expect 2 "no-such.ini: cannot open: No such file or directory" "$VDIT" config resolve "$tmp/no-such.ini"
 expect 2 "missing the subcommand" "$VDIT" config
 expect 2 "unknown subcommand 'set'" "$VDIT" config set "$tmp/a.ini"
 expect 2 "missing FILE.ini or SECTION.KEY" "$VDIT" config get "$tmp/a.ini"
