@@ -999,7 +999,7 @@ int vdit_pipeline_continue(const vdit_pipeline *p, const uint8_t *videos, int N,
  * type and range), so a notebook or another front end loads a training
  * config as the command line does. Comments are whole lines starting with ;
  * or #, or "; ..." after a blank; an indented line continues the key above;
- * a repeated key keeps its last value; lines may be of any length. Unknown
+ * a key repeated in its section is an error naming FILE:LINE; lines may be of any length. Unknown
  * sections or keys and bad values are refused: the message names the file
  * and the line ("FILE:LINE: [train] lr = 'x' must be a finite number"), or
  * the file alone for a check across keys.
@@ -1011,8 +1011,8 @@ typedef struct {
     int line; /* of the value */
 } vdit_ini_entry;
 
-/* The keys of the INI file at `path` as the settings loaders read it: a
- * repeated key once, at its first place, with its last value; the keys of
+/* The keys of the INI file at `path` as the settings loaders read it (a
+ * key repeated in its section is refused, naming FILE:LINE); the keys of
  * a section together, sections in the order they first appear (a section
  * without keys is not listed). *entries is malloc'ed, *n entries
  * (vdit_ini_entries_free). A tab in a section or key name is refused. */
