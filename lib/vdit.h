@@ -102,6 +102,28 @@ int vdit_write_file_atomic(const char *path, const void *data, size_t size, vdit
  * *data is malloc'ed; free it with free(). */
 int vdit_read_file(const char *path, size_t max_size, void **data, size_t *size, vdit_err *err);
 
+/* Nonzero, with "the output OUT is|holds|is inside the input IN", when
+ * writing `out` would replace or change the input `in`: the same file (by
+ * device and inode, so through hard links and symlinks: VDIT_CLASH_SAME), an
+ * output folder holding the input (by realpath: VDIT_CLASH_HOLDS), or an
+ * existing output inside an input folder (VDIT_CLASH_INSIDE); else 0. Paths
+ * that do not exist yet do not clash. */
+enum { VDIT_CLASH_SAME = -1, VDIT_CLASH_HOLDS = -2, VDIT_CLASH_INSIDE = -3 };
+int vdit_path_clash(const char *out, const char *in, vdit_err *err);
+
+/* One writer at a time for an output (a run, dataset, sample or report
+ * folder, a VAE checkpoint): flock(2) on PATH.lock beside it, not inside,
+ * since the dataset, sample and report writers build a temporary folder and
+ * rename it over PATH. The lock file holds the holder's pid and is removed
+ * by vdit_out_unlock. A second writer fails at once: "PATH is in use by
+ * another writer (pid N; lock PATH.lock)". */
+typedef struct {
+    int fd;
+    char *path; /* of the lock file */
+} vdit_out_lock_t;
+int vdit_out_lock(const char *path, vdit_out_lock_t *lock, vdit_err *err);
+void vdit_out_unlock(vdit_out_lock_t *lock); /* also on a failed or never-taken lock (fd -1) */
+
 /* ------------------------------------------------------------------------
  * NPY arrays (numpy's .npy, version 1.0/2.0/3.0, C order, little-endian)
  * ---------------------------------------------------------------------- */

@@ -169,6 +169,17 @@ int cmd_eval(int argc, char **argv)
         cli_int(&cmd, "--bootstrap", 1000, 0, 1000000, &B) || cli_u64(&cmd, "--bootstrap-seed", 0, &bseed))
         return 2;
     if (check_flags(&cmd)) return 2;
+    /* the truth may live in OUT (a benchmark made there, the report files
+     * beside it): only OUT being the truth folder or inside it clashes */
+    const char *ins[] = {videos, ckpt, vae_path};
+    vdit_err cerr;
+    int clash = truth_dir ? vdit_path_clash(out, truth_dir, &cerr) : 0;
+    if (clash && clash != VDIT_CLASH_HOLDS) {
+        cli_fail(cerr.msg);
+        return 1;
+    }
+    vdit_out_lock_t lock;
+    if (cli_out_clash(&out, 1, ins, 3) || cli_out_lock(out, &lock)) return 1;
 
     vdit_err err;
     eval_dataset ds = {0};
@@ -238,5 +249,6 @@ done:
     if (in.have_dit) vdit_dit_free(&in.dit);
     eval_videos_free(vids);
     if (have_ds) eval_dataset_free(&ds);
+    vdit_out_unlock(&lock);
     return rc;
 }

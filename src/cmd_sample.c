@@ -153,10 +153,14 @@ int cmd_sample(int argc, char **argv)
         cli_usage_error(&cmd, "--known needs --data (the frames it keeps come from there)");
         return 2;
     }
+    const char *ins[] = {ckpt, vae, data};
+    vdit_out_lock_t lock;
+    if (cli_out_clash(&out, 1, ins, 3) || cli_out_lock(out, &lock)) return 1;
     vdit_err err;
     vdit_dit m;
     if (vdit_dit_load(&m, ckpt, &err)) {
         cli_fail(err.msg);
+        vdit_out_unlock(&lock);
         return 1;
     }
     const vdit_dit_config *c = &m.cfg;
@@ -235,5 +239,6 @@ done:
     vdit_latent_set_free(&ls);
     vdit_vae_free(&vm);
     vdit_dit_free(&m);
+    vdit_out_unlock(&lock);
     return rc;
 }
