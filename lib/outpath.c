@@ -3,6 +3,7 @@
 #define _DEFAULT_SOURCE /* flock */
 #include "vdit.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -103,4 +104,93 @@ void vdit_out_unlock(vdit_out_lock_t *lock)
     free(lock->path);
     lock->fd = -1;
     lock->path = NULL;
+}
+
+/* Removes a folder of plain files (what vdit_out_dir_begin accepted). */
+static void remove_flat_dir(const char *dir)
+{
+    DIR *dp = opendir(dir);
+    if (dp) {
+        struct dirent *e;
+        size_t n = strlen(dir);
+        while ((e = readdir(dp)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char *p = malloc(n + strlen(e->d_name) + 2);
+            if (!p) continue;
+            sprintf(p, "%s/%s", dir, e->d_name);
+            unlink(p);
+            free(p);
+        }
+        closedir(dp);
+    }
+    rmdir(dir);
+}
+
+/* DIR without trailing slashes, then `suffix` and XXXXXX, in a new buffer. */
+static char *beside_name(const char *dir, const char *suffix)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    char *s = malloc(n + strlen(suffix) + 7);
+    if (s) sprintf(s, "%.*s%sXXXXXX", (int)n, dir, suffix);
+    return s;
+}
+
+int vdit_out_dir_begin(const char *dir, int (*ours)(const char *name), char **tmp, vdit_err *err)
+{
+    *tmp = NULL;
+    struct stat st;
+    if (!stat(dir, &st)) {
+        DIR *dp = S_ISDIR(st.st_mode) ? opendir(dir) : NULL;
+        if (!dp) return vdit_seterr(err, "%s: exists and is not a folder this command wrote; not replaced", dir);
+        struct dirent *e;
+        int foreign = 0;
+        while (!foreign && (e = readdir(dp)) != NULL)
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !ours(e->d_name)) {
+                vdit_seterr(err, "%s: exists and holds %s, which this command does not write; not replaced", dir,
+                            e->d_name);
+                foreign = 1;
+            }
+        closedir(dp);
+        if (foreign) return -1;
+    }
+    char *t = beside_name(dir, ".tmp-");
+    if (!t) return vdit_seterr(err, "out of memory");
+    if (!mkdtemp(t)) {
+        vdit_seterr(err, "%s: cannot create a temporary folder beside it: %s", dir, strerror(errno));
+        free(t);
+        return -1;
+    }
+    chmod(t, 0755);
+    *tmp = t;
+    return 0;
+}
+
+int vdit_out_dir_commit(char *tmp, const char *dir, vdit_err *err)
+{
+    int rc = 0;
+    struct stat st;
+    if (!stat(dir, &st)) { /* the earlier output: aside, the new one in, then removed */
+        char *old = beside_name(dir, ".old-");
+        if (!old || !mkdtemp(old) || rmdir(old) || rename(dir, old)) {
+            rc = vdit_seterr(err, "%s: cannot move the earlier output aside: %s", dir, old ? strerror(errno) : "out of memory");
+        } else if (rename(tmp, dir)) {
+            rc = vdit_seterr(err, "%s: cannot rename %s into place: %s", dir, tmp, strerror(errno));
+            rename(old, dir);
+        } else {
+            remove_flat_dir(old);
+        }
+        free(old);
+    } else if (rename(tmp, dir)) {
+        rc = vdit_seterr(err, "%s: cannot rename %s into place: %s", dir, tmp, strerror(errno));
+    }
+    if (rc) remove_flat_dir(tmp);
+    free(tmp);
+    return rc;
+}
+
+void vdit_out_dir_abort(char *tmp)
+{
+    if (tmp) remove_flat_dir(tmp);
+    free(tmp);
 }

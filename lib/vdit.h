@@ -124,6 +124,18 @@ typedef struct {
 int vdit_out_lock(const char *path, vdit_out_lock_t *lock, vdit_err *err);
 void vdit_out_unlock(vdit_out_lock_t *lock); /* also on a failed or never-taken lock (fd -1) */
 
+/* An output folder written whole, so no file of an earlier run survives
+ * beside the new ones: vdit_out_dir_begin makes DIR.tmp-XXXXXX beside DIR
+ * (*tmp, malloc'ed) after checking that an existing DIR holds only names
+ * `ours` accepts (else -1: "DIR: exists and holds NAME, which this command
+ * does not write; not replaced"); the caller writes its files into *tmp;
+ * vdit_out_dir_commit renames it over DIR (the earlier DIR moved aside, then
+ * removed) and frees tmp; vdit_out_dir_abort removes and frees it. Flat
+ * folders of plain files only. */
+int vdit_out_dir_begin(const char *dir, int (*ours)(const char *name), char **tmp, vdit_err *err);
+int vdit_out_dir_commit(char *tmp, const char *dir, vdit_err *err);
+void vdit_out_dir_abort(char *tmp);
+
 /* ------------------------------------------------------------------------
  * NPY arrays (numpy's .npy, version 1.0/2.0/3.0, C order, little-endian)
  * ---------------------------------------------------------------------- */
