@@ -60,6 +60,11 @@ int vdit_out_lock(const char *path, vdit_out_lock_t *lock, vdit_err *err)
     vdit_seterr(err, "cannot lock %s: %s keeps being replaced", path, lock->path);
     for (int tries = 0; tries < 100; tries++) {
         int fd = open(lock->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == ENOENT) { /* no parent folder: nothing can be written, the writer says why */
+            free(lock->path);
+            lock->path = NULL;
+            return 0;
+        }
         if (fd < 0) {
             vdit_seterr(err, "cannot lock %s: %s: %s", path, lock->path, strerror(errno));
             break;
