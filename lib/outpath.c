@@ -141,7 +141,7 @@ static char *beside_name(const char *dir, const char *suffix)
     return s;
 }
 
-int vdit_out_dir_begin(const char *dir, int (*ours)(const char *name), char **tmp, vdit_err *err)
+int vdit_out_dir_begin(const char *dir, int (*ours)(const char *dir, const char *name), char **tmp, vdit_err *err)
 {
     *tmp = NULL;
     struct stat st;
@@ -151,7 +151,7 @@ int vdit_out_dir_begin(const char *dir, int (*ours)(const char *name), char **tm
         struct dirent *e;
         int foreign = 0;
         while (!foreign && (e = readdir(dp)) != NULL)
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !ours(e->d_name)) {
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !ours(dir, e->d_name)) {
                 vdit_seterr(err, "%s: exists and holds %s, which this command does not write; not replaced", dir,
                             e->d_name);
                 foreign = 1;
@@ -171,11 +171,39 @@ int vdit_out_dir_begin(const char *dir, int (*ours)(const char *name), char **tm
     return 0;
 }
 
-int vdit_out_dir_commit(char *tmp, const char *dir, vdit_err *err)
+/* Moves the entries of dir that ours() keeps (2) into tmp, unless tmp has one
+ * of that name already. */
+static int keep_entries(const char *dir, char *tmp, int (*ours)(const char *dir, const char *name), vdit_err *err)
+{
+    DIR *dp = opendir(dir);
+    if (!dp) return 0;
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(dp)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || ours(dir, e->d_name) != 2) continue;
+        size_t n = strlen(e->d_name);
+        char *from = malloc(strlen(dir) + n + 2), *to = malloc(strlen(tmp) + n + 2);
+        if (!from || !to) rc = vdit_seterr(err, "out of memory");
+        else {
+            struct stat st;
+            sprintf(from, "%s/%s", dir, e->d_name);
+            sprintf(to, "%s/%s", tmp, e->d_name);
+            if (lstat(to, &st) && rename(from, to))
+                rc = vdit_seterr(err, "%s: cannot keep %s: %s", dir, from, strerror(errno));
+        }
+        free(from);
+        free(to);
+    }
+    closedir(dp);
+    return rc;
+}
+
+int vdit_out_dir_commit(char *tmp, const char *dir, int (*ours)(const char *dir, const char *name), vdit_err *err)
 {
     int rc = 0;
     struct stat st;
-    if (!stat(dir, &st)) { /* the earlier output: aside, the new one in, then removed */
+    if (!stat(dir, &st) && keep_entries(dir, tmp, ours, err)) rc = -1;
+    else if (!stat(dir, &st)) { /* the earlier output: aside, the new one in, then removed */
         char *old = beside_name(dir, ".old-");
         if (!old || !mkdtemp(old) || rmdir(old) || rename(dir, old)) {
             rc = vdit_seterr(err, "%s: cannot move the earlier output aside: %s", dir, old ? strerror(errno) : "out of memory");

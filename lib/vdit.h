@@ -126,14 +126,16 @@ void vdit_out_unlock(vdit_out_lock_t *lock); /* also on a failed or never-taken 
 
 /* An output folder written whole, so no file of an earlier run survives
  * beside the new ones: vdit_out_dir_begin makes DIR.tmp-XXXXXX beside DIR
- * (*tmp, malloc'ed) after checking that an existing DIR holds only names
- * `ours` accepts (else -1: "DIR: exists and holds NAME, which this command
- * does not write; not replaced"); the caller writes its files into *tmp;
- * vdit_out_dir_commit renames it over DIR (the earlier DIR moved aside, then
- * removed) and frees tmp; vdit_out_dir_abort removes and frees it. Flat
- * folders of plain files only. */
-int vdit_out_dir_begin(const char *dir, int (*ours)(const char *name), char **tmp, vdit_err *err);
-int vdit_out_dir_commit(char *tmp, const char *dir, vdit_err *err);
+ * (*tmp, malloc'ed) after checking that an existing DIR holds only entries
+ * ours(DIR, NAME) accepts: 1, a file the command writes (replaced), 2, an
+ * entry kept (moved into the new folder: eval's benchmark made in its OUT);
+ * else -1, "DIR: exists and holds NAME, which this command does not write;
+ * not replaced". The caller writes its files into *tmp; vdit_out_dir_commit
+ * moves the kept entries in, renames it over DIR (the earlier DIR moved
+ * aside, then its files removed) and frees tmp; vdit_out_dir_abort removes
+ * and frees it. The files replaced are plain files in DIR itself. */
+int vdit_out_dir_begin(const char *dir, int (*ours)(const char *dir, const char *name), char **tmp, vdit_err *err);
+int vdit_out_dir_commit(char *tmp, const char *dir, int (*ours)(const char *dir, const char *name), vdit_err *err);
 void vdit_out_dir_abort(char *tmp);
 
 /* ------------------------------------------------------------------------

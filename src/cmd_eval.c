@@ -102,10 +102,27 @@ static int make_benchmark(const char *bench, int size, const char *out, const ch
     return bad ? -1 : 0;
 }
 
+/* What may be in an existing report folder: the report's files (1,
+ * replaced) and dataset folders, the benchmark made there (2, kept). */
+static int report_entry(const char *dir, const char *name)
+{
+    static const char *const files[] = {"report.json",    "report.csv",   "report.md",      "videos.csv",
+                                        "strip.png",      "fig_errors.dat", "fig_errors.gp", "fig_errors.png",
+                                        "fig_traj.dat",   "fig_traj.gp",  "fig_traj.png",   "gnuplot.log", NULL};
+    for (int i = 0; files[i]; i++)
+        if (!strcmp(name, files[i])) return 1;
+    char meta[4096];
+    struct stat st;
+    snprintf(meta, sizeof meta, "%s/%s/meta.json", dir, name);
+    return stat(meta, &st) == 0 ? 2 : 0;
+}
+
 /* Scores the videos[N][T][S][S][3] against the truth and writes the report
- * (ro: title, truth name, figures) in out; prints the headline numbers. */
+ * (ro: title, truth name, figures) in tmp, then renames it over out (the
+ * earlier report replaced whole); prints the headline numbers. tmp is
+ * consumed. */
 static int score(const eval_truth_set *t, const uint8_t *videos, const eval_feature_fn *feat, eval_report_options *ro,
-                 int bootstrap, uint64_t bseed, int references, const char *out, vdit_err *err)
+                 int bootstrap, uint64_t bseed, int references, char *tmp, const char *out, vdit_err *err)
 {
     eval_options opt;
     eval_options_default(&opt);
@@ -114,10 +131,15 @@ static int score(const eval_truth_set *t, const uint8_t *videos, const eval_feat
     opt.references = references;
     opt.features = feat;
     eval_result res;
-    if (eval_run(t, videos, &opt, &res, err)) return -1;
+    if (eval_run(t, videos, &opt, &res, err)) {
+        vdit_out_dir_abort(tmp);
+        return -1;
+    }
     ro->truth = t;
     ro->model = videos;
-    int figs = 0, rc = eval_write_report(out, &res, ro, &figs, err);
+    int figs = 0, rc = eval_write_report(tmp, &res, ro, &figs, err);
+    if (rc) vdit_out_dir_abort(tmp);
+    else rc = vdit_out_dir_commit(tmp, out, report_entry, err);
     if (!rc) eval_print_summary(stdout, stderr, out, &res, figs);
     eval_result_free(&res);
     return rc;
@@ -180,6 +202,7 @@ int cmd_eval(int argc, char **argv)
     }
     vdit_out_lock_t lock;
     if (cli_out_clash(&out, 1, ins, 3) || cli_out_lock(out, &lock)) return 1;
+    char *tmp = NULL; /* the report being written, renamed to out when whole */
 
     vdit_err err;
     eval_dataset ds = {0};
@@ -189,6 +212,10 @@ int cmd_eval(int argc, char **argv)
     eval_feature_fn feat = {0};
     char bench_dir[4096];
     rc = 1;
+    if (vdit_out_dir_begin(out, report_entry, &tmp, &err)) {
+        cli_fail(err.msg);
+        goto done;
+    }
     /* what is scored decides the size of a benchmark made here */
     int size = load_inputs(videos, ckpt, vae_path, cli_get(&cmd, "--force") != NULL, &in);
     if (size < 0) goto done;
@@ -239,11 +266,15 @@ int cmd_eval(int argc, char **argv)
     ro.title = videos ? videos : ckpt;
     ro.truth_name = ds.name;
     ro.figures = !cli_get(&cmd, "--no-figures");
-    if (score(t, vids->data, in.have_vae ? &feat : NULL, &ro, B, bseed, !cli_get(&cmd, "--no-references"), out, &err))
+    int bad = score(t, vids->data, in.have_vae ? &feat : NULL, &ro, B, bseed, !cli_get(&cmd, "--no-references"), tmp,
+                    out, &err);
+    tmp = NULL;
+    if (bad)
         cli_fail(err.msg);
     else
         rc = 0;
 done:
+    vdit_out_dir_abort(tmp);
     eval_vae_features_free(&feat);
     if (in.have_vae) vdit_vae_free(&in.vae);
     if (in.have_dit) vdit_dit_free(&in.dit);

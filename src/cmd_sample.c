@@ -83,8 +83,9 @@ static int fill_masks(const cli_cmd *cmd, const char *known_s, int context, int 
  * sampled lat[N][T][C][H][W] and videos[N][F][S][S][3]; truth (may be
  * NULL) [N][F][S][S][3] is shown above each sample on the contact sheet. */
 /* The names write_samples writes: an existing --out holding only these is replaced. */
-static int sample_file(const char *name)
+static int sample_file(const char *dir, const char *name)
 {
+    (void)dir;
     int i, n = 0;
     return !strcmp(name, "latents.npy") || !strcmp(name, "videos.npy") || !strcmp(name, "contact.png") ||
            (sscanf(name, "sample_%d.gif%n", &i, &n) == 1 && n == (int)strlen(name));
@@ -241,7 +242,7 @@ int cmd_sample(int argc, char **argv)
         cli_fail(err.msg);
         goto done;
     }
-    int bad = vdit_out_dir_commit(tmp, out, &err);
+    int bad = vdit_out_dir_commit(tmp, out, sample_file, &err);
     tmp = NULL;
     if (bad) {
         cli_fail(err.msg);

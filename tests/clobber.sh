@@ -167,4 +167,17 @@ check test "$(ls -d S* | tr '\n' ' ')" = "S Sref "
 touch S/notes.txt
 expect 1 "S: exists and holds notes.txt" $V sample --checkpoint runA/model.safetensors --count 1 --steps 2 --out S
 check test -e S/notes.txt
+
+# an eval report too: a report without figures leaves none of the earlier
+# run's, a folder holding another file is not replaced, a truth made inside is kept
+expect 0 "" $V eval --videos sA/videos.npy --truth A --out E --bootstrap 10 --no-figures
+printf 'x' >E/fig_traj.png # as an earlier run with figures leaves it
+cp -r A E/A2
+expect 0 "" $V eval --videos sA/videos.npy --truth E/A2 --out E --bootstrap 10 --no-figures
+check test "$(ls E | tr '\n' ' ')" = "A2 report.csv report.json report.md videos.csv "
+same A/data.npz E/A2/data.npz
+touch E/notes.txt
+expect 1 "E: exists and holds notes.txt" $V eval --videos sA/videos.npy --truth A --out E --no-figures
+check test -e E/notes.txt
+check test "$(ls -d E* | tr '\n' ' ')" = "E "
 testlib_finish
