@@ -168,6 +168,18 @@ touch S/notes.txt
 expect 1 "S: exists and holds notes.txt" $V sample --checkpoint runA/model.safetensors --count 1 --steps 2 --out S
 check test -e S/notes.txt
 
+# every writer checks the lock: PATH.lock held here (flock(1), no pid written)
+exec 8<>vae9.safetensors.lock
+flock -n 8
+expect 1 "vae9.safetensors is in use by another writer (lock vae9.safetensors.lock)" $V vae train --data A --config v.ini --out vae9.safetensors
+check test ! -e vae9.safetensors
+exec 8<>E9.lock
+flock -n 8
+expect 1 "E9 is in use by another writer (lock E9.lock)" $V eval --videos sA/videos.npy --truth A --out E9 --no-figures
+check test ! -e E9
+exec 8>&-
+rm -f vae9.safetensors.lock E9.lock
+
 # an eval report too: a report without figures leaves none of the earlier
 # run's, a folder holding another file is not replaced, a truth made inside is kept
 expect 0 "" $V eval --videos sA/videos.npy --truth A --out E --bootstrap 10 --no-figures
