@@ -141,7 +141,14 @@ static int vae_train(int argc, char **argv)
     path_beside(out, ".state.safetensors", state, sizeof state);
     const char *outs[] = {out, csv, state}, *ins[] = {data, cfgpath};
     vdit_out_lock_t lock = {-1, NULL};
-    if (cli_out_clash(outs, 3, ins, 2) || cli_out_lock(out, &lock)) return 1;
+    /* the log over the checkpoint or its state: by name, or as the same file */
+    if (!strcmp(csv, out) || !strcmp(csv, state)) {
+        cli_usage_error(&cmd, "--log %s would overwrite the checkpoint or its state", csv);
+        return 2;
+    }
+    if (cli_out_clash(outs, 3, ins, 2) || cli_out_clash(outs + 1, 1, outs, 1) || cli_out_clash(outs + 1, 1, outs + 2, 1) ||
+        cli_out_lock(out, &lock))
+        return 1;
 
     vdit_dataset ds;
     if (load_data(data, s.count, &ds)) {

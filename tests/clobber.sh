@@ -68,6 +68,7 @@ row "vae train: --out the dataset's npz" A/data.npz          A                  
 row "vae train: --out its config"     v.ini                  v.ini                -- $V vae train --data A --config v.ini --out v.ini
 row "vae train: --out the dataset"    A                      A                    -- $V vae train --data A --config v.ini --out A
 row "vae train: --log the meta.json"  A/meta.json            A                    -- $V vae train --data A --config v.ini --out o.safetensors --log A/meta.json
+row "vae train: --log its own checkpoint" vaehard.safetensors vae.safetensors    -- $V vae train --data A --config v.ini --out vae.safetensors --log vaehard.safetensors --resume
 row "vae encode: --out the dataset's npz" A/data.npz         A                    -- $V vae encode --vae vae.safetensors --data A --out A/data.npz
 row "vae encode: --out its --vae"     vae.safetensors        vae.safetensors      -- $V vae encode --vae vae.safetensors --data A --out vae.safetensors
 row "vae encode: --out its --input"   x.npy                  x.npy                -- $V vae encode --vae vae.safetensors --input x.npy --out x.npy
@@ -167,6 +168,8 @@ check test "$(ls -d S* | tr '\n' ' ')" = "S Sref "
 touch S/notes.txt
 expect 1 "S: exists and holds notes.txt" $V sample --checkpoint runA/model.safetensors --count 1 --steps 2 --out S
 check test -e S/notes.txt
+expect 2 "--log o.safetensors would overwrite the checkpoint" $V vae train --data A --config v.ini --out o.safetensors --log o.safetensors
+check test ! -e o.safetensors
 
 # every writer checks the lock: PATH.lock held here (flock(1), no pid written)
 exec 8<>vae9.safetensors.lock
