@@ -2,7 +2,7 @@
 #
 # Experiment files are INI as vdit reads them (`vdit config`, on inih):
 # `[section]`, `key = value`, whole-line comments starting with ; or #,
-# inline comments after " ;"; a repeated key keeps its last value; a bad line
+# inline comments after " ;"; a key repeated in its section is an error; a bad line
 # stops the harness with vdit's FILE:LINE message.
 vdit_bin=${VDIT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/src/vdit}
 declare -A ini_text=() ini_value=()

@@ -32,7 +32,45 @@ typedef struct {
     void *user;
     int err_line;      /* the line of the first refused key (0: none) */
     char msg[1024];
+    char **seen;       /* "section\nname" of each key read so far, a repeat is an error */
+    int *seen_line;
+    int nseen, seen_cap;
 } line_reader;
+
+/* A key given twice in one section is refused (issue 17: the last one used to
+ * win silently), naming both lines; a continuation line (indented, which inih
+ * hands over again under the key above) is not a new key. 0, or -1 with msg. */
+static int note_key(line_reader *r, const char *section, const char *name)
+{
+    if (isspace((unsigned char)r->raw[0])) return 0;
+    size_t sl = strlen(section), nl = strlen(name);
+    for (int i = 0; i < r->nseen; i++)
+        if (!strncmp(r->seen[i], section, sl) && r->seen[i][sl] == '\n' && !strcmp(r->seen[i] + sl + 1, name)) {
+            snprintf(r->msg, sizeof r->msg, "duplicate key '%s' in section [%s] (first at line %d)", name, section,
+                     r->seen_line[i]);
+            return -1;
+        }
+    if (r->nseen == r->seen_cap) {
+        int c = r->seen_cap ? 2 * r->seen_cap : 32;
+        char **s = realloc(r->seen, (size_t)c * sizeof *s);
+        if (s) r->seen = s;
+        int *l = realloc(r->seen_line, (size_t)c * sizeof *l);
+        if (l) r->seen_line = l;
+        if (!s || !l) goto oom;
+        r->seen_cap = c;
+    }
+    char *k = malloc(sl + nl + 2);
+    if (!k) goto oom;
+    memcpy(k, section, sl);
+    k[sl] = '\n';
+    memcpy(k + sl + 1, name, nl + 1);
+    r->seen[r->nseen] = k;
+    r->seen_line[r->nseen++] = r->line;
+    return 0;
+oom:
+    snprintf(r->msg, sizeof r->msg, "out of memory");
+    return -1;
+}
 
 static char *read_line(char *str, int num, void *stream)
 {
@@ -88,6 +126,10 @@ static int on_line(void *user, const char *section, const char *name, const char
         r->value[v + n] = 0;
         value = r->value;
     }
+    if (note_key(r, section, name)) {
+        r->err_line = r->line;
+        return 0;
+    }
     if (r->key(r->user, section, name, value, r->line, r->msg, sizeof r->msg) == 0) return 1;
     r->err_line = r->line;
     return 0;
@@ -116,6 +158,9 @@ int vdit__ini_read(const char *path, vdit__ini_key_fn key, void *user, vdit_err 
     fclose(r.f);
     free(r.raw);
     free(r.value);
+    for (int i = 0; i < r.nseen; i++) free(r.seen[i]);
+    free(r.seen);
+    free(r.seen_line);
     if (read_error) return vdit__settings_err(err, "%s: read error", path);
     if (line) /* inih reports the first bad line: ours, or one it could not parse */
         return vdit__settings_err(err, "%s:%d: %s", path, line,
@@ -265,8 +310,8 @@ char *vdit__settings_to_ini(const vdit__setting_key *keys, int nkeys, const void
 }
 
 /* vdit_ini_resolve's collector: a new key goes after the last key of its section
- * (so sections stay whole, in order of first appearance), a repeated one
- * takes the new value in its first place. */
+ * (so sections stay whole, in order of first appearance); a continuation
+ * line (the key again) takes the new value in its first place. */
 typedef struct {
     vdit_ini_entry *e;
     int n, cap;

@@ -36,9 +36,9 @@ typedef struct {
     void (*format)(const void *settings, char *out, size_t cap);
 } vdit__setting_key;
 
-/* Receives each key of an INI file, in file order (a repeated key again, an
- * indented line continuing a key as inih reads it again under that key's
- * name) with its line; returns 0, or -1 after writing why the key is
+/* Receives each key of an INI file, in file order (an indented line
+ * continuing a key as inih reads it again under that key's name; a key
+ * repeated in its section is refused before it gets here) with its line; returns 0, or -1 after writing why the key is
  * refused into msg. */
 typedef int (*vdit__ini_key_fn)(void *user, const char *section, const char *name, const char *value, int line,
                                 char *msg, size_t cap);

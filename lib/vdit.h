@@ -138,6 +138,42 @@ void vdit_temps_remove(void);
 void vdit_signals_hold(void);
 void vdit_signals_release(void);
 
+/* Nonzero, with "the output OUT is|holds|is inside the input IN", when
+ * writing `out` would replace or change the input `in`: the same file (by
+ * device and inode, so through hard links and symlinks: VDIT_CLASH_SAME), an
+ * output folder holding the input (by realpath: VDIT_CLASH_HOLDS), or an
+ * existing output inside an input folder (VDIT_CLASH_INSIDE); else 0. Paths
+ * that do not exist yet do not clash. */
+enum { VDIT_CLASH_SAME = -1, VDIT_CLASH_HOLDS = -2, VDIT_CLASH_INSIDE = -3 };
+int vdit_path_clash(const char *out, const char *in, vdit_err *err);
+
+/* One writer at a time for an output (a run, dataset, sample or report
+ * folder, a VAE checkpoint): flock(2) on PATH.lock beside it, not inside,
+ * since the dataset, sample and report writers build a temporary folder and
+ * rename it over PATH. The lock file holds the holder's pid and is removed
+ * by vdit_out_unlock. A second writer fails at once: "PATH is in use by
+ * another writer (pid N; lock PATH.lock)". */
+typedef struct {
+    int fd;
+    char *path; /* of the lock file */
+} vdit_out_lock_t;
+int vdit_out_lock(const char *path, vdit_out_lock_t *lock, vdit_err *err);
+void vdit_out_unlock(vdit_out_lock_t *lock); /* also on a failed or never-taken lock (fd -1) */
+
+/* An output folder written whole, so no file of an earlier run survives
+ * beside the new ones: vdit_out_dir_begin makes DIR.tmp-XXXXXX beside DIR
+ * (*tmp, malloc'ed) after checking that an existing DIR holds only entries
+ * ours(DIR, NAME) accepts: 1, a file the command writes (replaced), 2, an
+ * entry kept (moved into the new folder: eval's benchmark made in its OUT);
+ * else -1, "DIR: exists and holds NAME, which this command does not write;
+ * not replaced". The caller writes its files into *tmp; vdit_out_dir_commit
+ * moves the kept entries in, renames it over DIR (the earlier DIR moved
+ * aside, then its files removed) and frees tmp; vdit_out_dir_abort removes
+ * and frees it. The files replaced are plain files in DIR itself. */
+int vdit_out_dir_begin(const char *dir, int (*ours)(const char *dir, const char *name), char **tmp, vdit_err *err);
+int vdit_out_dir_commit(char *tmp, const char *dir, int (*ours)(const char *dir, const char *name), vdit_err *err);
+void vdit_out_dir_abort(char *tmp);
+
 /* ------------------------------------------------------------------------
  * NPY arrays (numpy's .npy, version 1.0/2.0/3.0, C order, little-endian)
  * ---------------------------------------------------------------------- */
@@ -1035,7 +1071,7 @@ int vdit_pipeline_continue(const vdit_pipeline *p, const uint8_t *videos, int N,
  * type and range), so a notebook or another front end loads a training
  * config as the command line does. Comments are whole lines starting with ;
  * or #, or "; ..." after a blank; an indented line continues the key above;
- * a repeated key keeps its last value; lines may be of any length. Unknown
+ * a key repeated in its section is an error naming FILE:LINE; lines may be of any length. Unknown
  * sections or keys and bad values are refused: the message names the file
  * and the line ("FILE:LINE: [train] lr = 'x' must be a finite number"), or
  * the file alone for a check across keys.
@@ -1047,8 +1083,8 @@ typedef struct {
     int line; /* of the value */
 } vdit_ini_entry;
 
-/* The keys of the INI file at `path` as the settings loaders read it: a
- * repeated key once, at its first place, with its last value; the keys of
+/* The keys of the INI file at `path` as the settings loaders read it (a
+ * key repeated in its section is refused, naming FILE:LINE); the keys of
  * a section together, sections in the order they first appear (a section
  * without keys is not listed). *entries is malloc'ed, *n entries
  * (vdit_ini_entries_free). A tab in a section or key name is refused. */

@@ -20,6 +20,26 @@ void cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
 
 void cli_fail(const char *msg) { fprintf(stderr, "vdit: %s\n", msg); }
 
+int cli_out_clash(const char *const *outs, int nout, const char *const *ins, int nin)
+{
+    vdit_err err;
+    for (int o = 0; o < nout; o++)
+        for (int i = 0; i < nin; i++)
+            if (outs[o] && ins[i] && vdit_path_clash(outs[o], ins[i], &err)) {
+                cli_fail(err.msg);
+                return 1;
+            }
+    return 0;
+}
+
+int cli_out_lock(const char *out, vdit_out_lock_t *lock)
+{
+    vdit_err err;
+    if (!vdit_out_lock(out, lock, &err)) return 0;
+    cli_fail(err.msg);
+    return 1;
+}
+
 static void print_help(const cli_cmd *cmd)
 {
     printf("usage: %s %s\n\n%s\n", cmd->cmd, cmd->usage, cmd->summary);

@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "vdit.h"
+
 typedef struct {
     const char *name;    /* "--hidden" */
     const char *metavar; /* "D", or NULL for a switch without a value */
@@ -39,6 +41,15 @@ const char *cli_required(const cli_cmd *cmd, const char *name); /* prints an err
 void cli_usage_error(const cli_cmd *cmd, const char *fmt, ...);
 /* Prints "vdit: msg" (a library error) to stderr. */
 void cli_fail(const char *msg);
+
+/* Refuses outputs that would replace or change an input (vdit_path_clash):
+ * prints "vdit: the output OUT is the input IN" and returns 1 at the first
+ * clash of any of the nout outputs with any of the nin inputs, else 0. NULL
+ * entries (flags not given) are skipped. */
+int cli_out_clash(const char *const *outs, int nout, const char *const *ins, int nin);
+/* Takes the output lock on `out` (vdit_out_lock); prints the holder and
+ * returns 1 when another writer has it, else 0. */
+int cli_out_lock(const char *out, vdit_out_lock_t *lock);
 
 /* Subcommands: each returns the process exit status (0 ok, 1 failure, 2 usage). */
 int cmd_dit(int argc, char **argv);

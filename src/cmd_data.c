@@ -56,6 +56,7 @@ static int data_show(int argc, char **argv)
         cli_usage_error(&cmd, "--out '%s' must end in .gif or .png", out);
         return 2;
     }
+    if (cli_out_clash(&out, 1, &dir, 1)) return 1;
     vdit_dataset ds;
     vdit_err err;
     if (vdit_dataset_load(dir, &ds, &err)) {
@@ -183,6 +184,11 @@ int cmd_data(int argc, char **argv)
     }
     if (level >= 0) spec.level = level;
 
+    vdit_out_lock_t lock;
+    if (cli_out_lock(out, &lock)) {
+        vdit_data_spec_free(&spec);
+        return 1;
+    }
     progress pr;
     char label[96];
     snprintf(label, sizeof label, "data %s", spec.name);
@@ -190,6 +196,7 @@ int cmd_data(int argc, char **argv)
     double t0 = progress_now();
     rc = vdit_data_write(out, &spec, cli_get(&cmd, "--force") != NULL, on_progress, &pr, &err);
     double dt = progress_now() - t0;
+    vdit_out_unlock(&lock);
     if (rc) {
         if (pr.tty) fprintf(stderr, "\r\033[K");
         cli_fail(err.msg);

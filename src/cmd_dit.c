@@ -200,6 +200,8 @@ static int dit_forward(int argc, char **argv)
     if (rc) return rc > 0 ? 0 : 2;
     const char *out = cli_required(&cmd, "--out");
     if (!out) return 2;
+    const char *ins[] = {cli_get(&cmd, "--checkpoint"), cli_get(&cmd, "--input")};
+    if (cli_out_clash(&out, 1, ins, 2)) return 1;
     forward_run r;
     rc = run_forward(&cmd, &r);
     if (!rc) rc = write_output(&r, out);
@@ -223,6 +225,8 @@ static int dit_grad(int argc, char **argv)
     if (rc) return rc > 0 ? 0 : 2;
     const char *out = cli_required(&cmd, "--out"), *target = cli_required(&cmd, "--target");
     if (!out || !target) return 2;
+    const char *ins[] = {cli_get(&cmd, "--checkpoint"), cli_get(&cmd, "--input"), target};
+    if (cli_out_clash(&out, 1, ins, 3)) return 1;
     forward_run r;
     vdit_array v = {0};
     float *dout = NULL;

@@ -102,10 +102,27 @@ static int make_benchmark(const char *bench, int size, const char *out, const ch
     return bad ? -1 : 0;
 }
 
+/* What may be in an existing report folder: the report's files (1,
+ * replaced) and dataset folders, the benchmark made there (2, kept). */
+static int report_entry(const char *dir, const char *name)
+{
+    static const char *const files[] = {"report.json",    "report.csv",   "report.md",      "videos.csv",
+                                        "strip.png",      "fig_errors.dat", "fig_errors.gp", "fig_errors.png",
+                                        "fig_traj.dat",   "fig_traj.gp",  "fig_traj.png",   "gnuplot.log", NULL};
+    for (int i = 0; files[i]; i++)
+        if (!strcmp(name, files[i])) return 1;
+    char meta[4096];
+    struct stat st;
+    snprintf(meta, sizeof meta, "%s/%s/meta.json", dir, name);
+    return stat(meta, &st) == 0 ? 2 : 0;
+}
+
 /* Scores the videos[N][T][S][S][3] against the truth and writes the report
- * (ro: title, truth name, figures) in out; prints the headline numbers. */
+ * (ro: title, truth name, figures) in tmp, then renames it over out (the
+ * earlier report replaced whole); prints the headline numbers. tmp is
+ * consumed. */
 static int score(const eval_truth_set *t, const uint8_t *videos, const eval_feature_fn *feat, eval_report_options *ro,
-                 int bootstrap, uint64_t bseed, int references, const char *out, vdit_err *err)
+                 int bootstrap, uint64_t bseed, int references, char *tmp, const char *out, vdit_err *err)
 {
     eval_options opt;
     eval_options_default(&opt);
@@ -114,10 +131,15 @@ static int score(const eval_truth_set *t, const uint8_t *videos, const eval_feat
     opt.references = references;
     opt.features = feat;
     eval_result res;
-    if (eval_run(t, videos, &opt, &res, err)) return -1;
+    if (eval_run(t, videos, &opt, &res, err)) {
+        vdit_out_dir_abort(tmp);
+        return -1;
+    }
     ro->truth = t;
     ro->model = videos;
-    int figs = 0, lost = 0, rc = eval_write_report(out, &res, ro, &figs, &lost, err);
+    int figs = 0, lost = 0, rc = eval_write_report(tmp, &res, ro, &figs, &lost, err);
+    if (rc) vdit_out_dir_abort(tmp);
+    else rc = vdit_out_dir_commit(tmp, out, report_entry, err);
     if (!rc) eval_print_summary(stdout, stderr, out, &res, figs, lost);
     eval_result_free(&res);
     return rc;
@@ -169,6 +191,18 @@ int cmd_eval(int argc, char **argv)
         cli_int(&cmd, "--bootstrap", 1000, 0, 1000000, &B) || cli_u64(&cmd, "--bootstrap-seed", 0, &bseed))
         return 2;
     if (check_flags(&cmd)) return 2;
+    /* the truth may live in OUT (a benchmark made there, the report files
+     * beside it): only OUT being the truth folder or inside it clashes */
+    const char *ins[] = {videos, ckpt, vae_path};
+    vdit_err cerr;
+    int clash = truth_dir ? vdit_path_clash(out, truth_dir, &cerr) : 0;
+    if (clash && clash != VDIT_CLASH_HOLDS) {
+        cli_fail(cerr.msg);
+        return 1;
+    }
+    vdit_out_lock_t lock;
+    if (cli_out_clash(&out, 1, ins, 3) || cli_out_lock(out, &lock)) return 1;
+    char *tmp = NULL; /* the report being written, renamed to out when whole */
 
     vdit_err err;
     eval_dataset ds = {0};
@@ -178,6 +212,10 @@ int cmd_eval(int argc, char **argv)
     eval_feature_fn feat = {0};
     char bench_dir[4096];
     rc = 1;
+    if (vdit_out_dir_begin(out, report_entry, &tmp, &err)) {
+        cli_fail(err.msg);
+        goto done;
+    }
     /* what is scored decides the size of a benchmark made here */
     int size = load_inputs(videos, ckpt, vae_path, cli_get(&cmd, "--force") != NULL, &in);
     if (size < 0) goto done;
@@ -228,15 +266,20 @@ int cmd_eval(int argc, char **argv)
     ro.title = videos ? videos : ckpt;
     ro.truth_name = ds.name;
     ro.figures = !cli_get(&cmd, "--no-figures");
-    if (score(t, vids->data, in.have_vae ? &feat : NULL, &ro, B, bseed, !cli_get(&cmd, "--no-references"), out, &err))
+    int bad = score(t, vids->data, in.have_vae ? &feat : NULL, &ro, B, bseed, !cli_get(&cmd, "--no-references"), tmp,
+                    out, &err);
+    tmp = NULL;
+    if (bad)
         cli_fail(err.msg);
     else
         rc = 0;
 done:
+    vdit_out_dir_abort(tmp);
     eval_vae_features_free(&feat);
     if (in.have_vae) vdit_vae_free(&in.vae);
     if (in.have_dit) vdit_dit_free(&in.dit);
     eval_videos_free(vids);
     if (have_ds) eval_dataset_free(&ds);
+    vdit_out_unlock(&lock);
     return rc;
 }

@@ -82,6 +82,15 @@ static int fill_masks(const cli_cmd *cmd, const char *known_s, int context, int 
 /* OUT/latents.npy, videos.npy, sample_NNN.gif and contact.png for the
  * sampled lat[N][T][C][H][W] and videos[N][F][S][S][3]; truth (may be
  * NULL) [N][F][S][S][3] is shown above each sample on the contact sheet. */
+/* The names write_samples writes: an existing --out holding only these is replaced. */
+static int sample_file(const char *dir, const char *name)
+{
+    (void)dir;
+    int i, n = 0;
+    return !strcmp(name, "latents.npy") || !strcmp(name, "videos.npy") || !strcmp(name, "contact.png") ||
+           (sscanf(name, "sample_%d.gif%n", &i, &n) == 1 && n == (int)strlen(name));
+}
+
 static int write_samples(const char *out, const float *lat, const uint8_t *videos, const uint8_t *truth, int N,
                          const int64_t lshape[5], int F, int S, vdit_err *err)
 {
@@ -153,10 +162,14 @@ int cmd_sample(int argc, char **argv)
         cli_usage_error(&cmd, "--known needs --data (the frames it keeps come from there)");
         return 2;
     }
+    const char *ins[] = {ckpt, vae, data};
+    vdit_out_lock_t lock;
+    if (cli_out_clash(&out, 1, ins, 3) || cli_out_lock(out, &lock)) return 1;
     vdit_err err;
     vdit_dit m;
     if (vdit_dit_load(&m, ckpt, &err)) {
         cli_fail(err.msg);
+        vdit_out_unlock(&lock);
         return 1;
     }
     const vdit_dit_config *c = &m.cfg;
@@ -168,6 +181,7 @@ int cmd_sample(int argc, char **argv)
     vdit_pipeline p = {&m, vae ? &vm : NULL, {(vdit_sampler)sampler, steps, (float)cfg, seed}, batch,
                        progress_step, &pb};
     float *lat = NULL;
+    char *tmp = NULL; /* the folder being written, renamed to out when whole */
     uint8_t *known = NULL, *videos = NULL;
     int *labels = NULL;
     rc = 2;
@@ -212,8 +226,8 @@ int cmd_sample(int argc, char **argv)
         rc = 2;
         goto done;
     }
-    if (mkdir(out, 0755) && errno != EEXIST) {
-        fprintf(stderr, "vdit: %s: %s\n", out, strerror(errno));
+    if (vdit_out_dir_begin(out, sample_file, &tmp, &err)) {
+        cli_fail(err.msg);
         goto done;
     }
     const uint8_t *truth = data ? ls.videos + (size_t)first * nframes : NULL;
@@ -224,16 +238,24 @@ int cmd_sample(int argc, char **argv)
     }
     progress_end(&pb, NULL);
     int64_t lshape[5] = {count, T, C, H, W};
-    if (write_samples(out, lat, videos, truth, count, lshape, F, S, &err)) {
+    if (write_samples(tmp, lat, videos, truth, count, lshape, F, S, &err)) {
+        cli_fail(err.msg);
+        goto done;
+    }
+    int bad = vdit_out_dir_commit(tmp, out, sample_file, &err);
+    tmp = NULL;
+    if (bad) {
         cli_fail(err.msg);
         goto done;
     }
     printf("wrote %d videos to %s (videos.npy, latents.npy, sample_*.gif, contact.png)\n", count, out);
     rc = 0;
 done:
+    vdit_out_dir_abort(tmp);
     free(lat), free(known), free(labels), free(videos);
     vdit_latent_set_free(&ls);
     vdit_vae_free(&vm);
     vdit_dit_free(&m);
+    vdit_out_unlock(&lock);
     return rc;
 }

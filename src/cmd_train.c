@@ -112,7 +112,11 @@ int cmd_train(int argc, char **argv)
     vdit_latent_set ls = {0};
     char *text = NULL;
     train_view view = {o.rank, 0, run, &ls, &s, {0}};
+    vdit_out_lock_t lock = {-1, NULL};
     rc = 1;
+    /* a resumed run reads its own config.ini back (it is compared, not rewritten) */
+    const char *ins[] = {o.resume ? NULL : cfg_path, data, vae};
+    if (cli_out_clash(&run, 1, ins, 3) || (o.rank == 0 && cli_out_lock(run, &lock))) goto done;
     if (vdit_train_settings_load(&s, cfg_path, &err)) {
         cli_fail(err.msg);
         goto done;
@@ -146,6 +150,7 @@ int cmd_train(int argc, char **argv)
     }
     rc = 0;
 done:
+    vdit_out_unlock(&lock);
     free(text);
     vdit_latent_set_free(&ls);
 #ifdef VDIT_HAVE_MPI

@@ -139,14 +139,28 @@ static int vae_train(int argc, char **argv)
     else
         path_beside(out, ".csv", csv, sizeof csv);
     path_beside(out, ".state.safetensors", state, sizeof state);
+    const char *outs[] = {out, csv, state}, *ins[] = {data, cfgpath};
+    vdit_out_lock_t lock = {-1, NULL};
+    /* the log over the checkpoint or its state: by name, or as the same file */
+    if (!strcmp(csv, out) || !strcmp(csv, state)) {
+        cli_usage_error(&cmd, "--log %s would overwrite the checkpoint or its state", csv);
+        return 2;
+    }
+    if (cli_out_clash(outs, 3, ins, 2) || cli_out_clash(outs + 1, 1, outs, 1) || cli_out_clash(outs + 1, 1, outs + 2, 1) ||
+        cli_out_lock(out, &lock))
+        return 1;
 
     vdit_dataset ds;
-    if (load_data(data, s.count, &ds)) return 1;
+    if (load_data(data, s.count, &ds)) {
+        vdit_out_unlock(&lock);
+        return 1;
+    }
     vdit_vae_trainer tr;
     rc = 1;
     if (vdit_vae_trainer_create(&tr, &s.model, &s.train, video_at(&ds, 0), ds.count, ds.frames, ds.size, &err)) {
         fprintf(stderr, "vdit: %s: %s\n", data, err.msg);
         vdit_dataset_free(&ds);
+        vdit_out_unlock(&lock);
         return 1;
     }
     /* resumed before a first state was written: nothing to resume, start afresh */
@@ -180,6 +194,7 @@ static int vae_train(int argc, char **argv)
 done:
     vdit_vae_trainer_free(&tr);
     vdit_dataset_free(&ds);
+    vdit_out_unlock(&lock);
     return rc;
 }
 
@@ -277,6 +292,8 @@ static int vae_encode(int argc, char **argv)
         cli_usage_error(&cmd, "give exactly one of --data and --input");
         return 2;
     }
+    const char *ins[] = {vae, data, input};
+    if (cli_out_clash(&out, 1, ins, 3)) return 1;
     vdit_err err;
     vdit_vae m;
     if (vdit_vae_load(&m, vae, &err)) {
@@ -336,6 +353,8 @@ static int vae_decode(int argc, char **argv)
     const char *out = input ? cli_required(&cmd, "--out") : NULL;
     if (!out) return 2;
     int u8 = cli_get(&cmd, "--uint8") != NULL;
+    const char *ins[] = {vae, input};
+    if (cli_out_clash(&out, 1, ins, 2)) return 1;
     vdit_err err;
     vdit_vae m;
     if (vdit_vae_load(&m, vae, &err)) {
@@ -429,6 +448,8 @@ static int vae_recon(int argc, char **argv)
     int count, columns;
     if (!out || cli_int(&cmd, "--count", 0, 0, 1 << 30, &count) || cli_int(&cmd, "--columns", 5, 1, 64, &columns))
         return 2;
+    const char *outs[] = {out, jpath}, *ins[] = {vae, data};
+    if (cli_out_clash(outs, 2, ins, 2)) return 1;
     vdit_err err;
     vdit_vae m;
     if (vdit_vae_load(&m, vae, &err)) {

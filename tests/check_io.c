@@ -182,6 +182,83 @@ START_TEST(test_atomic_write_missing_dir)
 }
 END_TEST
 
+/* vdit_path_clash: each kind of clash by its code, and the near misses that
+ * are not one (a sibling, a prefix that is not a parent, paths not there). */
+START_TEST(test_path_clash)
+{
+    vdit_err err = {{0}};
+    char dir[1024], dirx[1024], sym[1024], hard[1024], dsym[1024];
+    char file[1100], other[1100], fx[1100]; /* dir or dirx, then a name */
+    snprintf(dir, sizeof dir, "%s", tpath("clash"));
+    snprintf(dirx, sizeof dirx, "%s", tpath("clashx")); /* "clash" is a prefix of its name, not its parent */
+    snprintf(file, sizeof file, "%s/data.npz", dir);
+    snprintf(other, sizeof other, "%s/meta.json", dir);
+    snprintf(sym, sizeof sym, "%s", tpath("clash-sym.npz"));
+    snprintf(hard, sizeof hard, "%s", tpath("clash-hard.npz"));
+    snprintf(dsym, sizeof dsym, "%s", tpath("clash-dir"));
+    snprintf(fx, sizeof fx, "%s/f", dirx);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(mkdir(dirx, 0755), 0);
+    write_bytes(file, "abc", 3);
+    write_bytes(other, "{}", 2);
+    write_bytes(fx, "x", 1);
+    ck_assert_int_eq(symlink(file, sym), 0);
+    ck_assert_int_eq(link(file, hard), 0);
+    ck_assert_int_eq(symlink(dir, dsym), 0);
+
+    ck_assert_int_eq(vdit_path_clash(file, file, &err), VDIT_CLASH_SAME);
+    ck_assert_msg_has(err, "the output");
+    ck_assert_msg_has(err, "is the input");
+    ck_assert_int_eq(vdit_path_clash(sym, file, &err), VDIT_CLASH_SAME);
+    ck_assert_int_eq(vdit_path_clash(hard, file, &err), VDIT_CLASH_SAME);
+    ck_assert_int_eq(vdit_path_clash(dsym, dir, &err), VDIT_CLASH_SAME);
+    ck_assert_int_eq(vdit_path_clash(dir, file, &err), VDIT_CLASH_HOLDS);
+    ck_assert_int_eq(vdit_path_clash(dsym, file, &err), VDIT_CLASH_HOLDS);
+    ck_assert_int_eq(vdit_path_clash(tmpdir, file, &err), VDIT_CLASH_HOLDS);
+    ck_assert_int_eq(vdit_path_clash(file, dir, &err), VDIT_CLASH_INSIDE);
+    ck_assert_int_eq(vdit_path_clash(sym, dir, &err), VDIT_CLASH_INSIDE); /* a link out, to a file in it */
+    ck_assert_msg_has(err, sym);
+    ck_assert_msg_has(err, dir);
+    /* no clash */
+    ck_assert_int_eq(vdit_path_clash(other, file, &err), 0);
+    ck_assert_int_eq(vdit_path_clash(fx, dir, &err), 0);
+    ck_assert_int_eq(vdit_path_clash(dirx, file, &err), 0);
+    ck_assert_int_eq(vdit_path_clash(dir, fx, &err), 0);
+    ck_assert_int_eq(vdit_path_clash(tpath("clash/new.npy"), dir, &err), 0); /* not there yet */
+    ck_assert_int_eq(vdit_path_clash(file, tpath("no-such"), &err), 0);
+    ck_assert_int_eq(vdit_path_clash(NULL, file, &err), 0);
+    ck_assert_int_eq(vdit_path_clash(file, NULL, &err), 0);
+}
+END_TEST
+
+/* vdit_out_lock: a second lock on the same output fails at once naming the
+ * holder's pid (flock locks belong to the open file, so this holds within
+ * one process too); the unlock removes PATH.lock and the next lock succeeds. */
+START_TEST(test_out_lock)
+{
+    vdit_err err = {{0}};
+    char out[1024], lockfile[1024], want[64];
+    snprintf(out, sizeof out, "%s/", tpath("locked")); /* a trailing slash: the lock is still locked.lock */
+    snprintf(lockfile, sizeof lockfile, "%s", tpath("locked.lock"));
+    vdit_out_lock_t a, b;
+    ck_assert_int_eq(vdit_out_lock(out, &a, &err), 0);
+    ck_assert_int_eq(access(lockfile, F_OK), 0);
+    ck_assert_int_eq(vdit_out_lock(out, &b, &err), -1);
+    snprintf(want, sizeof want, "in use by another writer (pid %ld;", (long)getpid());
+    ck_assert_msg_has(err, want);
+    ck_assert_msg_has(err, lockfile);
+    vdit_out_unlock(&b); /* never taken: a no-op */
+    vdit_out_unlock(&a);
+    ck_assert_int_ne(access(lockfile, F_OK), 0);
+    ck_assert_int_eq(vdit_out_lock(out, &b, &err), 0);
+    vdit_out_unlock(&b);
+    /* no parent folder: no lock and no error (the writer says what is missing) */
+    ck_assert_int_eq(vdit_out_lock(tpath("no/such/out"), &b, &err), 0);
+    ck_assert_int_eq(b.fd, -1);
+    vdit_out_unlock(&b);
+}
+END_TEST
+
 /* A write that fails half way (here: over RLIMIT_FSIZE, standing in for a
  * full disk) must leave the old file as it was and no temporary behind.
  * The limit is set in a child of our own, so it cannot touch Check's own
@@ -1479,6 +1556,8 @@ static Suite *io_suite(void)
     tc = tcase_create("files");
     tcase_add_test(tc, test_atomic_write_and_read);
     tcase_add_test(tc, test_atomic_write_missing_dir);
+    tcase_add_test(tc, test_path_clash);
+    tcase_add_test(tc, test_out_lock);
     tcase_add_test(tc, test_atomic_write_failure_keeps_old);
     tcase_add_test(tc, test_read_file_errors);
     tcase_add_test(tc, test_temps_remove);

@@ -185,6 +185,15 @@ if [ "$long" = 1 ]; then
     check awk -F, -v c="$(col steps)" 'NR > 1 && $c != 400 { bad = 1 } END { exit bad }' "$out/table.csv"
 fi
 
+# ---------------------------------------------------------------- one run at a time per results folder
+sh -c 'exec 9<>"$1/.lock"; flock -n 9 || exit 1; echo $$ >"$1/.lock"; exec sleep 60' holder "$out" &
+holder=$!
+n=0
+while [ "$(cat "$out/.lock" 2>/dev/null)" != "$holder" ] && [ "$n" -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+expect 1 "results/tiny is in use by another experiments/run (pid $holder)" "$run" "$tmp/tiny.ini"
+kill "$holder"
+wait "$holder" 2>/dev/null
+
 # ---------------------------------------------------------------- errors
 printf '[sweep]\ndit.model.size\n' >"$tmp/bad.ini"
 expect 2 "bad.ini:2: syntax error" "$run" "$tmp/bad.ini" # vdit config names the line
