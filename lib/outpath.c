@@ -55,6 +55,7 @@ static char *lock_name(const char *path)
 int vdit_out_lock(const char *path, vdit_out_lock_t *lock, vdit_err *err)
 {
     lock->fd = -1;
+    lock->temp = -1;
     lock->path = lock_name(path);
     if (!lock->path) return vdit_seterr(err, "out of memory");
     vdit_seterr(err, "cannot lock %s: %s keeps being replaced", path, lock->path);
@@ -92,6 +93,9 @@ int vdit_out_lock(const char *path, vdit_out_lock_t *lock, vdit_err *err)
         /* the pid is only for the second writer's message: not an error if unwritten */
         if (!ftruncate(fd, 0)) (void)!pwrite(fd, buf, (size_t)n, 0);
         lock->fd = fd;
+        /* a SIGINT/SIGTERM removes it with the other temporaries (the lock
+         * itself dies with the process either way) */
+        lock->temp = vdit_temp_add(lock->path, 0);
         return 0;
     }
     free(lock->path);
@@ -104,9 +108,11 @@ void vdit_out_unlock(vdit_out_lock_t *lock)
     if (lock->fd >= 0) {
         /* removed while held, so a waiting opener finds a new file (see above) */
         unlink(lock->path);
+        vdit_temp_drop(lock->temp);
         close(lock->fd);
     }
     free(lock->path);
+    lock->temp = -1;
     lock->fd = -1;
     lock->path = NULL;
 }

@@ -156,6 +156,7 @@ int vdit_path_clash(const char *out, const char *in, vdit_err *err);
 typedef struct {
     int fd;
     char *path; /* of the lock file */
+    int temp;   /* its slot in the temporaries a signal removes (vdit_temp_add) */
 } vdit_out_lock_t;
 int vdit_out_lock(const char *path, vdit_out_lock_t *lock, vdit_err *err);
 void vdit_out_unlock(vdit_out_lock_t *lock); /* also on a failed or never-taken lock (fd -1) */

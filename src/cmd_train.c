@@ -112,7 +112,7 @@ int cmd_train(int argc, char **argv)
     vdit_latent_set ls = {0};
     char *text = NULL;
     train_view view = {o.rank, 0, run, &ls, &s, {0}};
-    vdit_out_lock_t lock = {-1, NULL};
+    vdit_out_lock_t lock = {-1, NULL, -1};
     rc = 1;
     /* a resumed run reads its own config.ini back (it is compared, not rewritten) */
     const char *ins[] = {o.resume ? NULL : cfg_path, data, vae};

@@ -140,7 +140,7 @@ static int vae_train(int argc, char **argv)
         path_beside(out, ".csv", csv, sizeof csv);
     path_beside(out, ".state.safetensors", state, sizeof state);
     const char *outs[] = {out, csv, state}, *ins[] = {data, cfgpath};
-    vdit_out_lock_t lock = {-1, NULL};
+    vdit_out_lock_t lock = {-1, NULL, -1};
     /* the log over the checkpoint or its state: by name, or as the same file */
     if (!strcmp(csv, out) || !strcmp(csv, state)) {
         cli_usage_error(&cmd, "--log %s would overwrite the checkpoint or its state", csv);
