@@ -301,13 +301,6 @@ done:
 
 #define LOG_HEADER "step,loss,lr,grad_norm,time\n"
 
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int mkdir_p(const char *path)
 {
     char tmp[4096];
@@ -612,7 +605,7 @@ int vdit_train_run(const vdit_dit_config *mc, const vdit_train_config *tc, const
         goto done;
     }
     report(o, VDIT_TRAIN_STARTED, &tr, resume, 0, 0);
-    double t0 = seconds_now(), loss = 0, norm = 0;
+    double t0 = vdit_seconds(), loss = 0, norm = 0;
     int last_saved = -1; /* step of the last model.safetensors this process wrote */
     while (tr.step < tc->steps) {
         for (int j = 0; j < local_B; j++) {
@@ -631,7 +624,7 @@ int vdit_train_run(const vdit_dit_config *mc, const vdit_train_config *tc, const
         if (o->rank != 0) continue;
         if (tr.step % o->log_every == 0 || tr.step == 1 || tr.step == tc->steps) {
             fprintf(log, "%d,%.7g,%.7g,%.7g,%.3f\n", tr.step, loss, vdit_lr_at(tc, tr.step - 1), norm,
-                    seconds_now() - t0);
+                    vdit_seconds() - t0);
             /* a row that cannot be written (disk full, `ulimit -f`) stops the run */
             if (fflush(log) != 0 || ferror(log)) {
                 int e = errno, at = last_state(run);

@@ -1167,6 +1167,29 @@ int vdit_contact_sheet(uint8_t **out, int *outH, int *outW, const uint8_t *frame
  * tensor's shape against the config before allocating. */
 size_t vdit_dit_num_params(const vdit_dit_config *cfg);
 
+/* ------------------------------------------------------------------------
+ * Benchmarks (bench.c): what `vdit bench` times
+ * ---------------------------------------------------------------------- */
+
+/* Seconds on the monotonic clock. */
+double vdit_seconds(void);
+/* The median of v[n] (sorts v). */
+double vdit_median(double *v, int n);
+/* ms[steps]: the milliseconds of each training step (forward, backward,
+ * AdamW) of a model of config mc after one warm-up step, on B random videos
+ * with random context masks; *flops of one step (backward = 2 x forward). */
+int vdit_bench_train(const vdit_dit_config *mc, int B, int steps, double *ms, double *flops, vdit_err *err);
+/* The same for one sampler step with guidance (two model calls per video),
+ * 3 frames known; *flops of one step. */
+int vdit_bench_sample(const vdit_dit_config *mc, int B, int steps, double *ms, double *flops, vdit_err *err);
+/* One round of a DiT block's linear layers on M token rows (qkv D -> 3D,
+ * proj D -> D, fc1 D -> 4D, fc2 4D -> D) as the kernels call sgemm: the
+ * forward out = inp w^T and, with train, dinp += dout w and dw += dout^T
+ * inp; returns the round's FLOPs. inp, dinp, out, dout: [M][4D]; w, dw:
+ * [4D][4D]. */
+double vdit_bench_sgemm_round(int M, int D, int train, float *inp, float *dinp, float *out, float *dout, float *w,
+                              float *dw);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,92 +13,11 @@
 #include "progress.h"
 #include "vdit.h"
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double peak_rss_mb(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss / 1024.0; /* kilobytes on Linux */
-}
-
-/* ms[steps]: each training step's milliseconds after one warm-up step on
- * B random videos; *flops of one step. 0, or 1 after printing the error. */
-static int time_training(const vdit_dit_config *mc, int B, int steps, double *ms, double *flops)
-{
-    int T = mc->grid[0];
-    size_t nv = (size_t)T * mc->latent_channels * mc->grid[1] * mc->grid[2];
-    vdit_err err;
-    vdit_train_config tc;
-    vdit_train_config_default(&tc);
-    tc.batch = B;
-    tc.steps = steps + 1;
-    tc.context_frames = T > 3 ? 3 : T - 1;
-    for (int k = 0; k <= tc.context_frames; k++) tc.context_probs[k] = 1.0f / (tc.context_frames + 1);
-    vdit_trainer tr;
-    if (vdit_trainer_create(&tr, mc, &tc, B, &err)) {
-        cli_fail(err.msg);
-        return 1;
-    }
-    float *x0 = malloc((size_t)B * nv * sizeof(float));
-    int *y = malloc((size_t)B * sizeof(int)), rc = 0;
-    for (size_t i = 0; i < (size_t)B * nv; i++) x0[i] = vdit_normal_at(7, i);
-    for (int b = 0; b < B; b++) y[b] = b % 5;
-    double loss, norm;
-    for (int s = 0; s <= steps && !rc; s++) {
-        double t0 = progress_now();
-        if (vdit_trainer_step(&tr, x0, y, 0, NULL, NULL, &loss, &norm, &err)) {
-            cli_fail(err.msg);
-            rc = 1;
-        }
-        if (s) ms[s - 1] = 1e3 * (progress_now() - t0);
-    }
-    *flops = 3.0 * vdit_dit_flops_per_sample(mc) * B; /* backward = 2 x forward */
-    free(x0), free(y);
-    vdit_trainer_free(&tr);
-    return rc;
-}
-
-/* The same for one sampler step with guidance on B videos, 3 frames known. */
-static int time_sampling(const vdit_dit_config *mc, int B, int steps, double *ms, double *flops)
-{
-    int T = mc->grid[0];
-    size_t nv = (size_t)T * mc->latent_channels * mc->grid[1] * mc->grid[2];
-    vdit_err err;
-    vdit_dit m;
-    if (vdit_dit_create(&m, mc, &err)) {
-        cli_fail(err.msg);
-        return 1;
-    }
-    vdit_dit_init_weights(&m, 1);
-    for (size_t i = 0; i < m.num_params; i++) m.params_mem[i] += 0.01f * vdit_normal_at(3, i);
-    float *ctx = malloc((size_t)B * nv * sizeof(float)), *out = malloc((size_t)B * nv * sizeof(float));
-    uint8_t *known = calloc((size_t)B * T, 1);
-    int *y = malloc((size_t)B * sizeof(int));
-    for (size_t i = 0; i < (size_t)B * nv; i++) ctx[i] = vdit_normal_at(5, i);
-    for (int b = 0; b < B; b++) {
-        y[b] = b % 5;
-        for (int t = 0; t < T && t < 3; t++) known[(size_t)b * T + t] = 1;
-    }
-    vdit_sample_job job = {B, T, mc->latent_channels, mc->grid[1], mc->grid[2], ctx, known, y, mc->num_classes};
-    vdit_sample_config sc = {mc->objective == VDIT_OBJ_EPS ? VDIT_SAMPLER_DDIM : VDIT_SAMPLER_EULER, 1, 1.5f, 1};
-    int rc = 0;
-    for (int s = 0; s <= steps && !rc; s++) {
-        double t0 = progress_now();
-        if (vdit_sample_dit(&m, &sc, &job, out, &err)) {
-            cli_fail(err.msg);
-            rc = 1;
-        }
-        if (s) ms[s - 1] = 1e3 * (progress_now() - t0);
-    }
-    *flops = 2.0 * vdit_dit_flops_per_sample(mc) * B; /* guidance: two forwards per video */
-    free(ctx), free(out), free(known), free(y);
-    vdit_dit_free(&m);
-    return rc;
 }
 
 static int bench(int argc, char **argv, int sample)
@@ -148,10 +67,11 @@ static int bench(int argc, char **argv, int sample)
         cli_fail("out of memory");
         return 1;
     }
-    rc = sample ? time_sampling(&mc, B, steps, ms, &flops) : time_training(&mc, B, steps, ms, &flops);
-    if (!rc) {
-        qsort(ms, steps, sizeof *ms, cmp_double);
-        double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+    rc = sample ? vdit_bench_sample(&mc, B, steps, ms, &flops, &err) : vdit_bench_train(&mc, B, steps, ms, &flops, &err);
+    if (rc)
+        cli_fail(err.msg), rc = 1;
+    else {
+        double med = vdit_median(ms, steps);
         double gf = flops / (med * 1e-3) / 1e9;
         if (cli_get(&cmd, "--json"))
             printf("{\"ms_per_step\": %.3f, \"gflops\": %.3f, \"peak_rss_mb\": %.1f}\n", med, gf, peak_rss_mb());

@@ -11,7 +11,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
-#include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,33 +19,6 @@
 #include "cli.h"
 #include "progress.h"
 #include "vdit.h"
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* one round; returns its FLOPs. inp, dinp: [M][4D]; out, dout: [M][4D]; w, dw: [4D][4D] */
-static double sgemm_round(int M, int D, int train, float *inp, float *dinp, float *out, float *dout, float *w,
-                          float *dw)
-{
-    static const int io[4][2] = {{1, 3}, {1, 1}, {1, 4}, {4, 1}}; /* (IC, OC) in units of D */
-    double flops = 0.0;
-    for (int l = 0; l < 4; l++) {
-        int IC = io[l][0] * D, OC = io[l][1] * D;
-        /* out[M][OC] = inp[M][IC] @ w[OC][IC]^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, IC, 1.0f, inp, IC, w, IC, 0.0f, out, OC);
-        flops += 2.0 * M * IC * OC;
-        if (!train) continue;
-        /* dinp[M][IC] += dout[M][OC] @ w[OC][IC] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
-        /* dw[OC][IC] += dout^T @ inp */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, M, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
-        flops += 4.0 * M * IC * OC;
-    }
-    return flops;
-}
 
 int cmd_bench_sgemm(int argc, char **argv)
 {
@@ -83,12 +55,11 @@ int cmd_bench_sgemm(int argc, char **argv)
     for (size_t i = 0; i < 4 * act + 2 * wsz; i++) mem[i] = 0.1f * vdit_normal_at(11, i);
     double flops = 0.0;
     for (int r = 0; r <= reps; r++) {
-        double t0 = progress_now();
-        flops = sgemm_round(M, D, pass == 0, inp, dinp, out, dout, w, dw);
-        if (r) ms[r - 1] = 1e3 * (progress_now() - t0);
+        double t0 = vdit_seconds();
+        flops = vdit_bench_sgemm_round(M, D, pass == 0, inp, dinp, out, dout, w, dw);
+        if (r) ms[r - 1] = 1e3 * (vdit_seconds() - t0);
     }
-    qsort(ms, reps, sizeof *ms, cmp_double);
-    double med = reps % 2 ? ms[reps / 2] : 0.5 * (ms[reps / 2 - 1] + ms[reps / 2]);
+    double med = vdit_median(ms, reps);
     double gf = flops / (med * 1e-3) / 1e9;
     if (cli_get(&cmd, "--json"))
         printf("{\"ms_per_round\": %.3f, \"gflops\": %.3f, \"best_gflops\": %.3f}\n", med, gf,

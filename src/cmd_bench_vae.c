@@ -17,18 +17,6 @@
 #include "kernels.h"
 #include "vdit.h"
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Median ms of `reps` calls of a kernel (after one warm-up call). */
 #define TIME_MS(reps, out, call)                                                                                     \
     do {                                                                                                             \
@@ -40,7 +28,7 @@ static double median(double *v, int n)
             call;                                                                                                    \
             t_[i_] = 1e3 * (progress_now() - a_);                                                                    \
         }                                                                                                            \
-        out = median(t_, r_);                                                                                        \
+        out = vdit_median(t_, r_);                                                                                        \
     } while (0)
 
 /* The im2col + BLAS kernels against their plain loops on one layer of the
@@ -167,7 +155,7 @@ int cmd_bench_vae(int argc, char **argv)
     }
     double fe, fd, f = vdit_vae_flops(&m.cfg, T, S, S, &fe, &fd) * B;
     fe *= B, fd *= B;
-    double med = median(ms, steps), me = median(enc_ms, steps), md = median(dec_ms, steps);
+    double med = vdit_median(ms, steps), me = vdit_median(enc_ms, steps), md = vdit_median(dec_ms, steps);
     double frames = (double)B * T;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -149,6 +149,35 @@ static int score(const eval_truth_set *t, const uint8_t *videos, const eval_feat
  * vdit eval
  * ---------------------------------------------------------------------- */
 
+/* Refuses an OUT that would destroy an input, then locks it. The truth may
+ * live in OUT (a benchmark made there, the report files beside it): only OUT
+ * being the truth folder or inside it clashes. */
+static int claim_output(const char *out, const char *videos, const char *ckpt, const char *vae, const char *truth,
+                        vdit_out_lock_t *lock)
+{
+    const char *ins[] = {videos, ckpt, vae};
+    vdit_err err;
+    int clash = truth ? vdit_path_clash(out, truth, &err) : 0;
+    if (clash && clash != VDIT_CLASH_HOLDS) {
+        cli_fail(err.msg);
+        return -1;
+    }
+    return cli_out_clash(&out, 1, ins, 3) || cli_out_lock(out, lock) ? -1 : 0;
+}
+
+/* The checkpoint's continuations of the truth's videos, into in->vids. */
+static int generate_videos(eval_inputs *in, vdit_sample_config sc, int batch, const eval_truth_set *t,
+                           const char *ckpt)
+{
+    progress pb = {.label = "generate"};
+    vdit_pipeline p = {&in->dit, in->have_vae ? &in->vae : NULL, sc, batch, progress_step, &pb};
+    vdit_err err;
+    int bad = eval_generate(&p, t, &in->vids, &err);
+    if (pb.total) progress_end(&pb, NULL);
+    if (bad) fprintf(stderr, "vdit: %s: %s\n", ckpt, err.msg);
+    return bad ? -1 : 0;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     cli_flag flags[] = {
@@ -191,17 +220,8 @@ int cmd_eval(int argc, char **argv)
         cli_int(&cmd, "--bootstrap", 1000, 0, 1000000, &B) || cli_u64(&cmd, "--bootstrap-seed", 0, &bseed))
         return 2;
     if (check_flags(&cmd)) return 2;
-    /* the truth may live in OUT (a benchmark made there, the report files
-     * beside it): only OUT being the truth folder or inside it clashes */
-    const char *ins[] = {videos, ckpt, vae_path};
-    vdit_err cerr;
-    int clash = truth_dir ? vdit_path_clash(out, truth_dir, &cerr) : 0;
-    if (clash && clash != VDIT_CLASH_HOLDS) {
-        cli_fail(cerr.msg);
-        return 1;
-    }
     vdit_out_lock_t lock;
-    if (cli_out_clash(&out, 1, ins, 3) || cli_out_lock(out, &lock)) return 1;
+    if (claim_output(out, videos, ckpt, vae_path, truth_dir, &lock)) return 1;
     char *tmp = NULL; /* the report being written, renamed to out when whole */
 
     vdit_err err;
@@ -250,16 +270,9 @@ int cmd_eval(int argc, char **argv)
             goto done;
         }
     } else {
-        progress pb = {.label = "generate"};
-        vdit_sampler smp = sampler >= 0 ? (vdit_sampler)sampler : vdit_sampler_default(in.dit.cfg.objective);
-        vdit_pipeline p = {&in.dit, in.have_vae ? &in.vae : NULL, {smp, steps, (float)cfg, seed}, batch,
-                           progress_step, &pb};
-        int bad = eval_generate(&p, t, vids, &err);
-        if (pb.total) progress_end(&pb, NULL);
-        if (bad) {
-            fprintf(stderr, "vdit: %s: %s\n", ckpt, err.msg);
-            goto done;
-        }
+        vdit_sample_config sc = {sampler >= 0 ? (vdit_sampler)sampler : vdit_sampler_default(in.dit.cfg.objective),
+                                  steps, (float)cfg, seed};
+        if (generate_videos(&in, sc, batch, t, ckpt)) goto done;
     }
     eval_report_options ro;
     eval_report_options_default(&ro);

@@ -124,6 +124,32 @@ static int write_samples(const char *out, const float *lat, const uint8_t *video
     return bad ? -1 : 0;
 }
 
+/* Loads the VAE (when given) before any sampling, so a mismatch costs
+ * nothing: the DiT's grid must fit it, and it must be the VAE the DiT
+ * records it was trained on unless forced. *F, *S: the videos' frames and
+ * size (pixels: the grid itself). Prints the error. */
+static int open_vae(vdit_pipeline *p, vdit_vae *vm, const char *ckpt, const char *vae, int force, int *F, int *S)
+{
+    const vdit_dit_config *c = &p->dit->cfg;
+    int Tl, Cl, Hl;
+    vdit_err err;
+    *F = c->grid[0], *S = c->grid[1];
+    if (vae && vdit_vae_load(vm, vae, &err)) {
+        cli_fail(err.msg);
+        return -1;
+    }
+    if (vae) *F = c->grid[0] * vm->cfg.temporal, *S = c->grid[1] * vm->cfg.downsample;
+    if (vdit_pipeline_shape(p, *F, *S, &Tl, &Cl, &Hl, &err)) {
+        fprintf(stderr, "vdit: %s%s%s: %s\n", ckpt, vae ? " with " : "", vae ? vae : "", err.msg);
+        return -1;
+    }
+    if (vdit_pipeline_check_vae(p->dit, ckpt, vae ? vm : NULL, force, &err)) {
+        cli_fail(err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_sample(int argc, char **argv)
 {
     cli_flag flags[] = {
@@ -193,21 +219,8 @@ int cmd_sample(int argc, char **argv)
         goto done;
     }
     rc = 1;
-    /* the decoder is checked before any sampling, so a mismatch costs nothing */
-    int F = T, S = H, Tl, Cl, Hl; /* pixels: the grid itself */
-    if (vae && vdit_vae_load(&vm, vae, &err)) {
-        cli_fail(err.msg);
-        goto done;
-    }
-    if (vae) F = T * vm.cfg.temporal, S = H * vm.cfg.downsample;
-    if (vdit_pipeline_shape(&p, F, S, &Tl, &Cl, &Hl, &err)) {
-        fprintf(stderr, "vdit: %s%s%s: %s\n", ckpt, vae ? " with " : "", vae ? vae : "", err.msg);
-        goto done;
-    }
-    if (vdit_pipeline_check_vae(&m, ckpt, vae ? &vm : NULL, cli_get(&cmd, "--force") != NULL, &err)) {
-        cli_fail(err.msg);
-        goto done;
-    }
+    int F, S;
+    if (open_vae(&p, &vm, ckpt, vae, cli_get(&cmd, "--force") != NULL, &F, &S)) goto done;
     if (data && load_truth(&ls, data, ckpt, first, count, F, S, &err)) {
         if (err.msg[0]) cli_fail(err.msg);
         goto done;
@@ -238,12 +251,8 @@ int cmd_sample(int argc, char **argv)
     }
     progress_end(&pb, NULL);
     int64_t lshape[5] = {count, T, C, H, W};
-    if (write_samples(tmp, lat, videos, truth, count, lshape, F, S, &err)) {
-        cli_fail(err.msg);
-        goto done;
-    }
-    int bad = vdit_out_dir_commit(tmp, out, sample_file, &err);
-    tmp = NULL;
+    int bad = write_samples(tmp, lat, videos, truth, count, lshape, F, S, &err);
+    if (!bad) bad = vdit_out_dir_commit(tmp, out, sample_file, &err), tmp = NULL; /* the commit takes tmp either way */
     if (bad) {
         cli_fail(err.msg);
         goto done;

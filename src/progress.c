@@ -1,17 +1,13 @@
 /* progress.c - a progress bar with rate and ETA on stderr. */
 #define _POSIX_C_SOURCE 200809L
 #include "progress.h"
+#include "vdit.h"
 
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
-double progress_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+double progress_now(void) { return vdit_seconds(); }
 
 void progress_start(progress *p, const char *label, long total)
 {
