@@ -1287,6 +1287,17 @@ START_TEST(test_run_truth_as_model)
 }
 END_TEST
 
+/* a small VAE (8 channels, 4 groups) with random weights from seed */
+static void tiny_vae(vdit_vae *vae, vdit_vae_config *vc, uint64_t seed)
+{
+    vdit_err err;
+    vdit_vae_config_default(vc);
+    vc->channels[0] = vc->channels[1] = vc->channels[2] = 8;
+    vc->groups = 4;
+    ck_assert_msg(vdit_vae_create(vae, vc, &err) == 0, "%s", err.msg);
+    vdit_vae_init_weights(vae, seed);
+}
+
 /* the second Frechet distance, on a (randomly initialised) VAE encoder's
  * features: zero for the truth, positive for the others */
 START_TEST(test_vae_features)
@@ -1294,13 +1305,9 @@ START_TEST(test_vae_features)
     synth_set d;
     synth_make(&d, 10, 8, 16);
     vdit_vae_config vc;
-    vdit_vae_config_default(&vc);
-    vc.channels[0] = vc.channels[1] = vc.channels[2] = 8;
-    vc.groups = 4;
     vdit_vae vae;
     vdit_err err;
-    ck_assert_msg(vdit_vae_create(&vae, &vc, &err) == 0, "%s", err.msg);
-    vdit_vae_init_weights(&vae, 1);
+    tiny_vae(&vae, &vc, 1);
     eval_feature_fn f;
     ck_assert_msg(eval_vae_features(&f, &vae, 8, 16, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(f.dim, 8 * vc.latent_channels * 4); /* T' C 2x2 */
@@ -1354,13 +1361,9 @@ START_TEST(test_recon_run)
     static const int32_t labels[8] = {2, 0, 2, 1, 7, 3, 4, 0}, splits[8] = {0, 1, 0, 0, 0, 0, 2, 3};
     memcpy(d.labels, labels, sizeof labels), memcpy(d.splits, splits, sizeof splits);
     vdit_vae_config vc;
-    vdit_vae_config_default(&vc);
-    vc.channels[0] = vc.channels[1] = vc.channels[2] = 8;
-    vc.groups = 4;
     vdit_vae vae;
     vdit_err err;
-    ck_assert_msg(vdit_vae_create(&vae, &vc, &err) == 0, "%s", err.msg);
-    vdit_vae_init_weights(&vae, 3);
+    tiny_vae(&vae, &vc, 3);
     eval_recon_result r;
     progress_log pl = {0};
     ck_assert_msg(eval_recon_run(&vae, &d.set, 4, 3, log_progress, &pl, &r, &err) == 0, "%s", err.msg);

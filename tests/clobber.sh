@@ -36,21 +36,7 @@ row() {
 
 # ---- inputs: a dataset, a VAE, latents, a DiT run, samples
 quiet $V data --scenario parabola --split train --count 4 --frames 8 --size 16 --seed 1 --out A
-cat >d.ini <<'INI'
-[model]
-hidden = 8
-depth = 1
-heads = 2
-patch = 2,4,4
-[train]
-batch = 2
-steps = 2
-warmup = 1
-checkpoint_every = 1
-[data]
-context_frames = 1
-context_probs = 0.5,0.5
-INI
+tiny_dit_ini d.ini
 printf '[model]\nchannels = 4,4\ndownsample = 2\nlatent_channels = 2\ngroups = 2\nmid_blocks = 0\n[train]\nbatch = 1\nsteps = 1\nwarmup = 1\nval_interval = 0\n' >v.ini
 quiet $V vae train --data A --config v.ini --out vae.safetensors
 quiet $V vae encode --vae vae.safetensors --data A --out lat.npy

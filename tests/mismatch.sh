@@ -30,21 +30,7 @@ quiet() { "$@" >/dev/null 2>&1 || { echo "FAIL: setup: $*"; exit 1; }; }
 quiet $V data --scenario parabola --split train --count 4 --frames 8 --size 16 --seed 1 --out A
 quiet $V data --scenario parabola --split train --count 4 --frames 8 --size 8 --seed 1 --out B
 quiet $V data --scenario parabola --split train --count 3 --frames 8 --size 16 --seed 2 --out C
-cat >d.ini <<'INI'
-[model]
-hidden = 8
-depth = 1
-heads = 2
-patch = 2,4,4
-[train]
-batch = 2
-steps = 2
-warmup = 1
-checkpoint_every = 1
-[data]
-context_frames = 1
-context_probs = 0.5,0.5
-INI
+tiny_dit_ini d.ini
 sed 's/hidden = 8/hidden = 16/' d.ini >d16.ini
 for l in 2 3; do
     printf '[model]\nchannels = 4,4\ndownsample = 2\nlatent_channels = %s\ngroups = 2\nmid_blocks = 0\n[train]\nbatch = 1\nsteps = 1\nwarmup = 1\nval_interval = 0\n' "$l" >v$l.ini

@@ -35,6 +35,26 @@ expect() {
     ok
 }
 
+# tiny_dit_ini FILE: the suites' smallest DiT training config (hidden 8,
+# one block, 2 steps of 2 videos, a checkpoint every step, 1 context frame)
+tiny_dit_ini() {
+    cat >"$1" <<'INI'
+[model]
+hidden = 8
+depth = 1
+heads = 2
+patch = 2,4,4
+[train]
+batch = 2
+steps = 2
+warmup = 1
+checkpoint_every = 1
+[data]
+context_frames = 1
+context_probs = 0.5,0.5
+INI
+}
+
 testlib_finish() {
     echo "$testlib_name: $pass passed, $failed failed"
     [ "$failed" -eq 0 ]
