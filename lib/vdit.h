@@ -1173,6 +1173,13 @@ size_t vdit_dit_num_params(const vdit_dit_config *cfg);
 
 /* Seconds on the monotonic clock. */
 double vdit_seconds(void);
+/* The kernel set OpenBLAS chose at load time (e.g. "Cooperlake"). */
+const char *vdit_blas_core(void);
+/* The OPENBLAS_CORETYPE this CPU should run (e.g. "COOPERLAKE") when OpenBLAS
+ * fell back to generic pre-AVX kernels because it does not know the CPU
+ * model; NULL when its choice is fine. OpenBLAS reads the variable only when
+ * it loads, so a program acts on it by setting it and starting again (main.c). */
+const char *vdit_blas_better_core(void);
 /* The median of v[n] (sorts v). */
 double vdit_median(double *v, int n);
 /* ms[steps]: the milliseconds of each training step (forward, backward,

@@ -74,10 +74,12 @@ static int bench(int argc, char **argv, int sample)
         double med = vdit_median(ms, steps);
         double gf = flops / (med * 1e-3) / 1e9;
         if (cli_get(&cmd, "--json"))
-            printf("{\"ms_per_step\": %.3f, \"gflops\": %.3f, \"peak_rss_mb\": %.1f}\n", med, gf, peak_rss_mb());
+            printf("{\"ms_per_step\": %.3f, \"gflops\": %.3f, \"peak_rss_mb\": %.1f, \"blas_core\": \"%s\"}\n", med, gf,
+                   peak_rss_mb(), vdit_blas_core());
         else
-            printf("%s: median %.2f ms per step over %d steps, %.2f GFLOP/s (%.3f GFLOP per step), peak RSS %.1f MB\n",
-                   cmd.cmd, med, steps, gf, flops / 1e9, peak_rss_mb());
+            printf("%s: median %.2f ms per step over %d steps, %.2f GFLOP/s (%.3f GFLOP per step), peak RSS %.1f MB, "
+                   "OpenBLAS kernels %s\n",
+                   cmd.cmd, med, steps, gf, flops / 1e9, peak_rss_mb(), vdit_blas_core());
     }
     free(ms);
     return rc;

@@ -1,8 +1,11 @@
 /* main.c - the vdit command line: a thin layer of subcommands over libvdit. */
+#define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "vdit.h"
@@ -32,8 +35,22 @@ static void usage(FILE *f)
     for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
 }
 
+/* OpenBLAS chooses its kernels when it loads; on a CPU model it does not
+ * know it falls back to generic ones (2.8x slower training here). Start
+ * again once with OPENBLAS_CORETYPE naming the kernels the CPU has; a
+ * variable the user set is left alone, and a failed exec goes on, slower. */
+static void blas_core_reexec(char **argv)
+{
+    const char *core = vdit_blas_better_core();
+    if (!core || getenv("OPENBLAS_CORETYPE")) return;
+    if (setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE");
+}
+
 int main(int argc, char **argv)
 {
+    blas_core_reexec(argv);
     /* a write past `ulimit -f` is an error, not a silent death; Ctrl-C and
      * SIGTERM remove the temporaries a command was writing (lib/signals.c) */
     vdit_signals_install();

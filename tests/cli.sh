@@ -61,4 +61,14 @@ expect 1 "trunc.safetensors" "$VDIT" dit forward --checkpoint "$tmp/trunc.safete
 expect 1 "trunc.safetensors" "$VDIT" info "$tmp/trunc.safetensors"
 expect 1 "x.npy: shape \[1,4,5,4,6\] does not fit the checkpoint: expected \[1,4,2,4,6\]" "$VDIT" dit grad --checkpoint "$m" --input "$tmp/x.npy" --target "$tmp/x.npy" --t 1 --out "$tmp/g.safetensors"
 
+# OpenBLAS kernels: on a CPU with AVX2 or AVX-512, vdit never runs OpenBLAS's
+# generic fallback (Prescott: what 0.3.21 picks for CPU models it does not
+# know); a user's OPENBLAS_CORETYPE is left alone
+if grep -q -w -E 'avx2|avx512f' /proc/cpuinfo 2>/dev/null; then
+    core=$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$VDIT" --version 2>&1 | awk '/^Core:/ { c = $2 } END { print c }')
+    case $core in '' | Prescott | Core2 | Penryn | Nehalem) bad "vdit runs OpenBLAS's generic kernels ($core) on an AVX2 CPU" ;; esac
+    core=$(OPENBLAS_CORETYPE=NEHALEM OPENBLAS_VERBOSE=2 "$VDIT" --version 2>&1 | awk '/^Core:/ { c = $2 } END { print c }')
+    [ "$core" = Nehalem ] || bad "vdit overrode the user's OPENBLAS_CORETYPE=NEHALEM (ran $core)"
+fi
+
 testlib_finish

@@ -28,6 +28,14 @@ K=${OMP_NUM_THREADS:-2}
 OMP_NUM_THREADS=$K
 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 export OMP_NUM_THREADS OMP_WAIT_POLICY
+# PyTorch loads the same OpenBLAS: give it the kernels vdit runs (vdit
+# restarts itself with OPENBLAS_CORETYPE where OpenBLAS falls back to generic
+# ones on a CPU model it does not know, lib/bench.c), so both sides compare
+# on one kernel set
+if [ -z "${OPENBLAS_CORETYPE-}" ]; then
+    OPENBLAS_CORETYPE=$(OPENBLAS_VERBOSE=2 "$VDIT" --version 2>&1 | awk '/^Core:/ { c = $2 } END { print toupper(c) }')
+    export OPENBLAS_CORETYPE
+fi
 CONFIGS=${BENCH_CONFIGS:-tiny small-full small-st base-full base-st}
 
 # name attention grid hidden depth heads batch train_steps sample_steps rounds
