@@ -185,6 +185,13 @@ if [ "$long" = 1 ]; then
     check awk -F, -v c="$(col steps)" 'NR > 1 && $c != 400 { bad = 1 } END { exit bad }' "$out/table.csv"
 fi
 
+# ---------------------------------------------------------------- points that differ only in sampling train one DiT
+sed -e 's/^dit.model.attention & .*$/sample.steps = 2, 3/' -e 's/^\[experiment\]$/[experiment]/' "$tmp/tiny.ini" >"$tmp/samp.ini"
+check "$run" -j 2 "$tmp/samp.ini" >"$tmp/samp.txt" 2>&1 || cat "$tmp/samp.txt"
+check test "$(grep -c '^== [^:]*: dit$' "$tmp/samp.txt")" -eq 1
+check test "$(readlink "$RESULTS/samp/runs/steps-2/dit")" = "$(readlink "$RESULTS/samp/runs/steps-3/dit")"
+check test "$(wc -l <"$RESULTS/samp/table.csv")" -eq 3
+
 # ---------------------------------------------------------------- one run at a time per results folder
 sh -c 'exec 9<>"$1/.lock"; flock -n 9 || exit 1; echo $$ >"$1/.lock"; exec sleep 60' holder "$out" &
 holder=$!
