@@ -28,6 +28,8 @@ typedef struct {
     size_t head_len;
     char *value;       /* the joined value of a long line */
     size_t value_cap;
+    char *key_value;   /* the value of the last key so far, continuation lines appended */
+    size_t key_value_cap;
     vdit__ini_key_fn key;
     void *user;
     int err_line;      /* the line of the first refused key (0: none) */
@@ -130,6 +132,23 @@ static int on_line(void *user, const char *section, const char *name, const char
         r->err_line = r->line;
         return 0;
     }
+    /* a continuation line (indented) appends its text to the key's value
+     * after a space, and the key is handed over again with the whole value */
+    int continued = isspace((unsigned char)r->raw[0]);
+    size_t have = continued && r->key_value ? strlen(r->key_value) : 0, v = strlen(value);
+    if (have + v + 2 > r->key_value_cap) {
+        char *p = realloc(r->key_value, have + v + 2);
+        if (!p) {
+            snprintf(r->msg, sizeof r->msg, "out of memory");
+            r->err_line = r->line;
+            return 0;
+        }
+        r->key_value = p;
+        r->key_value_cap = have + v + 2;
+    }
+    if (have && v) r->key_value[have++] = ' ';
+    memmove(r->key_value + have, value, v + 1);
+    value = r->key_value;
     if (r->key(r->user, section, name, value, r->line, r->msg, sizeof r->msg) == 0) return 1;
     r->err_line = r->line;
     return 0;
@@ -158,6 +177,7 @@ int vdit__ini_read(const char *path, vdit__ini_key_fn key, void *user, vdit_err 
     fclose(r.f);
     free(r.raw);
     free(r.value);
+    free(r.key_value);
     for (int i = 0; i < r.nseen; i++) free(r.seen[i]);
     free(r.seen);
     free(r.seen_line);

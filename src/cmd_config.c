@@ -16,7 +16,7 @@ int cmd_config(int argc, char **argv)
     cli_cmd cmd = {get ? "vdit config get" : resolve ? "vdit config resolve" : "vdit config",
                    get ? "FILE.ini SECTION.KEY" : resolve ? "FILE.ini" : "get FILE.ini SECTION.KEY | resolve FILE.ini",
                    "Reads an INI file as `vdit train --config` does (inih: comments are whole lines starting with ; "
-                   "or #, or '; ...' after a blank; an indented line continues the key above; a key repeated in its "
+                   "or #, or '; ...' after a blank; an indented line continues the key above (its text appended after a space); a key repeated in its "
                    "section is an error). get prints the value of KEY in [SECTION] (KEY: after the last dot) and exits 1 "
                    "when it is absent. resolve prints every key, one line each, as SECTION<TAB>KEY<TAB>VALUE "
                    "(VALUE: the rest of the line), the keys of a section together, sections and keys in the order "

@@ -35,7 +35,7 @@ INI
 {
     printf '\ttop\tbefore any section\n'
     printf 'data\tsize\t32\ndata\tcount\t1\ndata\tname\ta=b\ndata\tother\t2\ndata\tempty\t\n'
-    printf 'dit.model\thidden\t64\ndit.model\tsize\tVDiT-XS/2t2\ndit.model\theads\tcontinued\n'
+    printf 'dit.model\thidden\t64\ndit.model\tsize\tVDiT-XS/2t2\ndit.model\theads\t4 continued\n'
     printf 'experiment\tdescription\t%s\nexperiment\tplain\t%s\nexperiment\thash\ta # not a comment\n' "$long" "$long"
 } >"$tmp/want.tsv"
 expect 0 "" "$VDIT" config resolve "$tmp/a.ini"

@@ -186,10 +186,12 @@ if [ "$long" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- points that differ only in sampling train one DiT
-sed -e 's/^dit.model.attention & .*$/sample.steps = 2, 3/' -e 's/^\[experiment\]$/[experiment]/' "$tmp/tiny.ini" >"$tmp/samp.ini"
+# (named points: experiment.point first; an indented line continues the one above)
+sed -e 's/^dit.model.attention & .*$/experiment.point \& sample.steps =\n    two \& 2 |\n    three \& 3/' "$tmp/tiny.ini" >"$tmp/samp.ini"
 check "$run" -j 2 "$tmp/samp.ini" >"$tmp/samp.txt" 2>&1 || cat "$tmp/samp.txt"
 check test "$(grep -c '^== [^:]*: dit$' "$tmp/samp.txt")" -eq 1
-check test "$(readlink "$RESULTS/samp/runs/steps-2/dit")" = "$(readlink "$RESULTS/samp/runs/steps-3/dit")"
+check test "$(readlink "$RESULTS/samp/runs/two/dit")" = "$(readlink "$RESULTS/samp/runs/three/dit")"
+check grep -q '^steps = 3$' "$RESULTS/samp/runs/three/config.ini"
 check test "$(wc -l <"$RESULTS/samp/table.csv")" -eq 3
 
 # ---------------------------------------------------------------- one run at a time per results folder
