@@ -116,13 +116,15 @@ typedef struct {
     void *ctx;
     const vdit_sample_job *job;
     float cfg;
+    int guide_context;
     float *x_in;  /* [2B][T][2C+1][H][W] */
     float *pred2; /* [2B][T][C][H][W] */
     float *t2;    /* [2B] */
     int *y2;      /* [2B] */
 } guided;
 
-/* pred = uncond + w (cond - uncond); with w = 1 only the conditional branch runs. */
+/* pred = uncond + w (cond - uncond); with w = 1 only the conditional branch
+ * runs. uncond drops the label, or with guide_context the known frames. */
 static int guided_predict(guided *g, const float *x, float t_model, float *pred, vdit_err *err)
 {
     const vdit_sample_job *j = g->job;
@@ -135,7 +137,12 @@ static int guided_predict(guided *g, const float *x, float t_model, float *pred,
         g->y2[B + b] = j->null_label;
     }
     if (!both) return g->f(g->ctx, g->x_in, g->t2, g->y2, B, pred, err);
-    memcpy(g->x_in + B * nin, g->x_in, B * nin * sizeof(float));
+    if (g->guide_context) { /* unconditional: no known frames, the same label */
+        vdit_model_input(g->x_in + B * nin, x, NULL, NULL, B, j->T, j->C, j->H, j->W);
+        for (int b = 0; b < B; b++) g->y2[B + b] = g->y2[b];
+    } else {
+        memcpy(g->x_in + B * nin, g->x_in, B * nin * sizeof(float));
+    }
     if (g->f(g->ctx, g->x_in, g->t2, g->y2, 2 * B, g->pred2, err)) return -1;
     for (size_t i = 0; i < B * n; i++) {
         float c = g->pred2[i], u = g->pred2[B * n + i];
@@ -159,7 +166,7 @@ int vdit_sample_with(vdit_denoiser f, void *ctx, const vdit_diffusion *d, const 
 
     size_t n = (size_t)B * job->T * job->C * job->H * job->W;
     size_t nin = (size_t)B * job->T * (2 * job->C + 1) * job->H * job->W;
-    guided g = {f, ctx, job, sc->cfg, malloc(2 * nin * sizeof(float)), malloc(2 * n * sizeof(float)),
+    guided g = {f, ctx, job, sc->cfg, sc->guide_context, malloc(2 * nin * sizeof(float)), malloc(2 * n * sizeof(float)),
                 malloc(2 * B * sizeof(float)), malloc(2 * B * sizeof(int))};
     float *pred = malloc(n * sizeof(float)), *x2 = malloc(n * sizeof(float)), *pred2 = malloc(n * sizeof(float));
     int rc = -1;

@@ -606,6 +606,12 @@ typedef struct {
     int steps;     /* S */
     float cfg;     /* guidance weight w; 1 = conditional branch only */
     uint64_t seed; /* initial noise and DDPM's noise */
+    /* what guidance's unconditional branch drops: 0 the label (it keeps the
+     * context frames), 1 the context frames (it keeps the label; the model
+     * learnt it from the K = 0 draws of context_probs). With w > 1 the second
+     * pushes a sample away from what the model would draw without the
+     * context: against the pull of every motion toward the training mean. */
+    int guide_context;
 } vdit_sample_config;
 
 /* What a sampler calls: pred[B][T][C][H][W] from the model input

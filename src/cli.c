@@ -222,3 +222,6 @@ int cli_choice(const cli_cmd *cmd, const char *name, const char *const *choices,
     cli_usage_error(cmd, "%s '%s' must be one of %s", name, v, list);
     return -1;
 }
+
+const char *const CLI_SAMPLERS[] = {"ddpm", "ddim", "euler", "heun", NULL};
+const char *const CLI_GUIDES[] = {"label", "context", NULL};

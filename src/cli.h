@@ -27,6 +27,11 @@ typedef struct {
     int npositional;           /* how many positionals cli_parse accepts */
 } cli_cmd;
 
+/* The names --sampler and --guide take (vdit sample, vdit eval), in the
+ * order of vdit_sampler and of vdit_sample_config.guide_context. */
+extern const char *const CLI_SAMPLERS[];
+extern const char *const CLI_GUIDES[];
+
 /* Returns 0 on success, 1 when --help was printed (exit 0), -1 on a usage
  * error (a line was printed to stderr; exit 2). */
 int cli_parse(cli_cmd *cmd, int argc, char **argv);

@@ -15,7 +15,6 @@
 #include "progress.h"
 #include "vdit.h"
 
-static const char *const SAMPLERS[] = {"ddpm", "ddim", "euler", "heun", NULL};
 
 /* The combinations of flags that make no sense; 0 when fine. */
 static int check_flags(const cli_cmd *cmd)
@@ -36,8 +35,9 @@ static int check_flags(const cli_cmd *cmd)
         return -1;
     }
     if (!ckpt && (cli_get(cmd, "--sampler") || cli_get(cmd, "--steps") || cli_get(cmd, "--cfg") ||
+                  cli_get(cmd, "--guide") ||
                   cli_get(cmd, "--batch") || cli_get(cmd, "--seed"))) {
-        cli_usage_error(cmd, "--sampler, --steps, --cfg, --batch and --seed go with --checkpoint");
+        cli_usage_error(cmd, "--sampler, --steps, --cfg, --guide, --batch and --seed go with --checkpoint");
         return -1;
     }
     if (!ckpt && cli_get(cmd, "--force")) {
@@ -192,6 +192,8 @@ int cmd_eval(int argc, char **argv)
         {"--sampler", "NAME", "sampler for --checkpoint: ddpm|ddim|euler|heun", NULL},
         {"--steps", "N", "sampler steps for --checkpoint (default 50)", NULL},
         {"--cfg", "W", "classifier-free guidance weight for --checkpoint (default 1)", NULL},
+        {"--guide", "WHAT", "what guidance drops for --checkpoint: label (default) or context (the known frames)",
+         NULL},
         {"--seed", "S", "sampling seed (default 0)", NULL},
         {"--batch", "B", "videos per sampling call for --checkpoint (default 8)", NULL},
         {"--bootstrap", "B", "bootstrap resamples for the intervals (default 1000)", NULL},
@@ -211,11 +213,12 @@ int cmd_eval(int argc, char **argv)
     const char *ckpt = cli_get(&cmd, "--checkpoint"), *out = cli_required(&cmd, "--out");
     const char *bench = cli_get(&cmd, "--benchmark");
     const char *vae_path = cli_get(&cmd, "--vae");
-    int B, sampler, steps, batch;
+    int B, sampler, steps, batch, guide;
     double cfg;
     uint64_t bseed, seed;
     if (!out || cli_int(&cmd, "--steps", 50, 1, VDIT_DDPM_STEPS, &steps) || cli_float(&cmd, "--cfg", 1.0, &cfg) ||
-        cli_u64(&cmd, "--seed", 0, &seed) || cli_choice(&cmd, "--sampler", SAMPLERS, -1, &sampler) ||
+        cli_u64(&cmd, "--seed", 0, &seed) || cli_choice(&cmd, "--sampler", CLI_SAMPLERS, -1, &sampler) ||
+        cli_choice(&cmd, "--guide", CLI_GUIDES, 0, &guide) ||
         cli_int(&cmd, "--batch", 8, 1, 4096, &batch) ||
         cli_int(&cmd, "--bootstrap", 1000, 0, 1000000, &B) || cli_u64(&cmd, "--bootstrap-seed", 0, &bseed))
         return 2;
@@ -271,7 +274,7 @@ int cmd_eval(int argc, char **argv)
         }
     } else {
         vdit_sample_config sc = {sampler >= 0 ? (vdit_sampler)sampler : vdit_sampler_default(in.dit.cfg.objective),
-                                  steps, (float)cfg, seed};
+                                  steps, (float)cfg, seed, guide};
         if (generate_videos(&in, sc, batch, t, ckpt)) goto done;
     }
     eval_report_options ro;

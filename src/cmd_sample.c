@@ -20,7 +20,6 @@
 #include "progress.h"
 #include "vdit.h"
 
-static const char *const SAMPLERS[] = {"ddpm", "ddim", "euler", "heun", NULL};
 
 /* "0,1,2,9" -> known[t] = 1 for those frames */
 static int parse_known(const cli_cmd *cmd, const char *s, uint8_t *known, int T)
@@ -164,6 +163,8 @@ int cmd_sample(int argc, char **argv)
         {"--sampler", "NAME", "ddpm|ddim (eps models), euler|heun (flow models); default ddim or heun", NULL},
         {"--steps", "N", "sampler steps (default 50)", NULL},
         {"--cfg", "W", "classifier-free guidance weight (default 1: none)", NULL},
+        {"--guide", "WHAT", "what guidance's unconditional branch drops: label (default) or context (the known frames)",
+         NULL},
         {"--seed", "S", "noise seed (default 0)", NULL},
         {"--count", "N", "videos to generate (default 4)", NULL},
         {"--batch", "B", "videos per model call (default 8)", NULL},
@@ -176,13 +177,14 @@ int cmd_sample(int argc, char **argv)
     if (rc) return rc > 0 ? 0 : 2;
     const char *ckpt = cli_required(&cmd, "--checkpoint"), *out = cli_required(&cmd, "--out");
     const char *data = cli_get(&cmd, "--data"), *vae = cli_get(&cmd, "--vae"), *known_s = cli_get(&cmd, "--known");
-    int first, steps, count, batch, sampler;
+    int first, steps, count, batch, sampler, guide;
     double cfg;
     uint64_t seed;
     if (!ckpt || !out || cli_int(&cmd, "--first", 0, 0, 1 << 30, &first) ||
         cli_int(&cmd, "--steps", 50, 1, VDIT_DDPM_STEPS, &steps) || cli_int(&cmd, "--count", 4, 1, 1 << 20, &count) ||
         cli_int(&cmd, "--batch", 8, 1, 4096, &batch) || cli_float(&cmd, "--cfg", 1.0, &cfg) ||
-        cli_u64(&cmd, "--seed", 0, &seed) || cli_choice(&cmd, "--sampler", SAMPLERS, -1, &sampler))
+        cli_u64(&cmd, "--seed", 0, &seed) || cli_choice(&cmd, "--sampler", CLI_SAMPLERS, -1, &sampler) ||
+        cli_choice(&cmd, "--guide", CLI_GUIDES, 0, &guide))
         return 2;
     if (known_s && !data) {
         cli_usage_error(&cmd, "--known needs --data (the frames it keeps come from there)");
@@ -204,7 +206,7 @@ int cmd_sample(int argc, char **argv)
     vdit_latent_set ls = {0};
     vdit_vae vm = {0};
     progress pb;
-    vdit_pipeline p = {&m, vae ? &vm : NULL, {(vdit_sampler)sampler, steps, (float)cfg, seed}, batch,
+    vdit_pipeline p = {&m, vae ? &vm : NULL, {(vdit_sampler)sampler, steps, (float)cfg, seed, guide}, batch,
                        progress_step, &pb};
     float *lat = NULL;
     char *tmp = NULL; /* the folder being written, renamed to out when whole */

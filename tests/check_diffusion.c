@@ -41,6 +41,17 @@ static int oracle_denoise(void *ctx, const float *x_in, const float *t_model, co
     return 0;
 }
 
+/* The one-point oracle whose point also moves by 10 when the first frame is
+ * known (its mask channel): what context guidance acts on. */
+static int context_oracle_denoise(void *ctx, const float *x_in, const float *t_model, const int *y, int B,
+                                  float *pred, vdit_err *err)
+{
+    size_t fin = (2 * C_ + 1) * H_ * W_, f = C_ * H_ * W_;
+    int y2[8];
+    for (int b = 0; b < B; b++) y2[b] = y[b] + (x_in[(size_t)b * T_ * fin + 2 * f] == 1.0f ? 10 : 0);
+    return oracle_denoise(ctx, x_in, t_model, y2, B, pred, err);
+}
+
 START_TEST(test_samplers_one_point)
 {
     float *x0 = rand_tensor(NV, 1.0f, 1), *out = zeros(2 * NV);
@@ -97,6 +108,17 @@ START_TEST(test_guidance_and_context)
     ck_assert_int_eq(vdit_sample_with(oracle_denoise, &o, &d, &sc, &kj, c, &err), 0);
     ck_assert_int_eq(memcmp(c, ctx, 2 * C_ * H_ * W_ * sizeof(float)), 0);
     ck_assert_float_eq_tol(c[NV - 1], x0[NV - 1] + 1.0f, 1e-3);
+    /* guidance's unconditional branch without the known frames (same label):
+     * cond x0 + 1 + 10, uncond x0 + 1, w = 2 gives x0 + 21 on free frames;
+     * dropping the label instead (uncond x0 + 0 + 10) gives x0 + 12 */
+    sc.cfg = 2.0f;
+    sc.guide_context = 1;
+    ck_assert_int_eq(vdit_sample_with(context_oracle_denoise, &o, &d, &sc, &kj, c, &err), 0);
+    ck_assert_int_eq(memcmp(c, ctx, 2 * C_ * H_ * W_ * sizeof(float)), 0);
+    ck_assert_float_eq_tol(c[NV - 1], x0[NV - 1] + 21.0f, 1e-2);
+    sc.guide_context = 0;
+    ck_assert_int_eq(vdit_sample_with(context_oracle_denoise, &o, &d, &sc, &kj, c, &err), 0);
+    ck_assert_float_eq_tol(c[NV - 1], x0[NV - 1] + 12.0f, 1e-2);
     /* a sampler of the other objective is refused */
     sc.sampler = VDIT_SAMPLER_DDIM;
     ck_assert_int_eq(vdit_sample_with(oracle_denoise, &o, &d, &sc, &job, c, &err), -1);
