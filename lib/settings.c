@@ -30,6 +30,8 @@ typedef struct {
     size_t value_cap;
     char *key_value;   /* the value of the last key so far, continuation lines appended */
     size_t key_value_cap;
+    char *key_name;    /* the last key's whole name (inih repeats at most 49 bytes of it) */
+    char *key_section; /* and its section */
     vdit__ini_key_fn key;
     void *user;
     int err_line;      /* the line of the first refused key (0: none) */
@@ -134,7 +136,21 @@ static int on_line(void *user, const char *section, const char *name, const char
     }
     /* a continuation line (indented) appends its text to the key's value
      * after a space, and the key is handed over again with the whole value */
-    int continued = isspace((unsigned char)r->raw[0]);
+    int continued = isspace((unsigned char)r->raw[0]) && r->key_name && !strcmp(section, r->key_section) &&
+                    !strncmp(name, r->key_name, strlen(name));
+    if (continued) {
+        name = r->key_name;
+    } else {
+        char *n = strdup(name), *sec = strdup(section);
+        if (!n || !sec) {
+            free(n), free(sec);
+            snprintf(r->msg, sizeof r->msg, "out of memory");
+            r->err_line = r->line;
+            return 0;
+        }
+        free(r->key_name), free(r->key_section);
+        r->key_name = n, r->key_section = sec;
+    }
     size_t have = continued && r->key_value ? strlen(r->key_value) : 0, v = strlen(value);
     if (have + v + 2 > r->key_value_cap) {
         char *p = realloc(r->key_value, have + v + 2);
@@ -178,6 +194,8 @@ int vdit__ini_read(const char *path, vdit__ini_key_fn key, void *user, vdit_err 
     free(r.raw);
     free(r.value);
     free(r.key_value);
+    free(r.key_name);
+    free(r.key_section);
     for (int i = 0; i < r.nseen; i++) free(r.seen[i]);
     free(r.seen);
     free(r.seen_line);

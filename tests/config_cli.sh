@@ -95,4 +95,9 @@ expect 1 "dupt.ini:4: duplicate key 'steps' in section \[train\] (first at line 
 check test ! -e "$tmp/run"
 expect 1 "dupt.ini:4: duplicate key 'steps' in section \[train\] (first at line 2)" "$VDIT" vae train --config "$tmp/dupt.ini" --data "$tmp/none" --out "$tmp/vae.safetensors"
 check test ! -e "$tmp/vae.safetensors"
+# a continued key longer than inih's 49-byte name buffer stays one key
+k=a.very.long.key.name.that.is.longer.than.fifty.characters.in.all
+printf '[sweep]\n%s =\n    1 |\n    2\n  [x]\n' "$k" >"$tmp/long.ini"
+expect 0 "" "$VDIT" config resolve "$tmp/long.ini"
+check test "$(cat "$tmp/out")" = "$(printf 'sweep\t%s\t1 | 2 [x]' "$k")"
 testlib_finish
