@@ -223,11 +223,29 @@ typedef struct {
     int S, frames;   /* the videos' size and frame count */
     uint8_t *videos; /* [N][frames][S][S][3] the videos themselves */
     vdit_vae_id vae; /* the VAE's identity (empty: pixels) */
+    /* what the latent cache did, for the caller to print: "" (no cache),
+     * "read PATH", "wrote PATH", or why an entry was encoded again or not
+     * written ("PATH: checksum mismatch ...; encoded again") */
+    char cache_note[1200];
 } vdit_latent_set;
 
 /* Loads the first `count` videos of the dataset in `dir` (all when 0) and,
- * when vae_path is not NULL, encodes them with that VAE. */
-int vdit_latents_load(vdit_latent_set *ls, const char *dir, const char *vae_path, int count, vdit_err *err);
+ * when vae_path is not NULL, encodes them with that VAE.
+ *
+ * cache_dir (may be NULL: none): a folder of encoded latents shared by runs,
+ * so that a run on the same videos and the same VAE reads them instead of
+ * encoding again. An entry is CACHE/latents-VAE-VIDEOS-NxFxS.safetensors:
+ * VAE the crc32 of the VAE checkpoint's data, VIDEOS the zlib crc32 of the
+ * N videos' bytes, F frames at S x S; its metadata repeats both with the
+ * VAE's scale factor, and the file's own checksums (vdit_st_read) catch a
+ * damaged entry, which is encoded again and replaced (cache_note says so).
+ * An entry is written atomically under an flock(2) on ENTRY.lock, so two
+ * runs started together encode once: the second waits and reads. A cache
+ * that cannot be written is not an error (the latents are encoded as
+ * without one; cache_note says why); a cache_dir that is not a folder and
+ * cannot be made one is. Pixels (no VAE) are never cached. */
+int vdit_latents_load(vdit_latent_set *ls, const char *dir, const char *vae_path, int count, const char *cache_dir,
+                      vdit_err *err);
 void vdit_latent_set_free(vdit_latent_set *ls);
 
 /* ------------------------------------------------------------------------

@@ -47,7 +47,7 @@ static int load_truth(vdit_latent_set *ls, const char *dir, const char *ckpt, in
 {
     int need = first + count;
     err->msg[0] = 0;
-    if (vdit_latents_load(ls, dir, NULL, need, err)) return -1;
+    if (vdit_latents_load(ls, dir, NULL, need, NULL, err)) return -1;
     if (ls->frames != F || ls->S != S) {
         fprintf(stderr, "vdit: %s: videos of %d frames at %dx%d do not fit %s's %d frames at %dx%d\n", dir, ls->frames,
                 ls->S, ls->S, ckpt, F, S, S);

@@ -84,18 +84,22 @@ int cmd_train(int argc, char **argv)
         {"--config", "FILE.ini", "settings: [model], [train], [data] (see experiments/*.ini)", NULL},
         {"--data", "DIR", "training dataset (vdit data)", NULL},
         {"--vae", "FILE", "train on this VAE's latents (default: on pixels)", NULL},
+        {"--latent-cache", "DIR", "read the latents from DIR, or encode them once into it (default: $VDIT_LATENT_CACHE)",
+         NULL},
         {"--out", "RUN_DIR", "run directory (must not exist unless --resume)", NULL},
         {"--resume", NULL, "continue the run in RUN_DIR from its last checkpoint", NULL},
     };
-    cli_cmd cmd = {"vdit train", "--config FILE.ini --data DIR [--vae V] --out RUN_DIR [--resume]",
+    cli_cmd cmd = {"vdit train", "--config FILE.ini --data DIR [--vae V [--latent-cache DIR]] --out RUN_DIR [--resume]",
                    "Trains the DiT on a dataset's videos (or their VAE latents), conditioned on the first frames.\n"
                    "Writes RUN_DIR/config.ini, log.csv, model.safetensors (EMA) and checkpoints/.",
                    flags, (int)(sizeof flags / sizeof flags[0]), {0}, 0};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc) return rc > 0 ? 0 : 2;
     const char *cfg_path = cli_required(&cmd, "--config"), *data = cli_required(&cmd, "--data"),
-               *run = cli_required(&cmd, "--out"), *vae = cli_get(&cmd, "--vae");
+               *run = cli_required(&cmd, "--out"), *vae = cli_get(&cmd, "--vae"),
+               *cache = cli_get(&cmd, "--latent-cache");
     if (!cfg_path || !data || !run) return 2;
+    if (!cache && getenv("VDIT_LATENT_CACHE") && getenv("VDIT_LATENT_CACHE")[0]) cache = getenv("VDIT_LATENT_CACHE");
 
     vdit_train_run_options o = {run, cli_get(&cmd, "--resume") != NULL, NULL, 0, 0, 0, 0, 1, NULL, NULL, NULL, NULL, NULL};
 #ifdef VDIT_HAVE_MPI
@@ -116,7 +120,10 @@ int cmd_train(int argc, char **argv)
     rc = 1;
     /* a resumed run reads its own config.ini back (it is compared, not rewritten) */
     const char *ins[] = {o.resume ? NULL : cfg_path, data, vae};
-    if (cli_out_clash(&run, 1, ins, 3) || (o.rank == 0 && cli_out_lock(run, &lock))) goto done;
+    /* the cache is written too: not the dataset's folder or the VAE, nor inside them */
+    if (cli_out_clash(&run, 1, ins, 3) || cli_out_clash(&cache, 1, ins + 1, 2) ||
+        (o.rank == 0 && cli_out_lock(run, &lock)))
+        goto done;
     if (vdit_train_settings_load(&s, cfg_path, &err)) {
         cli_fail(err.msg);
         goto done;
@@ -125,10 +132,11 @@ int cmd_train(int argc, char **argv)
 #ifdef VDIT_HAVE_MPI
     if (mpi_on) MPI_Barrier(MPI_COMM_WORLD); /* every rank looks before rank 0 creates it */
 #endif
-    if (bad_dir || vdit_latents_load(&ls, data, vae, s.count, &err)) {
+    if (bad_dir || vdit_latents_load(&ls, data, vae, s.count, cache, &err)) {
         cli_fail(err.msg);
         goto done;
     }
+    if (o.rank == 0 && ls.cache_note[0]) fprintf(stderr, "latent cache: %s\n", ls.cache_note);
     s.model.latent_channels = ls.C;
     s.model.grid[0] = ls.T, s.model.grid[1] = ls.H, s.model.grid[2] = ls.W;
     s.model.num_classes = s.use_labels ? ls.num_classes : 0;

@@ -1011,7 +1011,7 @@ START_TEST(test_latents_load)
     size_t nv = (size_t)T * Sz * Sz * 3;
     /* pixels: [N][T][3][S][S], x = v / 127.5 - 1 */
     vdit_latent_set ls;
-    ck_assert_msg(vdit_latents_load(&ls, dir, NULL, 3, &err) == 0, "%s", err.msg);
+    ck_assert_msg(vdit_latents_load(&ls, dir, NULL, 3, NULL, &err) == 0, "%s", err.msg);
     ck_assert(ls.N == 3 && ls.T == T && ls.C == 3 && ls.H == Sz && ls.W == Sz);
     ck_assert(ls.S == Sz && ls.frames == T && ls.num_classes == VDIT_NSCENARIOS);
     ck_assert_int_eq(memcmp(ls.videos, ds.videos.data, 3 * nv), 0);
@@ -1028,7 +1028,7 @@ START_TEST(test_latents_load)
                     }
     }
     vdit_latent_set_free(&ls);
-    ck_assert_int_eq(vdit_latents_load(&ls, dir, NULL, 0, &err), 0); /* all */
+    ck_assert_int_eq(vdit_latents_load(&ls, dir, NULL, 0, NULL, &err), 0); /* all */
     ck_assert_int_eq(ls.N, 5);
     vdit_latent_set_free(&ls);
     /* through a VAE: its scaled latents, as the pipeline encodes them */
@@ -1041,7 +1041,7 @@ START_TEST(test_latents_load)
     vae.scale_factor = 0.5f;
     const char *vpath = tpath("latents.safetensors");
     ck_assert_msg(vdit_vae_save(&vae, vae.params_mem, vpath, NULL, &err) == 0, "%s", err.msg);
-    ck_assert_msg(vdit_latents_load(&ls, dir, vpath, 2, &err) == 0, "%s", err.msg);
+    ck_assert_msg(vdit_latents_load(&ls, dir, vpath, 2, NULL, &err) == 0, "%s", err.msg);
     ck_assert(ls.N == 2 && ls.T == T && ls.C == c.latent_channels && ls.H == Sz / 2 && ls.W == Sz / 2);
     size_t nz = (size_t)2 * T * c.latent_channels * (Sz / 2) * (Sz / 2);
     float *z = malloc(nz * sizeof(float));
@@ -1049,10 +1049,53 @@ START_TEST(test_latents_load)
     ck_assert_int_eq(vdit_pipeline_encode(&p, v, 2, T, Sz, z, &err), 0);
     ck_assert_int_eq(memcmp(z, ls.x, nz * sizeof(float)), 0);
     vdit_latent_set_free(&ls);
+    /* the latent cache: the first load encodes and writes an entry, the
+     * second reads it, bit for bit the same latents */
+    const char *cache = tpath("latent-cache");
+    ck_assert_msg(vdit_latents_load(&ls, dir, vpath, 2, cache, &err) == 0, "%s", err.msg);
+    ck_assert_msg(strncmp(ls.cache_note, "wrote ", 6) == 0, "%s", ls.cache_note);
+    char entry[sizeof ls.cache_note];
+    snprintf(entry, sizeof entry, "%s", ls.cache_note + 6);
+    ck_assert_msg(strstr(entry, "latent-cache/latents-") != NULL, "%s", entry);
+    ck_assert_msg(strstr(entry, "-2x8x16.safetensors") != NULL, "%s", entry);
+    ck_assert_int_eq(memcmp(z, ls.x, nz * sizeof(float)), 0);
+    vdit_latent_set_free(&ls);
+    ck_assert_msg(vdit_latents_load(&ls, dir, vpath, 2, cache, &err) == 0, "%s", err.msg);
+    ck_assert_msg(strncmp(ls.cache_note, "read ", 5) == 0 && strcmp(ls.cache_note + 5, entry) == 0, "%s",
+                  ls.cache_note);
+    ck_assert_int_eq(memcmp(z, ls.x, nz * sizeof(float)), 0);
+    vdit_latent_set_free(&ls);
+    /* a damaged entry (one flipped bit in the data) is encoded again and replaced */
+    FILE *fp = fopen(entry, "r+b");
+    ck_assert_ptr_nonnull(fp);
+    fseek(fp, -5, SEEK_END);
+    int byte = fgetc(fp);
+    fseek(fp, -5, SEEK_END);
+    fputc(byte ^ 0x10, fp);
+    fclose(fp);
+    ck_assert_msg(vdit_latents_load(&ls, dir, vpath, 2, cache, &err) == 0, "%s", err.msg);
+    ck_assert_msg(strstr(ls.cache_note, "checksum mismatch") && strstr(ls.cache_note, "encoded again and replaced"),
+                  "%s", ls.cache_note);
+    ck_assert_int_eq(memcmp(z, ls.x, nz * sizeof(float)), 0);
+    vdit_latent_set_free(&ls);
+    ck_assert_msg(vdit_latents_load(&ls, dir, vpath, 2, cache, &err) == 0, "%s", err.msg);
+    ck_assert_msg(strncmp(ls.cache_note, "read ", 5) == 0, "%s", ls.cache_note);
+    vdit_latent_set_free(&ls);
+    /* other videos (3, not 2): another entry */
+    ck_assert_msg(vdit_latents_load(&ls, dir, vpath, 3, cache, &err) == 0, "%s", err.msg);
+    ck_assert_msg(strncmp(ls.cache_note, "wrote ", 6) == 0 && strstr(ls.cache_note, "-3x8x16.safetensors"), "%s",
+                  ls.cache_note);
+    vdit_latent_set_free(&ls);
+    /* pixels are not cached; a cache that is a file is an error naming it */
+    ck_assert_int_eq(vdit_latents_load(&ls, dir, NULL, 2, cache, &err), 0);
+    ck_assert_str_eq(ls.cache_note, "");
+    vdit_latent_set_free(&ls);
+    ck_assert_int_eq(vdit_latents_load(&ls, dir, vpath, 2, vpath, &err), -1);
+    ck_assert_msg(strstr(err.msg, vpath) && strstr(err.msg, "not a folder"), "%s", err.msg);
     free(z);
     vdit_vae_free(&vae);
     /* no dataset there */
-    ck_assert_int_eq(vdit_latents_load(&ls, tpath("none"), NULL, 0, &err), -1);
+    ck_assert_int_eq(vdit_latents_load(&ls, tpath("none"), NULL, 0, NULL, &err), -1);
     ck_assert_msg(strstr(err.msg, "none") != NULL, "%s", err.msg);
     vdit_dataset_free(&ds);
 }
