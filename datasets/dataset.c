@@ -174,21 +174,11 @@ static void fsync_dir(const char *d)
 
 /* Removes a dataset directory we made: the files a dataset holds (and any
  * temporaries of them), then the directory. Leaves anything else alone. */
-static void remove_dataset_dir(const char *d)
+/* The files a dataset folder holds (vdit_out_dir_commit's `ours`). */
+static int dataset_file(const char *dir, const char *name)
 {
-    DIR *dp = opendir(d);
-    if (dp) {
-        struct dirent *e;
-        char p[4096];
-        while ((e = readdir(dp)) != NULL) {
-            if (!strncmp(e->d_name, "data.npz", 8) || !strncmp(e->d_name, "meta.json", 9)) {
-                snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-                unlink(p);
-            }
-        }
-        closedir(dp);
-    }
-    rmdir(d);
+    (void)dir;
+    return !strcmp(name, "data.npz") || !strcmp(name, "meta.json");
 }
 
 /* Only a directory holding nothing but data.npz and meta.json may be
@@ -201,7 +191,7 @@ static int replaceable(const char *d)
     int ok = 1;
     while ((e = readdir(dp)) != NULL) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        if (strcmp(e->d_name, "data.npz") && strcmp(e->d_name, "meta.json")) ok = 0;
+        if (!dataset_file(d, e->d_name)) ok = 0;
     }
     closedir(dp);
     return ok;
@@ -456,35 +446,15 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
     if (vdit_write_file_atomic(meta, json, strlen(json), err)) goto done;
     fsync_dir(tmp);
 
-    /* into place; a signal waits until the new dataset is in place and no
-     * longer a temporary, so it cannot strike between the two renames */
+    /* into place (the old dataset aside, the new one in, the old removed:
+     * vdit_out_dir_commit, which also frees or removes tmp); a signal waits
+     * until the new dataset is in place and no longer a temporary, so it
+     * cannot strike between the two renames */
     vdit_signals_hold();
     held = 1;
-    if (path_exists(dir)) {
-        char *old = malloc(strlen(dir) + 32);
-        if (!old) {
-            vdit_seterr(err, "data: out of memory");
-            goto done;
-        }
-        snprintf(old, strlen(dir) + 32, "%s.old-XXXXXX", dir);
-        if (!mkdtemp(old) || rmdir(old) != 0 || rename(dir, old) != 0) {
-            vdit_seterr(err, "%s: cannot move the old dataset aside: %s", dir, strerror(errno));
-            free(old);
-            goto done;
-        }
-        if (rename(tmp, dir) != 0) {
-            vdit_seterr(err, "%s: cannot rename %s into place: %s", dir, tmp, strerror(errno));
-            rename(old, dir);
-            free(old);
-            goto done;
-        }
-        remove_dataset_dir(old);
-        free(old);
-    } else if (rename(tmp, dir) != 0) {
-        vdit_seterr(err, "%s: cannot rename %s into place: %s", dir, tmp, strerror(errno));
-        goto done;
-    }
-    made_tmp = 0;
+    char *into_place = tmp;
+    tmp = NULL, made_tmp = 0;
+    if (vdit_out_dir_commit(into_place, dir, dataset_file, err)) goto done;
     for (int k = 0; k < 3; k++) vdit_temp_drop(slots[k]), slots[k] = -1; /* a slot is dropped once */
     vdit_signals_release();
     held = 0;
@@ -500,7 +470,6 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
     rc = 0;
 done:
     if (w) vdit_npz_abort(w);
-    if (made_tmp) remove_dataset_dir(tmp);
     /* an error inside the temporary folder names the dataset, which is what
      * the user gave and what stays as it was: "out.tmp-Ab12Cd/data.npz: ..."
      * -> "out/data.npz: ..." */
@@ -509,6 +478,7 @@ done:
         vdit_err e = *err;
         vdit_seterr(err, "%.*s%s", (int)dlen, dir, e.msg + tl);
     }
+    if (made_tmp) vdit_out_dir_abort(tmp), tmp = NULL;
     for (int k = 0; k < 3; k++) vdit_temp_drop(slots[k]);
     if (held) vdit_signals_release();
     free(json);
