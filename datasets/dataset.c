@@ -68,9 +68,9 @@ int vdit_data_spec_make(vdit_data_spec *spec, int scenario, int split, int is_tr
         memset(spec, 0, sizeof *spec);
         return vdit_seterr(err, "data: bad scenario %d", scenario);
     }
-    int all[VDIT_NSCENARIOS];
-    for (int k = 0; k < VDIT_NSCENARIOS; k++) all[k] = k;
-    return vdit_data_spec_make_list(spec, scenario < 0 ? all : &scenario, scenario < 0 ? VDIT_NSCENARIOS : 1, split,
+    int all[VDIT_NPHYWORLD];
+    for (int k = 0; k < VDIT_NPHYWORLD; k++) all[k] = k;
+    return vdit_data_spec_make_list(spec, scenario < 0 ? all : &scenario, scenario < 0 ? VDIT_NPHYWORLD : 1, split,
                                     is_train, count, frames, size, seed, err);
 }
 
@@ -89,8 +89,8 @@ int vdit_data_spec_make_list(vdit_data_spec *spec, const int *scenarios, int nsc
     if (is_train && split != VDIT_SPLIT_ID) return vdit_seterr(err, "data: a train set uses the ID ranges");
     if (count < 1) return vdit_seterr(err, "data: count %d must be at least 1", count);
     if (seed > (uint64_t)INT64_MAX) return vdit_seterr(err, "data: seed %llu above 2^63-1", (unsigned long long)seed);
-    /* the five in order are "all"; any other list is named by its members */
-    int is_all = nscen == VDIT_NSCENARIOS;
+    /* phyworld's five in order are "all"; any other list is named by its members */
+    int is_all = nscen == VDIT_NPHYWORLD;
     for (int k = 0; k < nscen && is_all; k++) is_all = scenarios[k] == k;
     char scen[48] = "";
     if (is_all) snprintf(scen, sizeof scen, "all");
@@ -128,7 +128,7 @@ int vdit_benchmark_spec(const char *name, int size, vdit_data_spec *spec, vdit_e
     const int per_cell = 20;
     snprintf(spec->name, sizeof spec->name, "%s", name);
     spec->seed = 0x7068797376310000ull >> 1; /* "physv1", fixed */
-    spec->count = VDIT_NSCENARIOS * VDIT_NSPLITS * per_cell;
+    spec->count = VDIT_NPHYWORLD * VDIT_NSPLITS * per_cell;
     spec->frames = 32;
     spec->size = size;
     spec->take2 = 1;
@@ -137,7 +137,7 @@ int vdit_benchmark_spec(const char *name, int size, vdit_data_spec *spec, vdit_e
     spec->level = 0;
     if (spec_alloc(spec, spec->count, err)) return -1;
     int i = 0;
-    for (int s = 0; s < VDIT_NSCENARIOS; s++)
+    for (int s = 0; s < VDIT_NPHYWORLD; s++)
         for (int sp = 0; sp < VDIT_NSPLITS; sp++)
             for (int j = 0; j < per_cell; j++, i++) {
                 spec->labels[i] = s;

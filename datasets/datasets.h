@@ -36,7 +36,7 @@ extern "C" {
 #define VDIT_GRAVITY (-2.5)       /* parabola and bounce, units/s^2 */
 #define VDIT_FLOOR_Y 0.5          /* bounce: top of the grey floor slab [0,10] x [0,0.5] */
 #define VDIT_MIN_FRAMES 4
-#define VDIT_MAX_FRAMES 256
+#define VDIT_MAX_FRAMES 512 /* long rollouts: box test videos have 320 */
 #define VDIT_MIN_SIZE 8
 #define VDIT_MAX_SIZE 512
 
@@ -46,8 +46,11 @@ typedef enum {
     VDIT_SC_COLLISION = 2,
     VDIT_SC_BOUNCE = 3,
     VDIT_SC_OCCLUSION = 4,
+    VDIT_SC_BOX = 5, /* for long rollouts: one ball in a closed box */
 } vdit_scenario;
-#define VDIT_NSCENARIOS 5
+#define VDIT_NSCENARIOS 6
+/* The first five are phyworld's: "all" and the phys-v1 benchmark set. */
+#define VDIT_NPHYWORLD 5
 
 /* Stored split codes; a train set is drawn from the ID ranges and stored as
  * split 0 (id), but from other seeds than the id set (see vdit_data_seed). */
@@ -82,6 +85,7 @@ typedef struct {
     double wall_x, wall_w;                 /* occlusion: the wall's centre and width (full height); w 0 when none */
     double g;                              /* gravity (y), 0 when none */
     int floor;                             /* bounce: the floor slab exists */
+    int box;                               /* box: four elastic walls along the edges of the view */
     double v_span[2];                      /* width of the range each speed was drawn from (second take) */
 } vdit_scene;
 

@@ -1,4 +1,4 @@
-/* scenes.c - the five scenarios: parameter ranges per split, placement
+/* scenes.c - the six scenarios: parameter ranges per split, placement
  * rules, the second take, params rows and captions.
  *
  * The ranges are benchmark.md's (phyworld's). A scene is drawn from its own
@@ -23,19 +23,25 @@
  *   bounce: the same contact rule for the first touch of the floor.
  *   occlusion: the ball is clear of the wall in the context frames and
  *     reaches it (overlaps it) by frame T - m.
+ *   box: anywhere inside the box, heading in any direction; its walls keep
+ *     the ball in view in every frame (checked).
  */
 #include "datasets.h"
 
 #include <math.h>
 #include <stdio.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
 #include <string.h>
 
 /* ------------------------------------------------------------------------
  * Names
  * ---------------------------------------------------------------------- */
 
-static const char *const scenario_names[VDIT_NSCENARIOS] = {"uniform", "parabola", "collision", "bounce",
-                                                            "occlusion"};
+static const char *const scenario_names[VDIT_NSCENARIOS] = {"uniform", "parabola", "collision",
+                                                            "bounce",  "occlusion", "box"};
 static const char *const split_names[VDIT_NSPLITS] = {"id", "ood-v", "ood-r", "ood-rv"};
 
 const char *vdit_scenario_name(int s) { return s >= 0 && s < VDIT_NSCENARIOS ? scenario_names[s] : "?"; }
@@ -142,6 +148,8 @@ static const char *check_rules(const vdit_scene *sc, int T, const float *st, int
             }
         return NULL;
     }
+    case VDIT_SC_BOX:
+        return vdit_frames_in_view(st, T, 0, TOL) < T ? "the ball leaves the box" : NULL;
     default: break;
     }
     int need = vdit_max_frames_in_view(sc->vx[0], sc->r[0], T);
@@ -205,6 +213,15 @@ static void draw_params(vdit_scene *sc, vdit_rng *rng, int scenario, int split)
         sc->wall_w = draw(rng, &WALL_WIDTH, ood_r, NULL);
         sc->r[0] = draw(rng, &RADIUS_1BALL, 0, NULL);
         break;
+    case VDIT_SC_BOX: {
+        /* the speed from uniform's ranges, the heading uniform on the circle */
+        double v = draw(rng, &SPEED, ood_v, &sc->v_span[0]), a = uniform(rng, 0, 2 * M_PI);
+        sc->vx[0] = v * cos(a);
+        sc->vy[0] = v * sin(a);
+        sc->r[0] = draw(rng, &RADIUS_1BALL, ood_r, NULL);
+        sc->box = 1;
+        break;
+    }
     }
 }
 
@@ -250,6 +267,10 @@ static int place(vdit_scene *sc, vdit_rng *rng, int T)
         sc->wall_x = uniform(rng, lo, hi) + w / 2;
         return 0;
     }
+    case VDIT_SC_BOX:
+        sc->x[0] = uniform(rng, r, VDIT_WORLD - r);
+        sc->y[0] = uniform(rng, r, VDIT_WORLD - r);
+        return 0;
     case VDIT_SC_COLLISION: {
         double r1 = sc->r[0], r2 = sc->r[1], v1 = sc->vx[0], v2 = -sc->vx[1];
         double lo, hi;
@@ -315,6 +336,14 @@ void vdit_scene_take2(vdit_scene *out, const vdit_scene *in, uint64_t seed)
         if (b == 0) dy0 = sy * 0.01 * VDIT_WORLD;
         /* collision: both balls move together in y, so they still meet head-on */
         out->y[b] = in->y[b] + (in->scenario == VDIT_SC_COLLISION ? dy0 : sy * 0.01 * VDIT_WORLD);
+        if (in->box) { /* the speed moves, the heading stays; the ball stays inside */
+            double sp = hypot(in->vx[b], in->vy[b]), to = fmax(sp + sv * 0.01 * in->v_span[b], 0);
+            out->vx[b] = sp > 0 ? in->vx[b] * to / sp : 0;
+            out->vy[b] = sp > 0 ? in->vy[b] * to / sp : 0;
+            out->x[b] = fmin(fmax(out->x[b], in->r[b]), VDIT_WORLD - in->r[b]);
+            out->y[b] = fmin(fmax(out->y[b], in->r[b]), VDIT_WORLD - in->r[b]);
+            continue;
+        }
         double v = in->vx[b] + sv * 0.01 * in->v_span[b];
         /* a ball keeps its direction (a speed of 0 stays at 0 or above) */
         if (in->vx[b] >= 0 && v < 0) v = 0;
@@ -326,7 +355,7 @@ void vdit_scene_take2(vdit_scene *out, const vdit_scene *in, uint64_t seed)
 void vdit_scene_params(const vdit_scene *sc, float *p)
 {
     for (int k = 0; k < VDIT_NPARAMS; k++) p[k] = NAN;
-    p[VDIT_P_V1] = (float)sc->vx[0];
+    p[VDIT_P_V1] = (float)(sc->box ? hypot(sc->vx[0], sc->vy[0]) : sc->vx[0]); /* box: the (conserved) speed */
     p[VDIT_P_R1] = (float)sc->r[0];
     if (sc->nballs > 1) {
         p[VDIT_P_V2] = (float)sc->vx[1];
@@ -403,6 +432,15 @@ int vdit_scene_caption(const vdit_scene *sc, const float *st, int T, char *buf, 
         }
         return snprintf(buf, cap, "a red ball of radius %.1f moves right at %s units/s and %s a %sgrey wall %.1f units wide",
                         sc->r[0], v1, verb, narrow ? "narrow " : "", sc->wall_w);
+    }
+    case VDIT_SC_BOX: {
+        static const char *const heading[8] = {"right", "up and right", "up", "up and left",
+                                               "left", "down and left", "down", "down and right"};
+        double a = atan2(sc->vy[0], sc->vx[0]);
+        int k = ((int)lround(a / (M_PI / 4)) % 8 + 8) % 8;
+        speed_str(v1, sizeof v1, hypot(sc->vx[0], sc->vy[0]));
+        return snprintf(buf, cap, "a red ball of radius %.1f bounces around a closed box at %s units/s, setting off %s",
+                        sc->r[0], v1, heading[k]);
     }
     }
 #undef S

@@ -95,7 +95,7 @@ int vdit_simulate(const vdit_scene *sc, int T, float *states, int *contact, vdit
     h->userData = &touched;
 
     cpBody *body[2] = {NULL, NULL};
-    cpShape *shape[3] = {NULL, NULL, NULL};
+    cpShape *shape[7] = {NULL};
     for (int b = 0; b < sc->nballs; b++) {
         cpFloat m = sc->r[b] * sc->r[b];
         body[b] = cpSpaceAddBody(space, cpBodyNew(m, cpMomentForCircle(m, 0, sc->r[b], cpvzero)));
@@ -112,6 +112,17 @@ int vdit_simulate(const vdit_scene *sc, int T, float *states, int *contact, vdit
         cpShapeSetFriction(shape[2], 0);
         cpShapeSetElasticity(shape[2], 1.0);
     }
+    if (sc->box) {
+        /* four slabs just outside the view, so the ball's disc never leaves it */
+        static const double slab[4][4] = {{-10, -10, 0, 20}, {VDIT_WORLD, -10, VDIT_WORLD + 10, 20},
+                                          {-10, -10, 20, 0}, {-10, VDIT_WORLD, 20, VDIT_WORLD + 10}};
+        for (int k = 0; k < 4; k++) {
+            shape[3 + k] = cpSpaceAddShape(space, cpBoxShapeNew2(cpSpaceGetStaticBody(space),
+                                                                 cpBBNew(slab[k][0], slab[k][1], slab[k][2], slab[k][3]), 0));
+            cpShapeSetFriction(shape[3 + k], 0);
+            cpShapeSetElasticity(shape[3 + k], 1.0);
+        }
+    }
 
     int first = -1;
     record(states, body, sc);
@@ -122,9 +133,9 @@ int vdit_simulate(const vdit_scene *sc, int T, float *states, int *contact, vdit
         }
         record(states + (size_t)t * 2 * VDIT_NSTATE, body, sc);
     }
-    if (contact) *contact = first;
+    if (contact) *contact = first; /* box: the first touch of a wall */
 
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 7; i++)
         if (shape[i]) {
             cpSpaceRemoveShape(space, shape[i]);
             cpShapeFree(shape[i]);

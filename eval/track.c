@@ -7,19 +7,19 @@
 #include <math.h>
 #include <string.h>
 
-const char *const eval_scenario_names[EVAL_NUM_SCENARIOS] = {"uniform", "parabola", "collision", "bounce",
-                                                             "occlusion"};
+const char *const eval_scenario_names[EVAL_NUM_SCENARIOS] = {"uniform", "parabola", "collision",
+                                                             "bounce",  "occlusion", "box"};
 const char *const eval_split_names[EVAL_NUM_SPLITS] = {"id", "ood-v", "ood-r", "ood-rv"};
 
 const eval_metric_info eval_metrics[EVAL_NUM_METRICS] = {
-    {"vel_err", "world/s", 0, "|mean_t v_x - v0| on generated frames with the true ball fully in view (collision: mean of pre and post)"},
+    {"vel_err", "world/s", 0, "|mean_t v_x - v0| on generated frames with the true ball fully in view (collision: mean of pre and post; box: of the speed |v|)"},
     {"vel_err_pre", "world/s", 0, "collision: velocity error before the contact frame, mean over the balls"},
     {"vel_err_post", "world/s", 0, "collision: velocity error after the contact frame, mean over the balls"},
     {"momentum_err", "mass*world/s", 0, "collision: mean_t |m1 v1x + m2 v2x - p_true|, m = r^2"},
     {"energy_err", "mass*world^2/s^2", 0, "collision: mean_t |m1 v1x^2/2 + m2 v2x^2/2 - E_true|"},
-    {"speed_err", "world/s", -1, "signed: ball 0's generated mean_t v_x minus the truth's, before any contact (0 is right)"},
-    {"speed", "world/s", -1, "ball 0's generated mean_t v_x before any contact"},
-    {"speed_true", "world/s", -1, "the truth's mean_t v_x of ball 0 over the same frame pairs"},
+    {"speed_err", "world/s", -1, "signed: ball 0's generated mean_t v_x minus the truth's, before any contact (0 is right; box: of |v|, all frames)"},
+    {"speed", "world/s", -1, "ball 0's generated mean_t v_x before any contact (box: mean_t |v|)"},
+    {"speed_true", "world/s", -1, "the truth's mean_t v_x of ball 0 over the same frame pairs (box: mean_t |v|)"},
     {"pos_err_x", "world", 0, "mean |x - x_true| over generated frames"},
     {"pos_err_y", "world", 0, "mean |y - y_true| over generated frames"},
     {"gravity_err", "fraction", 0, "parabola, bounce: |a_fit - g| / |g|, a_fit the least-squares vertical acceleration of the generated frames before any contact"},
@@ -183,6 +183,21 @@ static int pair_ok(const eval_info *in, const float *trk, int t, int b, int part
     return 1;
 }
 
+/* The forward-difference velocity of ball b from frame t-1 to t, generated
+ * (*gen) and true (*truth): v_x, or in a box (whose walls turn the ball
+ * every way while its speed stays) the speed |v|. */
+static void pair_velocity(const eval_info *in, const float *trk, int t, int b, double *gen, double *truth)
+{
+    double gx = (trk_at(trk, t, b, 0) - trk_at(trk, t - 1, b, 0)) / EVAL_FRAME_DT;
+    double tx = ((double)state(in, t, b)[0] - state(in, t - 1, b)[0]) / EVAL_FRAME_DT;
+    if (in->scenario == EVAL_BOX) {
+        double gy = (trk_at(trk, t, b, 1) - trk_at(trk, t - 1, b, 1)) / EVAL_FRAME_DT;
+        double ty = ((double)state(in, t, b)[1] - state(in, t - 1, b)[1]) / EVAL_FRAME_DT;
+        gx = hypot(gx, gy), tx = hypot(tx, ty);
+    }
+    *gen = gx, *truth = tx;
+}
+
 /* |mean v_x - mean v_x,true| over the pairs of one ball; NaN without any */
 static double vel_err_ball(const eval_info *in, const float *trk, int b, int part)
 {
@@ -190,9 +205,9 @@ static double vel_err_ball(const eval_info *in, const float *trk, int b, int par
     int n = 0;
     for (int t = 1; t < in->T; t++) {
         if (!pair_ok(in, trk, t, b, part)) continue;
-        sv += (trk_at(trk, t, b, 0) - trk_at(trk, t - 1, b, 0)) / EVAL_FRAME_DT;
-        st += ((double)state(in, t, b)[0] - state(in, t - 1, b)[0]) / EVAL_FRAME_DT;
-        n++;
+        double g, v;
+        pair_velocity(in, trk, t, b, &g, &v);
+        sv += g, st += v, n++;
     }
     return n ? fabs(sv / n - st / n) : NAN;
 }
@@ -213,11 +228,12 @@ static void speed_ball0(const eval_info *in, const float *trk, double *gen, doub
 {
     double sv = 0.0, st = 0.0;
     int n = 0;
+    int part = in->contact >= 0 && in->scenario != EVAL_BOX ? 1 : 0; /* a wall keeps the speed */
     for (int t = 1; t < in->T; t++) {
-        if (!pair_ok(in, trk, t, 0, in->contact >= 0 ? 1 : 0)) continue;
-        sv += (trk_at(trk, t, 0, 0) - trk_at(trk, t - 1, 0, 0)) / EVAL_FRAME_DT;
-        st += ((double)state(in, t, 0)[0] - state(in, t - 1, 0)[0]) / EVAL_FRAME_DT;
-        n++;
+        if (!pair_ok(in, trk, t, 0, part)) continue;
+        double g, v;
+        pair_velocity(in, trk, t, 0, &g, &v);
+        sv += g, st += v, n++;
     }
     *gen = n ? sv / n : NAN;
     *truth = n ? st / n : NAN;

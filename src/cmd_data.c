@@ -99,11 +99,11 @@ int cmd_data(int argc, char **argv)
 {
     if (argc > 0 && !strcmp(argv[0], "show")) return data_show(argc - 1, argv + 1);
     cli_flag flags[] = {
-        {"--scenario", "S", "uniform|parabola|collision|bounce|occlusion|all (all: the five in turn, labelled), or a list "
-                            "like uniform,parabola,collision (those in turn)", NULL},
+        {"--scenario", "S", "uniform|parabola|collision|bounce|occlusion|box|all (all: phyworld's five in turn, labelled), "
+                            "or a list like uniform,parabola,collision (those in turn)", NULL},
         {"--split", "SPLIT", "train|id|ood-v|ood-r|ood-rv (train and id: the ID ranges, other seeds)", NULL},
         {"--count", "N", "number of videos (1..100000000)", NULL},
-        {"--frames", "T", "frames per video (default 32; 4..256)", NULL},
+        {"--frames", "T", "frames per video (default 32; 4..512)", NULL},
         {"--size", "S", "frame size in pixels, square (default 32; 8..512)", NULL},
         {"--seed", "K", "the set's seed (default 0; 0..2^63-1)", NULL},
         {"--take2", NULL, "also write the second take (perturbed re-simulation) of a train set; test splits always "
@@ -154,7 +154,7 @@ int cmd_data(int argc, char **argv)
         const char *s_sc = cli_required(&cmd, "--scenario");
         if (!s_sc) return 2;
         if (!strcmp(s_sc, "all")) {
-            for (int k = 0; k < VDIT_NSCENARIOS; k++) scen[nscen++] = k;
+            for (int k = 0; k < VDIT_NPHYWORLD; k++) scen[nscen++] = k;
         } else { /* one scenario or a comma list of them */
             for (const char *p = s_sc;; p++) {
                 size_t len = strcspn(p, ",");
@@ -162,8 +162,8 @@ int cmd_data(int argc, char **argv)
                 snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
                 int k = len < sizeof name ? vdit_scenario_parse(name) : -1;
                 if (k < 0 || nscen == VDIT_NSCENARIOS) {
-                    cli_usage_error(&cmd, "--scenario '%s' must be one of uniform|parabola|collision|bounce|occlusion|all, "
-                                          "or a list of the first five", name);
+                    cli_usage_error(&cmd, "--scenario '%s' must be one of uniform|parabola|collision|bounce|occlusion|box|all "
+                                          "(the first five), or a list of them", name);
                     return 2;
                 }
                 scen[nscen++] = k;

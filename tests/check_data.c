@@ -31,7 +31,7 @@
 
 static char tmpdir[512];
 #define PER_SCENARIO 16 /* videos of each scenario in each split's set */
-#define NSET (VDIT_NSCENARIOS * PER_SCENARIO)
+#define NSET (VDIT_NPHYWORLD * PER_SCENARIO) /* "all": phyworld's five */
 static const char *const SET_SPLITS[VDIT_NSPLITS] = {"id", "ood-v", "ood-r", "ood-rv"};
 
 static const char *tpath(const char *name)
@@ -303,6 +303,56 @@ START_TEST(test_split_ranges)
     }
     if (ood_v) ck_assert(low_v > 0 && high_v > 0); /* both sides drawn */
     vdit_dataset_free(&ds);
+}
+END_TEST
+
+/* box: speed conserved through every wall, the ball inside the view in
+ * every frame of a long video, the speed and radius from the split's
+ * ranges, headings every way; the second take moves the speed by 1% of
+ * its range and keeps the heading */
+START_TEST(test_box)
+{
+    const int T = 320, n = 24;
+    int ood_v = _i == VDIT_SPLIT_OOD_V || _i == VDIT_SPLIT_OOD_RV;
+    int ood_r = _i == VDIT_SPLIT_OOD_R || _i == VDIT_SPLIT_OOD_RV;
+    const rng2 V[3] = {{1, 4}, {0, 0.8}, {4.5, 6}}, R1[3] = {{0.7, 1.4}, {0.3, 0.6}, {1.5, 2}};
+    float *st = malloc((size_t)T * 2 * VDIT_NSTATE * sizeof(float)), *st2 = malloc((size_t)T * 2 * 5 * sizeof(float));
+    int quadrant[4] = {0}, walls = 0;
+    vdit_err err;
+    for (int i = 0; i < n; i++) {
+        vdit_scene sc, sc2;
+        int contact;
+        ck_assert_msg(vdit_scene_draw(&sc, VDIT_SC_BOX, _i, T, 100 + i, st, &contact, &err) == 0, "%s", err.msg);
+        float p[VDIT_NPARAMS];
+        vdit_scene_params(&sc, p);
+        double v0 = hypot(sc.vx[0], sc.vy[0]);
+        ck_assert_double_eq_tol(p[VDIT_P_V1], v0, 1e-6);
+        ck_assert_msg(in_ranges(v0, ood_v, V[0], V[1], V[2]), "speed %g", v0);
+        ck_assert_msg(in_ranges(sc.r[0], ood_r, R1[0], R1[1], R1[2]), "r %g", sc.r[0]);
+        ck_assert(isnan(p[VDIT_P_V2]) && p[VDIT_P_G] == 0);
+        quadrant[(sc.vx[0] < 0) + 2 * (sc.vy[0] < 0)]++;
+        for (int t = 0; t < T; t++) {
+            const float *s = st + (size_t)t * 2 * VDIT_NSTATE;
+            double x = s[VDIT_S_X], y = s[VDIT_S_Y], r = s[VDIT_S_R];
+            ck_assert_msg(x - r > -2e-3 && x + r < 10 + 2e-3 && y - r > -2e-3 && y + r < 10 + 2e-3,
+                          "video %d frame %d: ball at (%g, %g) r %g leaves the box", i, t, x, y, r);
+            ck_assert_msg(fabs(hypot(s[VDIT_S_VX], s[VDIT_S_VY]) - v0) < 1e-4 * fmax(v0, 1),
+                          "video %d frame %d: speed %g, not %g", i, t, hypot(s[VDIT_S_VX], s[VDIT_S_VY]), v0);
+            if (t && (s[VDIT_S_VX] * s[VDIT_S_VX - 2 * VDIT_NSTATE] < 0 || s[VDIT_S_VY] * s[VDIT_S_VY - 2 * VDIT_NSTATE] < 0))
+                walls++;
+        }
+        char cap[256];
+        vdit_scene_caption(&sc, st, T, cap, sizeof cap);
+        ck_assert_msg(strstr(cap, "closed box"), "%s", cap);
+        vdit_scene_take2(&sc2, &sc, 7 + i);
+        double v2 = hypot(sc2.vx[0], sc2.vy[0]), span = ood_v ? (v0 < 1 ? 0.8 : 1.5) : 3;
+        ck_assert_msg(fabs(fabs(v2 - v0) - 0.01 * span) < 1e-9 || (v2 == 0 && v0 < 0.01 * span), "take 2: %g -> %g", v0, v2);
+        if (v2 > 0) ck_assert_double_eq_tol(atan2(sc2.vy[0], sc2.vx[0]), atan2(sc.vy[0], sc.vx[0]), 1e-9);
+        ck_assert_int_eq(vdit_simulate(&sc2, T, st2, NULL, &err), 0);
+    }
+    for (int q = 0; q < 4; q++) ck_assert_msg(quadrant[q] > 0, "no ball heading into quadrant %d", q);
+    ck_assert_int_gt(walls, n); /* the walls are hit, again and again */
+    free(st), free(st2);
 }
 END_TEST
 
@@ -803,11 +853,11 @@ START_TEST(test_load_rejects)
     rewrite_npz(d, "states", &a);
     expect_load_error(d, "array 'states' is float32 [5,8,2,4], expected float32 [5,8,2,5]", "data.npz");
     d = fresh_copy("bad");
-    int32_t lab[5] = {0, 1, 2, 3, 5};
+    int32_t lab[5] = {0, 1, 2, 3, VDIT_NSCENARIOS};
     a = (vdit_array){.dtype = VDIT_DTYPE_I32, .ndim = 1, .data = lab, .nbytes = sizeof lab};
     a.shape[0] = 5;
     rewrite_npz(d, "labels", &a);
-    expect_load_error(d, "labels[4] = 5 outside 0..4", "data.npz");
+    expect_load_error(d, "labels[4] = 6 outside 0..5", "data.npz");
     d = fresh_copy("bad");
     int64_t lab64[5] = {0};
     a = (vdit_array){.dtype = VDIT_DTYPE_I64, .ndim = 1, .data = lab64, .nbytes = sizeof lab64};
@@ -1117,6 +1167,7 @@ static Suite *data_suite(void)
     tcase_add_loop_test(tc, test_in_view_rule, 0, VDIT_NSPLITS);
     tcase_add_loop_test(tc, test_split_ranges, 0, VDIT_NSPLITS);
     tcase_add_loop_test(tc, test_occlusion_rule, 0, VDIT_NSPLITS);
+    tcase_add_loop_test(tc, test_box, 0, VDIT_NSPLITS);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("render");

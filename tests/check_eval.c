@@ -456,7 +456,8 @@ START_TEST(test_truth_perfect)
         /* debris: a ball cut by the frame's edge or the wall fails the gates */
         ck_assert_double_lt(m[EVAL_M_DEBRIS], 0.002);
         ck_assert_double_lt(fabs(m[EVAL_M_SPEED_ERR]), 0.05);
-        ASSERT_NEAR(m[EVAL_M_SPEED_TRUE], s.sp.v1, 0.01);
+        /* box: the speed of frame differences dips at each wall (the path folds) */
+        ASSERT_NEAR(m[EVAL_M_SPEED_TRUE], s.sp.v1, sc == EVAL_BOX ? 0.05 : 0.01);
         if (sc == EVAL_PARABOLA || sc == EVAL_BOUNCE)
             ck_assert_double_lt(m[EVAL_M_GRAVITY], 0.05);
         else
@@ -1212,7 +1213,7 @@ START_TEST(test_run_truth_as_model)
     vdit_err err;
     ck_assert_msg(eval_run(&d.set, d.videos, &o, &r, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(r.group_n[0], 20);
-    ck_assert_int_eq(r.group_n[EVAL_G_SPLIT(EVAL_ID)], 5); /* videos 0-4, 20-24... */
+    ck_assert_int_eq(r.group_n[EVAL_G_SPLIT(EVAL_ID)], EVAL_NUM_SCENARIOS); /* videos 0-5 */
     ck_assert_int_eq(r.group_n[EVAL_G_SCENARIO(EVAL_PARABOLA)], 4);
     for (int g = 0; g < EVAL_NUM_GROUPS; g++) {
         for (int k = 0; k < EVAL_NUM_METRICS; k++) {
@@ -1227,9 +1228,11 @@ START_TEST(test_run_truth_as_model)
     ck_assert_double_gt(st_at(&r, EVAL_SRC_COPY_LAST, 0, EVAL_M_VEL)->mean, 1.0);
     ck_assert_double_gt(r.fd_traj[EVAL_SRC_COPY_LAST * EVAL_NUM_GROUPS], r.fd_traj[EVAL_SRC_LINEAR * EVAL_NUM_GROUPS]);
     ck_assert_double_gt(r.fd_traj[EVAL_SRC_LINEAR * EVAL_NUM_GROUPS], r.fd_traj[EVAL_SRC_TAKE2 * EVAL_NUM_GROUPS]);
-    ck_assert_double_lt(st_at(&r, EVAL_SRC_LINEAR, EVAL_G_SCENARIO(EVAL_UNIFORM), EVAL_M_POS_X)->mean, 0.15);
+    /* linear is nearly right on uniform (copy-last is off by units) */
+    ck_assert_double_lt(st_at(&r, EVAL_SRC_LINEAR, EVAL_G_SCENARIO(EVAL_UNIFORM), EVAL_M_POS_X)->mean, 0.25);
+    ck_assert_double_gt(st_at(&r, EVAL_SRC_COPY_LAST, EVAL_G_SCENARIO(EVAL_UNIFORM), EVAL_M_POS_X)->mean, 1.0);
     /* momentum only where there are collisions */
-    ck_assert_int_eq(st_at(&r, EVAL_SRC_TRUTH, 0, EVAL_M_MOMENTUM)->n, 4);
+    ck_assert_int_eq(st_at(&r, EVAL_SRC_TRUTH, 0, EVAL_M_MOMENTUM)->n, 3); /* videos 2, 8, 14 */
     /* deterministic, whatever the thread split */
     ck_assert_msg(eval_run(&d.set, d.videos, &o, &r2, &err) == 0, "%s", err.msg);
     ck_assert_mem_eq(r.m, r2.m, (size_t)EVAL_NUM_SOURCES * r.N * EVAL_NUM_METRICS * sizeof(double));

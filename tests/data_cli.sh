@@ -13,7 +13,7 @@ expect 0 "" "$VDIT" data show --help
 grep -q "^usage: vdit data show" "$tmp/out" || bad "vdit data show --help prints no usage"
 
 o="$tmp/set"
-expect 2 "--scenario 'pendulum' must be one of uniform|parabola|collision|bounce|occlusion|all" \
+expect 2 "--scenario 'pendulum' must be one of uniform|parabola|collision|bounce|occlusion|box|all" \
     "$VDIT" data --scenario pendulum --split id --count 2 --out "$o"
 expect 2 "--split 'test' must be one of train|id|ood-v|ood-r|ood-rv" \
     "$VDIT" data --scenario uniform --split test --count 2 --out "$o"
@@ -24,7 +24,7 @@ expect 2 "--size 'big' must be an integer" "$VDIT" data --scenario uniform --spl
 expect 2 "--count '0' must be an integer in 1..100000000" "$VDIT" data --scenario uniform --split id --count 0 --out "$o"
 expect 2 "--count '-3' must be an integer" "$VDIT" data --scenario uniform --split id --count -3 --out "$o"
 expect 2 "--count 'many' must be an integer" "$VDIT" data --scenario uniform --split id --count many --out "$o"
-expect 2 "--frames '2' must be an integer in 4..256" \
+expect 2 "--frames '2' must be an integer in 4..512" \
     "$VDIT" data --scenario uniform --split id --count 2 --frames 2 --out "$o"
 expect 2 "missing required flag --count" "$VDIT" data --scenario uniform --split id --out "$o"
 expect 2 "missing required flag --scenario" "$VDIT" data --split id --count 2 --out "$o"

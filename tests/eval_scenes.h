@@ -1,5 +1,5 @@
 /* eval_scenes.h - synthetic benchmark videos for the eval tests and bench:
- * closed-form trajectories of the five scenarios (benchmark.md), drawn by
+ * closed-form trajectories of the six scenarios (benchmark.md), drawn by
  * the dataset's renderer. Exact, controllable truths (and corruptions of
  * them) to check the metrics against; the simulator is not needed here. */
 #ifndef VDIT_EVAL_SCENES_H
@@ -20,7 +20,18 @@ typedef struct {
     double g;           /* gravity (parabola, bounce), e.g. -2.5 */
     double e;           /* bounce restitution */
     double wall_x, wall_w; /* occlusion wall */
+    double heading;     /* box: direction of motion, radians from +x (v1 is the speed) */
 } scene_spec;
+
+/* box: a coordinate moving at v from p0 between walls at lo and hi, folded
+ * back at each (elastic reflection); *vel gets its velocity */
+static inline double scene_fold(double p0, double v, double tau, double lo, double hi, double *vel)
+{
+    double L = hi - lo, u = fmod(p0 - lo + v * tau, 2 * L);
+    if (u < 0) u += 2 * L;
+    *vel = u <= L ? v : -v;
+    return u <= L ? lo + u : lo + 2 * L - u;
+}
 
 #define SCENE_FLOOR VDIT_FLOOR_Y /* bounce: the floor's top, world units */
 
@@ -58,6 +69,13 @@ static inline void scene_states(const scene_spec *sp, int T, float *states, floa
             s[0] = (float)a, s[1] = (float)sp->y0, s[2] = (float)(tau <= tc ? u1 : w1), s[3] = 0;
             s[5] = (float)b, s[6] = (float)sp->y0, s[7] = (float)(tau <= tc ? u2 : w2), s[8] = 0, s[9] = (float)sp->r2;
             if (*contact < 0 && tau >= tc) *contact = t;
+            break;
+        }
+        case EVAL_BOX: {
+            double vx, vy, cx = sp->v1 * cos(sp->heading), cy = sp->v1 * sin(sp->heading);
+            s[0] = (float)scene_fold(sp->x0, cx, tau, sp->r1, EVAL_WORLD - sp->r1, &vx);
+            s[1] = (float)scene_fold(sp->y0, cy, tau, sp->r1, EVAL_WORLD - sp->r1, &vy);
+            s[2] = (float)vx, s[3] = (float)vy;
             break;
         }
         case EVAL_BOUNCE:
@@ -112,6 +130,7 @@ static inline scene_spec scene_default(int scenario, double u)
         break;
     case EVAL_BOUNCE: sp.y0 = 7.0, sp.e = 0.6 + 0.3 * u, sp.v1 = 1.0 + u, sp.g = -9.8; break; /* quick bounces */
     case EVAL_OCCLUSION: sp.x0 = 1.2, sp.wall_x = 5.0, sp.wall_w = 1.0 + u; break;
+    case EVAL_BOX: sp.x0 = 2.0 + 3.0 * u, sp.heading = 0.6 + u; break; /* off a wall or two in 32 frames */
     }
     return sp;
 }
