@@ -256,12 +256,34 @@ int eval_ref_init(eval_ref *r, const eval_info *info, const uint8_t *truth, cons
 void eval_ref_free(eval_ref *r);
 
 /* Scores video[T][S][S][3] against the truth: m[EVAL_NUM_METRICS] (NaN
- * where a metric does not apply), trk[T][2][3] its track (may be NULL). */
-int eval_score(const eval_ref *r, const uint8_t *video, double *m, float *trk, vdit_err *err);
+ * where a metric does not apply), trk[T][2][3] its track and debris[T] its
+ * debris per frame (each may be NULL). */
+int eval_score(const eval_ref *r, const uint8_t *video, double *m, float *trk, float *debris, vdit_err *err);
 
 /* The kinematic metrics from tracks alone (used by eval_score): fills
  * m[EVAL_M_VEL .. EVAL_M_DEBRIS]; debris[T] may be NULL (debris NaN). */
 void eval_track_metrics(const eval_info *info, const float *trk, const float *debris, double *m);
+
+/* ------------------------------------------------------------------------
+ * Long rollouts (drift.c, benchmark.md metric 8)
+ * ---------------------------------------------------------------------- */
+
+enum { EVAL_D_PRESENCE = 0, EVAL_D_SPEED_ERR, EVAL_D_SHAPE, EVAL_D_DEBRIS, EVAL_NUM_DRIFT };
+extern const char *const eval_drift_names[EVAL_NUM_DRIFT]; /* "presence", "speed_err", ... */
+#define EVAL_DRIFT_WINDOW 32 /* frames per window: one training length */
+#define EVAL_HORIZON_SPAN 8  /* pairs the horizon's speed error is averaged over */
+
+/* Ball 0 of one video per window of `window` frames (window j: frames
+ * j*window .. (j+1)*window-1, generated ones only): w[nwin][EVAL_NUM_DRIFT]
+ * with presence (found / in view in the truth), speed error (mean over
+ * scored frame pairs of | |v| - |v_true| |, forward differences), shape
+ * drift (max r - min r) and debris (mean; NaN when debris is NULL); NaN
+ * where a window has nothing to measure. *horizon: the first generated
+ * frame t from which the ball is missing in every later in-view frame, or
+ * from which its speed error over the next EVAL_HORIZON_SPAN pairs (at
+ * least 2 scored) exceeds half the true speed; T when neither happens. */
+void eval_drift_video(const eval_info *in, const float *trk, const float *debris, int window, double *w,
+                      double *horizon);
 
 /* ------------------------------------------------------------------------
  * References
@@ -377,6 +399,13 @@ typedef struct {
     uint64_t seed;
     int has_take2;              /* the truth set has second takes (else no physics_iq) */
     double context_diff;        /* mean |model - truth| over the context frames' pixels, 0..255; NaN without a model */
+    /* long rollouts (drift.c): windows of EVAL_DRIFT_WINDOW frames */
+    int window, nwin;
+    float *debris;              /* [NSRC][N][T] debris per frame */
+    double *drift_v;            /* [NSRC][N][nwin][EVAL_NUM_DRIFT] per video and window */
+    double *horizon_v;          /* [NSRC][N] per video, frames */
+    eval_stat *drift;           /* [NSRC][nwin][EVAL_NUM_DRIFT] over all videos */
+    eval_stat *horizon;         /* [NSRC] */
 } eval_result;
 
 /* A model's context frames that differ from the truth's by more than this
@@ -471,7 +500,9 @@ int eval_mkdir_p(const char *dir, vdit_err *err);
  * per source, group and metric), videos.csv (every video's metrics),
  * report.md (Markdown tables), and with figures: fig_errors.gp,
  * fig_traj.gp and their .dat files, the PNGs gnuplot makes of them when it
- * runs, and strip.png (truth above sample). *figures_made (may be NULL) is
+ * runs, and strip.png (truth above sample); for videos of two windows or
+ * more (EVAL_DRIFT_WINDOW), drift.csv and fig_drift.gp (the long-rollout
+ * measures per window and the horizon). *figures_made (may be NULL) is
  * set to the number of gnuplot figures that were drawn, *figures_lost (may
  * be NULL) to the number not drawn because gnuplot is not installed. */
 int eval_write_report(const char *dir, const eval_result *res, const eval_report_options *o, int *figures_made,

@@ -344,6 +344,8 @@ static void md_verdicts(vdit_strbuf *b, const eval_result *r, int g)
                   sl->mean);
 }
 
+static void md_drift(vdit_strbuf *b, const eval_result *r);
+
 static int write_md(const char *dir, const eval_result *r, const eval_report_options *o, int figs, vdit_err *err)
 {
     vdit_strbuf b = {0};
@@ -380,6 +382,7 @@ static int write_md(const char *dir, const eval_result *r, const eval_report_opt
         vdit_strbuf_printf(&b, "\n## %s %s (%d videos)\n\n", kind, eval_group_name(g), r->group_n[g]);
         md_table(&b, r, g);
     }
+    if (r->nwin >= 2) md_drift(&b, r);
     vdit_strbuf_printf(&b, "\nEvery (split, scenario) cell is in `report.csv` and `report.json`; every video's metrics and "
                   "scenario parameters in `videos.csv`.\n");
     if (figs) {
@@ -387,6 +390,7 @@ static int write_md(const char *dir, const eval_result *r, const eval_report_opt
         if (figs & 1) vdit_strbuf_printf(&b, "![errors per split](fig_errors.png)\n\n");
         if (figs & 2) vdit_strbuf_printf(&b, "![trajectories](fig_traj.png)\n\n");
         if (figs & 4) vdit_strbuf_printf(&b, "![truth above sample](strip.png)\n\n");
+        if (figs & 8) vdit_strbuf_printf(&b, "![long-rollout measures against time](fig_drift.png)\n\n");
     }
     return sb_write(&b, dir, "report.md", err);
 }
@@ -402,6 +406,114 @@ static const char *GP_TERMINAL =
     "    set terminal png size %d,%d\n"
     "}\n"
     "set termoption noenhanced\n";
+
+/* drift.csv: per source, window and metric of the long-rollout measures
+ * (benchmark.md metric 8), then each source's horizon (window "all") */
+static const eval_stat *drift_at(const eval_result *r, int src, int j, int k)
+{
+    return r->drift + ((size_t)src * r->nwin + j) * EVAL_NUM_DRIFT + k;
+}
+
+static int write_drift_csv(const char *dir, const eval_result *r, vdit_err *err)
+{
+    vdit_strbuf b = {0};
+    vdit_strbuf_printf(&b, "source,window,first_frame,last_frame,metric,mean,lo,hi,n\n");
+    for (int s = 0; s < EVAL_NUM_SOURCES; s++) {
+        if (!r->has[s]) continue;
+        for (int j = 0; j <= r->nwin; j++)
+            for (int k = 0; k < (j < r->nwin ? EVAL_NUM_DRIFT : 1); k++) {
+                const eval_stat *st = j < r->nwin ? drift_at(r, s, j, k) : r->horizon + s;
+                int t0 = j < r->nwin ? j * r->window : r->ctx, t1 = j < r->nwin ? t0 + r->window - 1 : r->T - 1;
+                if (t1 > r->T - 1) t1 = r->T - 1;
+                if (j < r->nwin)
+                    vdit_strbuf_printf(&b, "%s,%d,%d,%d,%s,", eval_source_names[s], j, t0, t1, eval_drift_names[k]);
+                else
+                    vdit_strbuf_printf(&b, "%s,all,%d,%d,horizon,", eval_source_names[s], t0, t1);
+                sb_num(&b, st->mean), vdit_strbuf_printf(&b, ","), sb_num(&b, st->lo), vdit_strbuf_printf(&b, ",");
+                sb_num(&b, st->hi), vdit_strbuf_printf(&b, ",%d\n", st->n);
+            }
+    }
+    return sb_write(&b, dir, "drift.csv", err);
+}
+
+/* report.md's long-rollout section: the first and the last window and the horizon */
+static void md_drift(vdit_strbuf *b, const eval_result *r)
+{
+    int last = r->nwin - 1;
+    vdit_strbuf_printf(b, "\n## Long rollout (%d frames, %d windows of %d)\n\n", r->T, r->nwin, r->window);
+    vdit_strbuf_printf(b, "Ball 0 per window of generated frames (benchmark.md metric 8): presence (up), speed error "
+                          "| \\|v\\| - \\|v_true\\| | in world/s (down), shape drift (down), debris (down); and the "
+                          "horizon (up): the first generated frame after which the ball is missing for good or its "
+                          "speed error over %d frame pairs passes half the true speed (%d: it never does). Every "
+                          "window is in `drift.csv`.\n\n",
+                       EVAL_HORIZON_SPAN, r->T);
+    vdit_strbuf_printf(b, "| source | presence, first | presence, last | speed error, first | speed error, last | shape "
+                          "drift, last | debris, last | horizon (frames) |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    for (int s = 0; s < EVAL_NUM_SOURCES; s++) {
+        if (!r->has[s]) continue;
+        vdit_strbuf_printf(b, "| %s |", eval_source_names[s]);
+        md_cell(b, drift_at(r, s, 0, EVAL_D_PRESENCE));
+        md_cell(b, drift_at(r, s, last, EVAL_D_PRESENCE));
+        md_cell(b, drift_at(r, s, 0, EVAL_D_SPEED_ERR));
+        md_cell(b, drift_at(r, s, last, EVAL_D_SPEED_ERR));
+        md_cell(b, drift_at(r, s, last, EVAL_D_SHAPE));
+        md_cell(b, drift_at(r, s, last, EVAL_D_DEBRIS));
+        md_cell(b, r->horizon + s);
+        vdit_strbuf_printf(b, "\n");
+    }
+    if (r->has[EVAL_SRC_MODEL] && r->has[EVAL_SRC_LINEAR]) {
+        int v = eval_compare(&r->horizon[EVAL_SRC_MODEL], &r->horizon[EVAL_SRC_LINEAR], 1);
+        vdit_strbuf_printf(b, "\nThe model's horizon is %.1f frames against linear's %.1f: %s.\n",
+                           r->horizon[EVAL_SRC_MODEL].mean, r->horizon[EVAL_SRC_LINEAR].mean,
+                           v < 0 ? "the model holds on longer (the intervals do not overlap)"
+                                 : v > 0 ? "linear holds on longer (the intervals do not overlap)"
+                                         : "no clear difference (the intervals overlap)");
+    }
+}
+
+/* fig_drift.gp: each drift measure against time, the model beside the references */
+static int write_fig_drift(const char *dir, const eval_result *r, vdit_err *err)
+{
+    int src[EVAL_NUM_SOURCES], ns = 0;
+    for (int s = 0; s < EVAL_NUM_SOURCES; s++)
+        if (r->has[s]) src[ns++] = s;
+    vdit_strbuf d = {0};
+    vdit_strbuf_printf(&d, "# drift per window: one block per measure; columns: window centre (s)");
+    for (int j = 0; j < ns; j++)
+        vdit_strbuf_printf(&d, " %s_mean %s_lo %s_hi", eval_source_names[src[j]], eval_source_names[src[j]],
+                           eval_source_names[src[j]]);
+    vdit_strbuf_printf(&d, "\n");
+    for (int k = 0; k < EVAL_NUM_DRIFT; k++) {
+        vdit_strbuf_printf(&d, "# %s\n", eval_drift_names[k]);
+        for (int w = 0; w < r->nwin; w++) {
+            int t0 = w * r->window, t1 = t0 + r->window < r->T ? t0 + r->window : r->T;
+            vdit_strbuf_printf(&d, "%.3f", 0.5 * (t0 + t1 - 1) * EVAL_FRAME_DT);
+            for (int j = 0; j < ns; j++) {
+                const eval_stat *st = drift_at(r, src[j], w, k);
+                vdit_strbuf_printf(&d, " "), sb_num(&d, st->mean), vdit_strbuf_printf(&d, " "), sb_num(&d, st->lo);
+                vdit_strbuf_printf(&d, " "), sb_num(&d, st->hi);
+            }
+            vdit_strbuf_printf(&d, "\n");
+        }
+        vdit_strbuf_printf(&d, "\n\n");
+    }
+    if (sb_write(&d, dir, "fig_drift.dat", err)) return -1;
+    vdit_strbuf g = {0};
+    vdit_strbuf_printf(&g, "# fig_drift.gp - long-rollout measures per window against time, mean and 95%% bootstrap "
+                           "interval (gnuplot fig_drift.gp)\n");
+    vdit_strbuf_printf(&g, GP_TERMINAL, 1400, 900, 1400, 900);
+    vdit_strbuf_printf(&g, "set output 'fig_drift.png'\nset datafile missing 'NaN'\nset multiplot layout 2,2\n"
+                           "set xlabel 'time (s)'\nset key outside top center horizontal font ',8'\nset grid\nnames = '");
+    for (int j = 0; j < ns; j++) vdit_strbuf_printf(&g, "%s%s", j ? " " : "", eval_source_names[src[j]]);
+    vdit_strbuf_printf(&g, "'\n");
+    for (int k = 0; k < EVAL_NUM_DRIFT; k++)
+        vdit_strbuf_printf(&g,
+                           "set title '%s'\nplot for [j=0:%d] 'fig_drift.dat' index %d using 1:(column(2+3*j)):"
+                           "(column(3+3*j)):(column(4+3*j)) with yerrorlines pt 7 ps 0.5 title word(names, j+1)\n",
+                           eval_drift_names[k], ns - 1, k);
+    vdit_strbuf_printf(&g, "unset multiplot\n");
+    return sb_write(&g, dir, "fig_drift.gp", err);
+}
 
 /* runs `gnuplot SCRIPT` in dir; 0 when it succeeded, 1 when there is no
  * gnuplot to run, -1 when it failed (its messages are in gnuplot.log) */
@@ -616,6 +728,7 @@ int eval_write_report(const char *dir, const eval_result *r, const eval_report_o
     if (eval_mkdir_p(dir, err)) return -1;
     (void)eval_group_name(0); /* builds the name table before anything else runs */
     if (write_json(dir, r, &o, err) || write_csv(dir, r, err)) return -1;
+    if (r->nwin >= 2 && write_drift_csv(dir, r, err)) return -1;
     int figs = 0, made = 0, lost = 0, g;
     if (o.figures) {
         if (write_fig_errors(dir, r, err)) return -1;
@@ -624,6 +737,11 @@ int eval_write_report(const char *dir, const eval_result *r, const eval_report_o
         if (o.truth && o.traj_videos > 0) {
             if (write_fig_traj(dir, r, &o, err)) return -1;
             if ((g = run_gnuplot(dir, "fig_traj.gp")) == 0) figs |= 2, made++;
+            lost += g == GNUPLOT_MISSING;
+        }
+        if (r->nwin >= 2) {
+            if (write_fig_drift(dir, r, err)) return -1;
+            if ((g = run_gnuplot(dir, "fig_drift.gp")) == 0) figs |= 8, made++;
             lost += g == GNUPLOT_MISSING;
         }
         if (o.truth && o.strip_videos > 0) {

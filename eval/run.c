@@ -101,6 +101,11 @@ void eval_result_free(eval_result *r)
     free(r->slope);
     free(r->fd_traj);
     free(r->fd_feat);
+    free(r->debris);
+    free(r->drift_v);
+    free(r->horizon_v);
+    free(r->drift);
+    free(r->horizon);
     memset(r, 0, sizeof *r);
 }
 
@@ -206,12 +211,23 @@ int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *
     r->stats = malloc((size_t)EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * EVAL_NUM_METRICS * sizeof(eval_stat));
     r->slope = malloc((size_t)EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * sizeof(eval_stat));
     r->fd_traj = malloc((size_t)EVAL_NUM_SOURCES * EVAL_NUM_GROUPS * sizeof(double));
-    if (!r->m || !r->trk || !r->labels || !r->splits || !r->bands || !r->params || !r->stats || !r->slope || !r->fd_traj) {
+    r->window = EVAL_DRIFT_WINDOW, r->nwin = (T + EVAL_DRIFT_WINDOW - 1) / EVAL_DRIFT_WINDOW;
+    size_t nd = (size_t)EVAL_NUM_SOURCES * N * r->nwin * EVAL_NUM_DRIFT;
+    r->debris = malloc((size_t)EVAL_NUM_SOURCES * N * T * sizeof(float));
+    r->drift_v = malloc(nd * sizeof(double));
+    r->horizon_v = malloc((size_t)EVAL_NUM_SOURCES * N * sizeof(double));
+    r->drift = malloc((size_t)EVAL_NUM_SOURCES * r->nwin * EVAL_NUM_DRIFT * sizeof(eval_stat));
+    r->horizon = malloc((size_t)EVAL_NUM_SOURCES * sizeof(eval_stat));
+    if (!r->m || !r->trk || !r->labels || !r->splits || !r->bands || !r->params || !r->stats || !r->slope ||
+        !r->fd_traj || !r->debris || !r->drift_v || !r->horizon_v || !r->drift || !r->horizon) {
         eval_result_free(r);
         return vdit_seterr(err, "eval: out of memory for %d videos", N);
     }
     for (size_t k = 0; k < (size_t)EVAL_NUM_SOURCES * N * EVAL_NUM_METRICS; k++) r->m[k] = NAN;
     for (size_t k = 0; k < (size_t)EVAL_NUM_SOURCES * N * T * 6; k++) r->trk[k] = NAN;
+    for (size_t k = 0; k < (size_t)EVAL_NUM_SOURCES * N * T; k++) r->debris[k] = NAN;
+    for (size_t k = 0; k < nd; k++) r->drift_v[k] = NAN;
+    for (size_t k = 0; k < (size_t)EVAL_NUM_SOURCES * N; k++) r->horizon_v[k] = NAN;
     memcpy(r->labels, t->labels, (size_t)N * sizeof(int32_t));
     memcpy(r->splits, t->splits, (size_t)N * sizeof(int32_t));
     for (size_t k = 0; k < (size_t)N * EVAL_NPARAMS; k++) r->params[k] = t->params ? t->params[k] : NAN;
@@ -248,8 +264,13 @@ int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *
                 if (!scored[src]) continue;
                 const uint8_t *v;
                 if (source_video(t, model, src, i, buf, &v, &e) ||
-                    eval_score(&ref, v, r->m + midx(r, src, i), r->trk + ((size_t)src * N + i) * T * 6, &e))
+                    eval_score(&ref, v, r->m + midx(r, src, i), r->trk + ((size_t)src * N + i) * T * 6,
+                               r->debris + ((size_t)src * N + i) * T, &e))
                     bad = 1;
+                else
+                    eval_drift_video(&in, r->trk + ((size_t)src * N + i) * T * 6, r->debris + ((size_t)src * N + i) * T,
+                                     r->window, r->drift_v + ((size_t)src * N + i) * r->nwin * EVAL_NUM_DRIFT,
+                                     r->horizon_v + (size_t)src * N + i);
             }
             if (ref_ok) eval_ref_free(&ref);
             if (bad) {
@@ -299,6 +320,26 @@ int eval_run(const eval_truth_set *t, const uint8_t *model, const eval_options *
             /* the same draws for every source (paired resampling): a seed per group and metric */
             eval_bootstrap(x, n, opt.bootstrap, vdit_rng_at(opt.seed, (uint64_t)(g * EVAL_NUM_METRICS + k)), st);
         }
+        free(x);
+    }
+
+    /* ---- long rollouts: each window's and the horizon's mean over all videos */
+    {
+        double *x = malloc((size_t)N * sizeof(double));
+        for (int src = 0; src < EVAL_NUM_SOURCES; src++)
+            for (int c = 0; c <= r->nwin * EVAL_NUM_DRIFT; c++) {
+                eval_stat *st = c < r->nwin * EVAL_NUM_DRIFT ? r->drift + (size_t)src * r->nwin * EVAL_NUM_DRIFT + c
+                                                             : r->horizon + src;
+                st->mean = st->lo = st->hi = NAN;
+                st->n = 0;
+                if (!r->has[src] || !x) continue;
+                for (int i = 0; i < N; i++)
+                    x[i] = c < r->nwin * EVAL_NUM_DRIFT
+                               ? r->drift_v[((size_t)src * N + i) * r->nwin * EVAL_NUM_DRIFT + c]
+                               : r->horizon_v[(size_t)src * N + i];
+                /* paired draws across sources, a seed per window and metric */
+                eval_bootstrap(x, N, opt.bootstrap, vdit_rng_at(opt.seed ^ 0x64726966ull, (uint64_t)c), st);
+            }
         free(x);
     }
 

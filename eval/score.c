@@ -59,22 +59,25 @@ void eval_ref_free(eval_ref *r)
     r->mask = r->support = NULL;
 }
 
-int eval_score(const eval_ref *r, const uint8_t *video, double *m, float *trk_out, vdit_err *err)
+int eval_score(const eval_ref *r, const uint8_t *video, double *m, float *trk_out, float *debris_out, vdit_err *err)
 {
     int T = r->info.T, S = r->info.S, ctx = r->info.ctx;
     size_t n = (size_t)T * S * S;
-    float *trk = trk_out ? trk_out : malloc((size_t)T * 6 * sizeof(float)), *debris = malloc((size_t)T * sizeof(float));
+    float *trk = trk_out ? trk_out : malloc((size_t)T * 6 * sizeof(float));
+    float *debris = debris_out ? debris_out : malloc((size_t)T * sizeof(float));
     uint8_t *mask = malloc(n), *support = malloc(n);
     int32_t *scratch = malloc(eval_track_scratch(S) * sizeof(int32_t));
     if (!trk || !mask || !support || !debris || !scratch) {
         if (!trk_out) free(trk);
-        free(mask), free(support), free(debris), free(scratch);
+        if (!debris_out) free(debris);
+        free(mask), free(support), free(scratch);
         return vdit_seterr(err, "eval: out of memory for a %dx%dx%d video", T, S, S);
     }
     for (int k = 0; k < EVAL_NUM_METRICS; k++) m[k] = NAN;
     eval_track_video(video, T, S, r->expect_r, trk, debris, scratch);
     eval_track_metrics(&r->info, trk, debris, m);
-    free(debris), free(scratch);
+    if (!debris_out) free(debris);
+    free(scratch);
 
     int rc = eval_motion_masks(video, T, S, S, mask, err);
     if (!rc) {

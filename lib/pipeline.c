@@ -187,3 +187,96 @@ int vdit_pipeline_continue(const vdit_pipeline *p, const uint8_t *videos, int N,
     free(x), free(z), free(zo), free(y);
     return rc;
 }
+
+/* ------------------------------------------------------------------------
+ * Rollouts: past the DiT's window by its own sliding window
+ * ---------------------------------------------------------------------- */
+
+/* Decodes Tt latent frames z[nb][Tt][nl1] window by window (T latent frames
+ * each; the last one padded with copies of the final latent frame) into
+ * videos[nb][Tt*tf][S][S][3]. zw[nb][T][nl1], vw[nb][T*tf][S][S][3] and
+ * x are scratch. */
+static int decode_long(const vdit_pipeline *p, const float *z, int nb, int Tt, int T, size_t nl1, int S, float *zw,
+                       uint8_t *vw, float *x, uint8_t *videos, vdit_err *err)
+{
+    int tf = p->vae ? p->vae->cfg.temporal : 1, F = T * tf;
+    size_t f1 = (size_t)S * S * 3;
+    for (int s0 = 0; s0 < Tt; s0 += T) {
+        int n = Tt - s0 < T ? Tt - s0 : T;
+        for (int i = 0; i < nb; i++)
+            for (int t = 0; t < T; t++)
+                memcpy(zw + ((size_t)i * T + t) * nl1, z + ((size_t)i * Tt + s0 + (t < n ? t : n - 1)) * nl1,
+                       nl1 * sizeof(float));
+        if (decode_chunk(p, zw, nb, F, S, x, vw, err)) return -1;
+        for (int i = 0; i < nb; i++)
+            memcpy(videos + ((size_t)i * Tt * tf + (size_t)s0 * tf) * f1, vw + (size_t)i * F * f1, (size_t)n * tf * f1);
+    }
+    return 0;
+}
+
+int vdit_pipeline_rollout_windows(const vdit_pipeline *p, int frames, int context, int *windows, vdit_err *err)
+{
+    const vdit_dit_config *c = &p->dit->cfg;
+    int T = c->grid[0], tf = p->vae ? p->vae->cfg.temporal : 1;
+    if (context < 1 || context >= T)
+        return vdit_seterr(err, "a rollout needs 1..%d context frames (the window is %d latent frames), not %d", T - 1, T,
+                           context);
+    if (frames < T * tf || frames % tf)
+        return vdit_seterr(err, "a rollout of %d frames: at least the window's %d%s", frames, T * tf,
+                           tf > 1 ? ", a multiple of the VAE's temporal factor" : "");
+    int Tt = frames / tf;
+    *windows = 1 + (Tt - T + (T - context) - 1) / (T - context);
+    return 0;
+}
+
+int vdit_pipeline_rollout(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, int context, int frames,
+                          const int *labels, uint8_t *out, float *latents, vdit_err *err)
+{
+    int T, C, H, nw;
+    if (N < 1) return vdit_seterr(err, "no videos to roll out (N = %d)", N);
+    if (!videos) return vdit_seterr(err, "a rollout continues videos: none given");
+    if (vdit_pipeline_shape(p, F, S, &T, &C, &H, err) || vdit_pipeline_rollout_windows(p, frames, context, &nw, err))
+        return -1;
+    const vdit_dit_config *c = &p->dit->cfg;
+    for (int i = 0; labels && i < N; i++)
+        if (labels[i] < 0 || labels[i] > c->num_classes)
+            return vdit_seterr(err, "video %d: label %d out of range 0..%d (%d is the null label)", i, labels[i],
+                               c->num_classes, c->num_classes);
+    int B = p->batch, tf = p->vae ? p->vae->cfg.temporal : 1, Tt = frames / tf, K = context;
+    size_t np = (size_t)F * 3 * S * S, nl1 = (size_t)C * H * H, nl = (size_t)T * nl1, nt = (size_t)Tt * nl1;
+    float *x = malloc((size_t)B * np * sizeof(float)), *z = malloc((size_t)B * nl * sizeof(float));
+    float *zw = malloc((size_t)B * nl * sizeof(float));
+    float *zall = latents ? NULL : malloc((size_t)B * nt * sizeof(float));
+    uint8_t *known = calloc((size_t)B * T, 1), *vw = malloc((size_t)B * np);
+    int *y = malloc((size_t)B * sizeof(int));
+    int rc = 0;
+    if (!x || !z || !zw || (!latents && !zall) || !known || !vw || !y)
+        rc = vdit_seterr(err, "out of memory for a batch of %d rollouts", B);
+    for (int i = 0; i < B * T && !rc; i++) known[i] = i % T < K;
+    for (int b0 = 0; b0 < N && !rc; b0 += B) {
+        int nb = N - b0 < B ? N - b0 : B;
+        float *za = latents ? latents + b0 * nt : zall;
+        for (int i = 0; i < nb; i++) y[i] = labels ? labels[b0 + i] : c->num_classes;
+        /* window 0: the first K latent frames of the videos known, sampled
+         * as vdit_pipeline_continue samples them (the same seed) */
+        if ((rc = encode_chunk(p, videos + b0 * np, nb, F, S, x, z, err))) break;
+        for (int w = 0, s0 = 0; w < nw && !rc; w++, s0 += T - K) {
+            vdit_sample_job job = {nb, T, C, H, H, z, known, y, c->num_classes};
+            vdit_sample_config sc = p->sample;
+            sc.seed = vdit_rng_at(p->sample.seed, (uint64_t)b0);
+            if (w) sc.seed = vdit_rng_at(sc.seed, (uint64_t)w); /* new noise in every window */
+            if ((rc = vdit_sample_dit(p->dit, &sc, &job, zw, err))) break;
+            /* frames s0 .. s0+T-1 of the rollout; the last window may run past Tt */
+            int n = Tt - s0 < T ? Tt - s0 : T;
+            for (int i = 0; i < nb; i++)
+                memcpy(za + ((size_t)i * Tt + s0) * nl1, zw + (size_t)i * nl, (size_t)n * nl1 * sizeof(float));
+            /* the next window's known frames: the last K this one sampled */
+            for (int i = 0; i < nb; i++)
+                memcpy(z + (size_t)i * nl, zw + (size_t)i * nl + (size_t)(T - K) * nl1, (size_t)K * nl1 * sizeof(float));
+            if (p->progress) p->progress(p->progress_ctx, b0 * nw + (w + 1) * nb, N * nw);
+        }
+        if (!rc) rc = decode_long(p, za, nb, Tt, T, nl1, S, zw, vw, x, out + (size_t)b0 * frames * S * S * 3, err);
+    }
+    free(x), free(z), free(zw), free(zall), free(known), free(vw), free(y);
+    return rc;
+}

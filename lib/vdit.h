@@ -1070,6 +1070,22 @@ int vdit_pipeline_decode(const vdit_pipeline *p, const float *z, int N, uint8_t 
  * context bit for bit. */
 int vdit_pipeline_continue(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, const uint8_t *known,
                            const int *labels, uint8_t *out, float *latents, vdit_err *err);
+/* A rollout (benchmark.md metric 8): continues videos[N][F][S][S][3] (F the
+ * DiT's window) to `frames` frames by the model's own sliding window.
+ * Window 0 knows the first `context` latent frames of each video and is
+ * sampled exactly as vdit_pipeline_continue samples it; window w knows the
+ * last `context` latent frames window w-1 sampled (its latents, never
+ * decoded and encoded again), samples the T - context after them with the
+ * seed vdit_rng_at(vdit_rng_at(seed, b0), w), and so on until frames / tf
+ * latent frames. out[N][frames][S][S][3], decoded a window of T latent
+ * frames at a time; latents (may be NULL) [N][frames/tf][C][H][W]. The
+ * progress callback counts windows: (done, N * windows). */
+int vdit_pipeline_rollout(const vdit_pipeline *p, const uint8_t *videos, int N, int F, int S, int context, int frames,
+                          const int *labels, uint8_t *out, float *latents, vdit_err *err);
+/* The windows a rollout of `frames` frames from `context` known latent
+ * frames takes; an error when frames is shorter than the window (or not a
+ * multiple of the VAE's temporal factor) or context is not in 1..T-1. */
+int vdit_pipeline_rollout_windows(const vdit_pipeline *p, int frames, int context, int *windows, vdit_err *err);
 
 /* ------------------------------------------------------------------------
  * Settings files (lib/settings.c, train_settings.c, vae_settings.c): the

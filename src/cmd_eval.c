@@ -108,7 +108,8 @@ static int report_entry(const char *dir, const char *name)
 {
     static const char *const files[] = {"report.json",    "report.csv",   "report.md",      "videos.csv",
                                         "strip.png",      "fig_errors.dat", "fig_errors.gp", "fig_errors.png",
-                                        "fig_traj.dat",   "fig_traj.gp",  "fig_traj.png",   "gnuplot.log", NULL};
+                                        "fig_traj.dat",   "fig_traj.gp",  "fig_traj.png",   "gnuplot.log",
+                                        "drift.csv",      "fig_drift.dat", "fig_drift.gp",  "fig_drift.png", NULL};
     for (int i = 0; files[i]; i++)
         if (!strcmp(name, files[i])) return 1;
     char meta[4096];

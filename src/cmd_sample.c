@@ -1,5 +1,6 @@
 /* cmd_sample.c - `vdit sample`: videos from a trained DiT, unconditional or
- * continuing (or filling in) the frames of a dataset's videos.
+ * continuing (or filling in) the frames of a dataset's videos, or rolling
+ * them out past the model's window (--frames).
  *
  * OUT/latents.npy   float32 [N][T][C][H][W], what the sampler produced
  * OUT/videos.npy    uint8 [N][T][S][S][3], the videos (pixels, or decoded)
@@ -40,15 +41,16 @@ static int parse_known(const cli_cmd *cmd, const char *s, uint8_t *known, int T)
 }
 
 /* Videos 0 .. first+count-1 of the dataset in dir, which must be F frames at
- * S x S (the DiT's grid through the VAE); err->msg empty when the error is
- * printed already. */
+ * S x S (the DiT's grid through the VAE; a rollout reads the first F of
+ * longer videos: at least F when longer_ok); err->msg empty when the error
+ * is printed already. */
 static int load_truth(vdit_latent_set *ls, const char *dir, const char *ckpt, int first, int count, int F, int S,
-                      vdit_err *err)
+                      int longer_ok, vdit_err *err)
 {
     int need = first + count;
     err->msg[0] = 0;
     if (vdit_latents_load(ls, dir, NULL, need, NULL, err)) return -1;
-    if (ls->frames != F || ls->S != S) {
+    if ((longer_ok ? ls->frames < F : ls->frames != F) || ls->S != S) {
         fprintf(stderr, "vdit: %s: videos of %d frames at %dx%d do not fit %s's %d frames at %dx%d\n", dir, ls->frames,
                 ls->S, ls->S, ckpt, F, S, S);
         return -1;
@@ -104,18 +106,21 @@ static int write_samples(const char *out, const float *lat, const uint8_t *video
         snprintf(path, sizeof path, "%s/sample_%03d.gif", out, i);
         if (vdit_gif_write(path, videos + i * nframes, F, S, S, 10, err)) return -1;
     }
-    /* contact sheet: up to 4 videos, the truth above each sample when known */
-    int shown = N < 4 ? N : 4, rows = shown * (truth ? 2 : 1);
-    uint8_t *grid = malloc((size_t)rows * nframes), *sheet = NULL;
+    /* contact sheet: up to 4 videos, the truth above each sample when known;
+     * of a long video (a rollout) every k-th frame, at most 64 */
+    int shown = N < 4 ? N : 4, rows = shown * (truth ? 2 : 1), every = (F + 63) / 64, cols = (F + every - 1) / every;
+    size_t f1 = (size_t)S * S * 3;
+    uint8_t *grid = malloc((size_t)rows * cols * f1), *sheet = NULL;
     if (!grid) return vdit_seterr(err, "contact sheet: out of memory");
-    for (int i = 0, r = 0; i < shown; i++) {
-        if (truth) memcpy(grid + (size_t)r++ * nframes, truth + i * nframes, nframes);
-        memcpy(grid + (size_t)r++ * nframes, videos + i * nframes, nframes);
-    }
+    for (int i = 0, r = 0; i < shown; i++)
+        for (int k = truth ? 0 : 1; k < 2; k++, r++)
+            for (int c = 0; c < cols; c++)
+                memcpy(grid + ((size_t)r * cols + c) * f1, (k ? videos : truth) + i * nframes + (size_t)c * every * f1,
+                       f1);
     int sh, sw;
     err->msg[0] = 0;
     snprintf(path, sizeof path, "%s/contact.png", out);
-    int bad = vdit_contact_sheet(&sheet, &sh, &sw, grid, rows, F, S, S, S < 48 ? 2 : 1, 2) ||
+    int bad = vdit_contact_sheet(&sheet, &sh, &sw, grid, rows, cols, S, S, S < 48 ? 2 : 1, 2) ||
               vdit_png_write(path, sheet, sh, sw, err);
     free(grid);
     free(sheet);
@@ -166,6 +171,8 @@ int cmd_sample(int argc, char **argv)
         {"--guide", "WHAT", "what guidance's unconditional branch drops: label (default) or context (the known frames)",
          NULL},
         {"--seed", "S", "noise seed (default 0)", NULL},
+        {"--frames", "N", "roll out to N frames by the model's own sliding window: each window keeps the last --context "
+                          "latent frames of the one before (default: one window); needs --data", NULL},
         {"--count", "N", "videos to generate (default 4)", NULL},
         {"--batch", "B", "videos per model call (default 8)", NULL},
         {"--out", "DIR", "output directory", NULL},
@@ -201,7 +208,7 @@ int cmd_sample(int argc, char **argv)
         return 1;
     }
     const vdit_dit_config *c = &m.cfg;
-    int T = c->grid[0], C = c->latent_channels, H = c->grid[1], W = c->grid[2], context, label;
+    int T = c->grid[0], C = c->latent_channels, H = c->grid[1], W = c->grid[2], context, label, frames;
     if (sampler < 0) sampler = vdit_sampler_default(c->objective);
     vdit_latent_set ls = {0};
     vdit_vae vm = {0};
@@ -210,7 +217,7 @@ int cmd_sample(int argc, char **argv)
                        progress_step, &pb};
     float *lat = NULL;
     char *tmp = NULL; /* the folder being written, renamed to out when whole */
-    uint8_t *known = NULL, *videos = NULL;
+    uint8_t *known = NULL, *videos = NULL, *window = NULL, *shown = NULL; /* rollouts: context windows, truth shown */
     int *labels = NULL;
     rc = 2;
     if (cli_int(&cmd, "--context", data ? 3 : 0, 0, T, &context) ||
@@ -221,13 +228,26 @@ int cmd_sample(int argc, char **argv)
         goto done;
     }
     rc = 1;
-    int F, S;
+    int F, S, windows = 1;
     if (open_vae(&p, &vm, ckpt, vae, cli_get(&cmd, "--force") != NULL, &F, &S)) goto done;
-    if (data && load_truth(&ls, data, ckpt, first, count, F, S, &err)) {
+    rc = 2;
+    if (cli_int(&cmd, "--frames", F, 1, 1 << 20, &frames)) goto done;
+    int rollout = frames != F;
+    if (rollout && (!data || known_s)) {
+        cli_usage_error(&cmd, "--frames %d (a rollout) needs --data and --context, not --known", frames);
+        goto done;
+    }
+    if (rollout && vdit_pipeline_rollout_windows(&p, frames, context, &windows, &err)) {
+        cli_usage_error(&cmd, "--frames %d --context %d: %s", frames, context, err.msg);
+        goto done;
+    }
+    rc = 1;
+    if (data && load_truth(&ls, data, ckpt, first, count, F, S, rollout, &err)) {
         if (err.msg[0]) cli_fail(err.msg);
         goto done;
     }
-    size_t nv = (size_t)T * C * H * W, nframes = (size_t)F * S * S * 3;
+    int tf = vae ? vm.cfg.temporal : 1, Tout = frames / tf; /* latent frames out */
+    size_t nv = (size_t)Tout * C * H * W, nframes = (size_t)frames * S * S * 3, f1 = (size_t)S * S * 3;
     lat = malloc((size_t)count * nv * sizeof(float));
     videos = malloc((size_t)count * nframes);
     known = calloc((size_t)count * T, 1);
@@ -245,15 +265,37 @@ int cmd_sample(int argc, char **argv)
         cli_fail(err.msg);
         goto done;
     }
-    const uint8_t *truth = data ? ls.videos + (size_t)first * nframes : NULL;
-    progress_start(&pb, "sample", count);
-    if (vdit_pipeline_continue(&p, truth, count, F, S, known, labels, videos, lat, &err)) {
-        fprintf(stderr, "\nvdit: %s: %s\n", ckpt, err.msg);
-        goto done;
+    const uint8_t *truth = data ? ls.videos + (size_t)first * ls.frames * f1 : NULL;
+    if (rollout) {
+        /* the context: the first F frames of each video; the truth shown:
+         * its first `frames` when the dataset's videos are that long */
+        window = malloc((size_t)count * F * f1);
+        if (!window) {
+            cli_fail("out of memory");
+            goto done;
+        }
+        for (int i = 0; i < count; i++) memcpy(window + (size_t)i * F * f1, truth + (size_t)i * ls.frames * f1, (size_t)F * f1);
+        if (ls.frames >= frames) {
+            shown = malloc((size_t)count * nframes);
+            for (int i = 0; shown && i < count; i++)
+                memcpy(shown + (size_t)i * nframes, truth + (size_t)i * ls.frames * f1, nframes);
+        }
+        progress_start(&pb, "rollout", count * windows);
+        if (vdit_pipeline_rollout(&p, window, count, F, S, context, frames, labels, videos, lat, &err)) {
+            fprintf(stderr, "\nvdit: %s: %s\n", ckpt, err.msg);
+            goto done;
+        }
+    } else {
+        shown = NULL;
+        progress_start(&pb, "sample", count);
+        if (vdit_pipeline_continue(&p, truth, count, F, S, known, labels, videos, lat, &err)) {
+            fprintf(stderr, "\nvdit: %s: %s\n", ckpt, err.msg);
+            goto done;
+        }
     }
     progress_end(&pb, NULL);
-    int64_t lshape[5] = {count, T, C, H, W};
-    int bad = write_samples(tmp, lat, videos, truth, count, lshape, F, S, &err);
+    int64_t lshape[5] = {count, Tout, C, H, W};
+    int bad = write_samples(tmp, lat, videos, rollout ? shown : truth, count, lshape, frames, S, &err);
     if (!bad) bad = vdit_out_dir_commit(tmp, out, sample_file, &err), tmp = NULL; /* the commit takes tmp either way */
     if (bad) {
         cli_fail(err.msg);
@@ -263,7 +305,7 @@ int cmd_sample(int argc, char **argv)
     rc = 0;
 done:
     vdit_out_dir_abort(tmp);
-    free(lat), free(known), free(labels), free(videos);
+    free(lat), free(known), free(labels), free(videos), free(window), free(shown);
     vdit_latent_set_free(&ls);
     vdit_vae_free(&vm);
     vdit_dit_free(&m);

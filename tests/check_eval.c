@@ -58,7 +58,7 @@ static void score(const scene *s, const uint8_t *video, double *m)
     eval_ref r;
     vdit_err err;
     ck_assert_msg(eval_ref_init(&r, &s->info, s->truth, s->take2, &err) == 0, "%s", err.msg);
-    ck_assert_msg(eval_score(&r, video, m, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(eval_score(&r, video, m, NULL, NULL, &err) == 0, "%s", err.msg);
     eval_ref_free(&r);
 }
 
@@ -1158,6 +1158,74 @@ START_TEST(test_fool_runner)
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * long rollouts (metric 8)
+ * ---------------------------------------------------------------------- */
+
+/* drift of a video: tracked with debris, then per window and the horizon */
+static void drift_of(const scene *s, const uint8_t *video, double *w, double *horizon)
+{
+    eval_ref r;
+    vdit_err err;
+    double m[EVAL_NUM_METRICS];
+    float *trk = malloc((size_t)s->T * 6 * sizeof(float)), *deb = malloc((size_t)s->T * sizeof(float));
+    ck_assert_msg(eval_ref_init(&r, &s->info, s->truth, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(eval_score(&r, video, m, trk, deb, &err) == 0, "%s", err.msg);
+    eval_drift_video(&s->info, trk, deb, EVAL_DRIFT_WINDOW, w, horizon);
+    eval_ref_free(&r);
+    free(trk), free(deb);
+}
+
+/* A box video of 3 windows: the truth is present throughout with a small
+ * speed error and never breaks (horizon T); the truth cut to white from
+ * frame 50 loses the ball for good there (horizon 50, presence 18/32 in
+ * window 1 and 0 in window 2); a ball moving at twice the speed breaks at
+ * once (horizon = the first generated frame); one that stops at frame 70
+ * breaks at 70 - the horizon's span of pairs stays within its window. */
+START_TEST(test_drift_windows_and_horizon)
+{
+    const int T = 96, S = 64;
+    scene s;
+    scene_spec sp = scene_default(EVAL_BOX, 0.4);
+    scene_make(&s, sp, T, S);
+    double w[3 * EVAL_NUM_DRIFT], h;
+    drift_of(&s, s.truth, w, &h);
+    ck_assert_double_eq(h, T);
+    for (int j = 0; j < 3; j++) {
+        ck_assert_double_eq(w[j * EVAL_NUM_DRIFT + EVAL_D_PRESENCE], 1.0);
+        ck_assert_double_lt(w[j * EVAL_NUM_DRIFT + EVAL_D_SPEED_ERR], 0.15); /* the tracker's floor at 64 px */
+        ck_assert_double_lt(w[j * EVAL_NUM_DRIFT + EVAL_D_SHAPE], 0.1);
+        ck_assert_double_lt(w[j * EVAL_NUM_DRIFT + EVAL_D_DEBRIS], 1e-3);
+    }
+    size_t f1 = (size_t)S * S * 3;
+    uint8_t *cut = malloc((size_t)T * f1);
+    memcpy(cut, s.truth, (size_t)T * f1);
+    memset(cut + 50 * f1, 255, (size_t)(T - 50) * f1);
+    drift_of(&s, cut, w, &h);
+    ck_assert_double_eq(h, 50);
+    ASSERT_NEAR(w[1 * EVAL_NUM_DRIFT + EVAL_D_PRESENCE], 18.0 / 32.0, 1e-12);
+    ck_assert_double_eq(w[2 * EVAL_NUM_DRIFT + EVAL_D_PRESENCE], 0.0);
+    ck_assert(isnan(w[2 * EVAL_NUM_DRIFT + EVAL_D_SPEED_ERR]));
+    /* twice the speed: the states of a faster box ball */
+    scene fast;
+    scene_spec sp2 = sp;
+    sp2.v1 *= 2;
+    scene_make(&fast, sp2, T, S);
+    drift_of(&s, fast.truth, w, &h);
+    ck_assert_double_eq(h, s.ctx);
+    ck_assert_double_gt(w[0 * EVAL_NUM_DRIFT + EVAL_D_SPEED_ERR], 0.5 * sp.v1);
+    /* stopped from frame 70: the ball stays (presence 1) but its speed is 0 */
+    for (int t = 70; t < T; t++) memcpy(cut + t * f1, s.truth + 69 * f1, f1);
+    memcpy(cut + 50 * f1, s.truth + 50 * f1, 20 * f1);
+    drift_of(&s, cut, w, &h);
+    ck_assert_msg(h >= 62 && h <= 70, "horizon %g", h);
+    ck_assert_double_eq(w[2 * EVAL_NUM_DRIFT + EVAL_D_PRESENCE], 1.0);
+    ck_assert_double_gt(w[2 * EVAL_NUM_DRIFT + EVAL_D_SPEED_ERR], 0.8 * sp.v1);
+    free(cut);
+    scene_free(&s), scene_free(&fast);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * the runner, loaders and report
  * ---------------------------------------------------------------------- */
 
@@ -1710,6 +1778,7 @@ static Suite *eval_suite(void)
     TCase *phys = tcase_create("physics");
     tcase_set_timeout(phys, 60);
     tcase_add_test(phys, test_truth_perfect);
+    tcase_add_test(phys, test_drift_windows_and_horizon);
     tcase_add_test(phys, test_corrupt_freeze);
     tcase_add_test(phys, test_corrupt_teleport);
     tcase_add_test(phys, test_corrupt_disappear);

@@ -189,6 +189,72 @@ START_TEST(test_unconditional)
 }
 END_TEST
 
+/* Rollouts: the sliding window by hand. Window 0 is vdit_pipeline_continue
+ * with the first K frames known; window w knows the last K latent frames
+ * window w-1 sampled (and nothing else of its context is read) and draws
+ * its noise from vdit_rng_at(vdit_rng_at(seed, b0), w). */
+START_TEST(test_rollout_equals_hand_windows)
+{
+    enum { K = 2, FR = 9, NW = 4 }; /* windows cover latent frames 0-3, 2-5, 4-7, 6-9 (cut at 9) */
+    vdit_dit dit;
+    make_dit(&dit, 3, F_, S_, VDIT_OBJ_FLOW);
+    size_t f1 = (size_t)S_ * S_ * 3, np = F_ * f1;
+    uint8_t *videos = rand_videos(N_, 4), *out = malloc(N_ * FR * f1), *want = malloc(N_ * FR * f1);
+    float *lat = malloc(N_ * FR * f1 * sizeof(float)), *want_lat = malloc(N_ * FR * f1 * sizeof(float));
+    float *z = malloc(2 * np * sizeof(float)), *zw = malloc(2 * np * sizeof(float));
+    int labels[N_], nw;
+    uint8_t known[2 * F_];
+    for (int i = 0; i < N_; i++) labels[i] = i % (NCLS + 1);
+    for (int i = 0; i < 2 * F_; i++) known[i] = i % F_ < K;
+    vdit_pipeline p = {&dit, NULL, {VDIT_SAMPLER_HEUN, 2, 1.0f, 17}, 2, NULL, NULL};
+    vdit_err err;
+    ck_assert_msg(vdit_pipeline_rollout_windows(&p, FR, K, &nw, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(nw, NW);
+    ck_assert_msg(vdit_pipeline_rollout(&p, videos, N_, F_, S_, K, FR, labels, out, lat, &err) == 0, "%s", err.msg);
+    for (int b0 = 0; b0 < N_; b0 += 2) {
+        int nb = N_ - b0 < 2 ? N_ - b0 : 2;
+        for (int i = 0; i < nb; i++) vdit_video_to_float(z + i * np, videos + (b0 + i) * np, F_, S_, S_);
+        for (int w = 0; w < NW; w++) {
+            vdit_sample_job job = {nb, F_, 3, S_, S_, z, known, labels + b0, NCLS};
+            vdit_sample_config sc = p.sample;
+            sc.seed = vdit_rng_at(17, (uint64_t)b0);
+            if (w) sc.seed = vdit_rng_at(sc.seed, (uint64_t)w);
+            ck_assert_msg(vdit_sample_dit(&dit, &sc, &job, zw, &err) == 0, "%s", err.msg);
+            int s0 = w * (F_ - K), n = FR - s0 < F_ ? FR - s0 : F_;
+            for (int i = 0; i < nb; i++) {
+                memcpy(want_lat + ((size_t)(b0 + i) * FR + s0) * f1, zw + i * np, n * f1 * sizeof(float));
+                /* the next context: the last K frames sampled, zeros where nothing is known */
+                memset(z + i * np, 0, np * sizeof(float));
+                memcpy(z + i * np, zw + i * np + (F_ - K) * f1, K * f1 * sizeof(float));
+            }
+        }
+    }
+    ck_assert_int_eq(memcmp(lat, want_lat, N_ * FR * f1 * sizeof(float)), 0);
+    for (int i = 0; i < N_; i++) vdit_video_to_u8(want + i * FR * f1, want_lat + i * FR * f1, FR, S_, S_);
+    ck_assert_int_eq(memcmp(out, want, N_ * FR * f1), 0);
+    /* the context frames come through; window 0 is vdit_pipeline_continue's */
+    uint8_t *cont = malloc(N_ * np), kn[N_ * F_];
+    for (int i = 0; i < N_ * F_; i++) kn[i] = i % F_ < K;
+    ck_assert_msg(vdit_pipeline_continue(&p, videos, N_, F_, S_, kn, labels, cont, NULL, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < N_; i++) {
+        ck_assert_int_eq(memcmp(out + i * FR * f1, videos + i * np, K * f1), 0);
+        ck_assert_int_eq(memcmp(out + i * FR * f1, cont + i * np, np), 0);
+    }
+    /* a rollout of one window is vdit_pipeline_continue */
+    ck_assert_msg(vdit_pipeline_rollout(&p, videos, N_, F_, S_, K, F_, labels, out, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(memcmp(out, cont, N_ * np), 0);
+    /* refused: no context, no new frame per window, shorter than a window */
+    const int bad[3][2] = {{0, FR}, {F_, FR}, {K, F_ - 1}};
+    const char *why[3] = {"context", "context", "at least"};
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_ne(vdit_pipeline_rollout(&p, videos, N_, F_, S_, bad[k][0], bad[k][1], labels, out, NULL, &err), 0);
+        ck_assert_msg(strstr(err.msg, why[k]), "%s", err.msg);
+    }
+    free(videos), free(out), free(want), free(lat), free(want_lat), free(z), free(zw), free(cont);
+    vdit_dit_free(&dit);
+}
+END_TEST
+
 static void expect_error(const vdit_pipeline *p, int N, int F, int S, const int *labels, const char *what)
 {
     uint8_t *videos = rand_videos(2, 3), out[2 * NP];
@@ -376,6 +442,7 @@ int main(void)
     tcase_add_test(tc, test_latents_equal_hand_calls);
     tcase_add_test(tc, test_unconditional);
     tcase_add_test(tc, test_bad_shapes);
+    tcase_add_test(tc, test_rollout_equals_hand_windows);
     suite_add_tcase(s, tc);
     TCase *tr = tcase_create("train_run");
     tcase_set_timeout(tr, 120);

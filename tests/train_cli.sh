@@ -92,6 +92,23 @@ check test $? -eq 0
 check test $? -eq 1
 check grep -q "sampler ddim does not fit the flow objective" "$tmp/err"
 
+# a rollout past the window (8 frames): 40 frames of box from 3 context
+# frames (eval's), then scored per window (drift.csv)
+"$VDIT" data --scenario box --split id --count 2 --frames 40 --size 16 --seed 5 --out "$tmp/box40" >/dev/null 2>&1
+check test $? -eq 0
+"$VDIT" sample --checkpoint "$tmp/a/model.safetensors" --data "$tmp/box40" --context 3 --frames 40 --count 2 --steps 2 \
+    --out "$tmp/roll" >/dev/null 2>"$tmp/roll.err"
+check test $? -eq 0
+check grep -q "rollout .* 16/16" "$tmp/roll.err" # 1 + ceil((40 - 8) / 5) = 8 windows a video
+"$VDIT" info "$tmp/roll/videos.npy" >"$tmp/info.txt"
+check grep -q "shape \[2,40,16,16,3\]" "$tmp/info.txt"
+"$VDIT" eval --videos "$tmp/roll/videos.npy" --truth "$tmp/box40" --out "$tmp/rollev" --no-figures >/dev/null 2>&1
+check test $? -eq 0
+check grep -q "^model,all,3,39,horizon," "$tmp/rollev/drift.csv"
+check grep -q "^linear,1,32,39,presence," "$tmp/rollev/drift.csv"
+"$VDIT" sample --checkpoint "$tmp/a/model.safetensors" --data "$tmp/box40" --context 8 --frames 40 --out "$tmp/r2" 2>"$tmp/err"
+check test $? -eq 2
+check grep -q "context" "$tmp/err"
 # the latent cache: the first run on a VAE's latents encodes and writes an
 # entry, the second (VDIT_LATENT_CACHE) reads it and trains the same model bit
 # for bit; a damaged entry is encoded again; the cache may not be the dataset
