@@ -221,7 +221,7 @@ void vdit_dataset_free(vdit_dataset *ds);
 
 typedef struct {
     int N, T, C, H, W; /* latent videos [N][T][C][H][W] */
-    int num_classes;   /* scenario labels 0..num_classes-1 */
+    int num_classes;   /* scenario labels 0..num_classes-1: phyworld's 5, or 6 with box videos */
     float *x;
     int *labels;     /* [N] */
     int S, frames;   /* the videos' size and frame count */

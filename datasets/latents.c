@@ -177,7 +177,12 @@ int vdit_latents_load(vdit_latent_set *ls, const char *dir, const char *vae_path
     }
     memcpy(ls->videos, videos, (size_t)N * nv);
     ls->S = S, ls->frames = T;
-    ls->num_classes = VDIT_NSCENARIOS;
+    /* phyworld's five classes unless a box video is there: the label table's
+     * size changes a model's initial weights, so models of the five
+     * scenarios stay what they were before box was added */
+    ls->num_classes = VDIT_NPHYWORLD;
+    for (int i = 0; i < N; i++)
+        if (labels[i] >= VDIT_NPHYWORLD) ls->num_classes = VDIT_NSCENARIOS;
     /* pixels (the latent video is the video in [-1, 1]) or the VAE's scaled latents */
     vdit_vae vae;
     if (vae_path && vdit_vae_load(&vae, vae_path, err)) goto done;

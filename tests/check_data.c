@@ -1063,7 +1063,7 @@ START_TEST(test_latents_load)
     vdit_latent_set ls;
     ck_assert_msg(vdit_latents_load(&ls, dir, NULL, 3, NULL, &err) == 0, "%s", err.msg);
     ck_assert(ls.N == 3 && ls.T == T && ls.C == 3 && ls.H == Sz && ls.W == Sz);
-    ck_assert(ls.S == Sz && ls.frames == T && ls.num_classes == VDIT_NSCENARIOS);
+    ck_assert(ls.S == Sz && ls.frames == T && ls.num_classes == VDIT_NPHYWORLD);
     ck_assert_int_eq(memcmp(ls.videos, ds.videos.data, 3 * nv), 0);
     const uint8_t *v = ds.videos.data;
     for (int i = 0; i < 3; i++) {

@@ -100,6 +100,15 @@ check test $? -eq 0
     --out "$tmp/roll" >/dev/null 2>"$tmp/roll.err"
 check test $? -eq 0
 check grep -q "rollout .* 16/16" "$tmp/roll.err" # 1 + ceil((40 - 8) / 5) = 8 windows a video
+# the label table: phyworld's five classes, six once box videos are trained on
+"$VDIT" info "$tmp/a/model.safetensors" | grep -q '"num_classes":5'
+check test $? -eq 0
+"$VDIT" data --scenario box --split train --count 4 --frames 8 --size 16 --out "$tmp/box8" >/dev/null 2>&1
+tiny_dit_ini "$tmp/tinybox.ini"
+"$VDIT" train --config "$tmp/tinybox.ini" --data "$tmp/box8" --out "$tmp/boxrun" >/dev/null 2>&1
+check test $? -eq 0
+"$VDIT" info "$tmp/boxrun/model.safetensors" | grep -q '"num_classes":6'
+check test $? -eq 0
 "$VDIT" info "$tmp/roll/videos.npy" >"$tmp/info.txt"
 check grep -q "shape \[2,40,16,16,3\]" "$tmp/info.txt"
 "$VDIT" eval --videos "$tmp/roll/videos.npy" --truth "$tmp/box40" --out "$tmp/rollev" --no-figures >/dev/null 2>&1
