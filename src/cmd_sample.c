@@ -22,19 +22,25 @@
 #include "vdit.h"
 
 
-/* "0,1,2,9" -> known[t] = 1 for those frames */
+/* "0-2,9" or "0,1,2,9" -> known[t] = 1 for those frames (ranges inclusive) */
 static int parse_known(const cli_cmd *cmd, const char *s, uint8_t *known, int T)
 {
     memset(known, 0, (size_t)T);
     const char *p = s;
     while (*p) {
         char *end;
-        long t = strtol(p, &end, 10);
-        if (end == p || t < 0 || t >= T || (*end && *end != ',')) {
-            cli_usage_error(cmd, "--known '%s' must list frame indices in 0..%d", s, T - 1);
+        long a = strtol(p, &end, 10), b = a;
+        int ok = end != p;
+        if (ok && *end == '-') {
+            const char *q = end + 1;
+            b = strtol(q, &end, 10);
+            ok = end != q;
+        }
+        if (!ok || a < 0 || b < a || b >= T || (*end && *end != ',')) {
+            cli_usage_error(cmd, "--known '%s' must list frame indices or ranges (e.g. 0-2,29-31) in 0..%d", s, T - 1);
             return -1;
         }
-        known[t] = 1;
+        for (long t = a; t <= b; t++) known[t] = 1;
         p = *end ? end + 1 : end;
     }
     return 0;
@@ -163,7 +169,10 @@ int cmd_sample(int argc, char **argv)
         {"--data", "DIR", "dataset whose videos give the context frames (and the truth shown)", NULL},
         {"--first", "I", "first video of --data to continue (default 0)", NULL},
         {"--context", "K", "known latent frames at the start of each video (default 3 with --data, else 0)", NULL},
-        {"--known", "LIST", "known frames as indices, e.g. 0,1,2,15 (fills the others); needs --data", NULL},
+        {"--known", "LIST",
+         "known latent frames, indices or ranges (fills the others): 0-2,29-31 extends both ways, 0,31 interpolates; "
+         "needs --data",
+         NULL},
         {"--label", "Y", "class label (default: the video's scenario with --data, else the null label)", NULL},
         {"--sampler", "NAME", "ddpm|ddim (eps models), euler|heun (flow models); default ddim or heun", NULL},
         {"--steps", "N", "sampler steps (default 50)", NULL},

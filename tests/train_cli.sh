@@ -88,6 +88,13 @@ for f in videos.npy latents.npy sample_000.gif sample_002.gif contact.png; do ch
 "$VDIT" sample --checkpoint "$tmp/a/model.safetensors" --data "$tmp/data" --known 0,1,7 --count 1 --steps 2 \
     --out "$tmp/s2" >/dev/null 2>&1
 check test $? -eq 0
+# --known as ranges: the same samples as the list
+"$VDIT" sample --checkpoint "$tmp/a/model.safetensors" --data "$tmp/data" --known 0-1,7 --count 1 --steps 2 \
+    --out "$tmp/s2r" >/dev/null 2>&1
+check cmp "$tmp/s2/videos.npy" "$tmp/s2r/videos.npy"
+"$VDIT" sample --checkpoint "$tmp/a/model.safetensors" --data "$tmp/data" --known 3-1 --out "$tmp/s2x" 2>"$tmp/err"
+check test $? -eq 2
+check grep -q "known '3-1' must list frame indices or ranges" "$tmp/err"
 "$VDIT" sample --checkpoint "$tmp/a/model.safetensors" --sampler ddim --out "$tmp/s3" 2>"$tmp/err"
 check test $? -eq 1
 check grep -q "sampler ddim does not fit the flow objective" "$tmp/err"
