@@ -111,7 +111,7 @@ int vdit_bench_sample(const vdit_dit_config *mc, int B, int steps, double *ms, d
         for (int t = 0; t < T && t < 3; t++) known[(size_t)b * T + t] = 1;
     }
     vdit_sample_job job = {B, T, mc->latent_channels, mc->grid[1], mc->grid[2], ctx, known, y, mc->num_classes};
-    vdit_sample_config sc = {mc->objective == VDIT_OBJ_EPS ? VDIT_SAMPLER_DDIM : VDIT_SAMPLER_EULER, 1, 1.5f, 1, 0};
+    vdit_sample_config sc = {mc->objective == VDIT_OBJ_EPS ? VDIT_SAMPLER_DDIM : VDIT_SAMPLER_EULER, 1, 1.5f, 1, 0, 0.0f};
     for (int s = 0; s <= steps && !rc; s++) {
         double t0 = vdit_seconds();
         rc = vdit_sample_dit(&m, &sc, &job, out, err);

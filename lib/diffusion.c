@@ -56,6 +56,22 @@ void vdit_model_input(float *x_in, const float *x_t, const float *x0, const uint
         }
 }
 
+void vdit_noise_context(float *x_in, const uint8_t *known, const float *sigma, uint64_t seed, uint64_t first, int B,
+                        int T, int C, int H, int W)
+{
+    size_t frame = (size_t)C * H * W, frame_in = (2 * (size_t)C + 1) * H * W;
+    for (int b = 0; b < B; b++) {
+        if (!(sigma[b] > 0)) continue;
+        uint64_t sb = vdit_rng_at(seed, first + (uint64_t)b);
+        for (int t = 0; t < T; t++) {
+            size_t bt = (size_t)b * T + t;
+            if (!known || !known[bt]) continue;
+            float *ctx = x_in + bt * frame_in + frame; /* the clean-context channels */
+            for (size_t i = 0; i < frame; i++) ctx[i] += sigma[b] * vdit_normal_at(sb, (uint64_t)t * frame + i);
+        }
+    }
+}
+
 void vdit_training_batch(const vdit_diffusion *d, float *x_in, float *target, float *t_model, const float *x0,
                          const float *eps, const float *tt, const uint8_t *known, int B, int T, int C, int H, int W)
 {
@@ -117,6 +133,9 @@ typedef struct {
     const vdit_sample_job *job;
     float cfg;
     int guide_context;
+    float context_noise; /* std on the known frames; sigma[B] holds it per video */
+    float *sigma;
+    uint64_t noise_seed;
     float *x_in;  /* [2B][T][2C+1][H][W] */
     float *pred2; /* [2B][T][C][H][W] */
     float *t2;    /* [2B] */
@@ -131,6 +150,8 @@ static int guided_predict(guided *g, const float *x, float t_model, float *pred,
     int B = j->B, both = g->cfg != 1.0f;
     size_t n = (size_t)j->T * j->C * j->H * j->W, nin = (size_t)j->T * (2 * j->C + 1) * j->H * j->W;
     vdit_model_input(g->x_in, x, j->context, j->known, B, j->T, j->C, j->H, j->W);
+    /* the same noise at every step: the model sees one noisy context */
+    if (g->context_noise > 0) vdit_noise_context(g->x_in, j->known, g->sigma, g->noise_seed, 0, B, j->T, j->C, j->H, j->W);
     for (int b = 0; b < B; b++) {
         g->t2[b] = g->t2[B + b] = t_model;
         g->y2[b] = j->labels ? j->labels[b] : j->null_label;
@@ -166,14 +187,27 @@ int vdit_sample_with(vdit_denoiser f, void *ctx, const vdit_diffusion *d, const 
 
     size_t n = (size_t)B * job->T * job->C * job->H * job->W;
     size_t nin = (size_t)B * job->T * (2 * job->C + 1) * job->H * job->W;
-    guided g = {f, ctx, job, sc->cfg, sc->guide_context, malloc(2 * nin * sizeof(float)), malloc(2 * n * sizeof(float)),
-                malloc(2 * B * sizeof(float)), malloc(2 * B * sizeof(int))};
+    if (!(sc->context_noise >= 0) || !isfinite(sc->context_noise))
+        return vdit_seterr(err, "context noise %g must be a finite number >= 0", sc->context_noise);
+    guided g = {f,
+                ctx,
+                job,
+                sc->cfg,
+                sc->guide_context,
+                sc->context_noise,
+                malloc(B * sizeof(float)),
+                vdit_rng_at(sc->seed, 0x63747867ull), /* apart from x_T's stream */
+                malloc(2 * nin * sizeof(float)),
+                malloc(2 * n * sizeof(float)),
+                malloc(2 * B * sizeof(float)),
+                malloc(2 * B * sizeof(int))};
     float *pred = malloc(n * sizeof(float)), *x2 = malloc(n * sizeof(float)), *pred2 = malloc(n * sizeof(float));
     int rc = -1;
-    if (!g.x_in || !g.pred2 || !g.t2 || !g.y2 || !pred || !x2 || !pred2) {
+    if (!g.sigma || !g.x_in || !g.pred2 || !g.t2 || !g.y2 || !pred || !x2 || !pred2) {
         vdit_seterr(err, "out of memory for sampling %d videos", B);
         goto done;
     }
+    for (int b = 0; b < B; b++) g.sigma[b] = sc->context_noise;
     float *x = out;
     for (size_t i = 0; i < n; i++) x[i] = vdit_normal_at(sc->seed, i); /* x_T ~ N(0, I) */
     uint64_t noise_stream = (uint64_t)n;                             /* DDPM's noise continues the stream */
@@ -234,7 +268,7 @@ int vdit_sample_with(vdit_denoiser f, void *ctx, const vdit_diffusion *d, const 
     }
     rc = 0;
 done:
-    free(g.x_in), free(g.pred2), free(g.t2), free(g.y2), free(pred), free(x2), free(pred2);
+    free(g.sigma), free(g.x_in), free(g.pred2), free(g.t2), free(g.y2), free(pred), free(x2), free(pred2);
     return rc;
 }
 

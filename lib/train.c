@@ -40,6 +40,7 @@ void vdit_train_config_default(vdit_train_config *c)
     c->context_frames = 3;
     c->context_probs[0] = c->context_probs[1] = c->context_probs[2] = 0.1f;
     c->context_probs[3] = 0.7f;
+    c->context_noise = 0.0f;
     c->time_sampling = VDIT_TIME_UNIFORM;
     c->seed = 0;
 }
@@ -66,6 +67,8 @@ int vdit_train_config_check(const vdit_train_config *c, vdit_err *err)
         sum += c->context_probs[k];
     }
     if (fabs(sum - 1.0) > 1e-4) return vdit_seterr(err, "context_probs sum to %g, not 1", sum);
+    if (!(c->context_noise >= 0) || !isfinite(c->context_noise))
+        return vdit_seterr(err, "context_noise %g must be a finite number >= 0", c->context_noise);
     return 0;
 }
 
@@ -100,7 +103,7 @@ int vdit_trainer_create(vdit_trainer *tr, const vdit_dit_config *mc, const vdit_
     size_t P = tr->model.num_params, n = video_numel(mc) * local_B;
     size_t nin = (size_t)local_B * mc->grid[0] * (2 * mc->latent_channels + 1) * mc->grid[1] * mc->grid[2];
     tr->ema = malloc(3 * P * sizeof(float));
-    tr->eps = malloc((4 * n + nin + 2 * (size_t)local_B) * sizeof(float));
+    tr->eps = malloc((4 * n + nin + 3 * (size_t)local_B) * sizeof(float));
     tr->labels = malloc(local_B * sizeof(int));
     tr->known = malloc((size_t)local_B * mc->grid[0]);
     if (!tr->ema || !tr->eps || !tr->labels || !tr->known) {
@@ -117,6 +120,7 @@ int vdit_trainer_create(vdit_trainer *tr, const vdit_dit_config *mc, const vdit_
     tr->x_in = tr->dout + n;
     tr->tt = tr->x_in + nin;
     tr->t_model = tr->tt + local_B;
+    tr->sigma = tr->t_model + local_B;
     return 0;
 }
 
@@ -181,6 +185,13 @@ int vdit_trainer_step(vdit_trainer *tr, const float *x0, const int *labels, int 
 
     vdit_training_batch(&tr->diffusion, tr->x_in, tr->target, tr->t_model, x0, tr->eps, tr->tt, tr->known, B, T, C, H,
                         W);
+    if (tc->context_noise > 0) {
+        /* its own stream (per sample, from the global index), so runs
+         * without it draw exactly what they drew before */
+        uint64_t cs = vdit_rng_at(step_seed, 0x63746e6f697365ull);
+        for (int j = 0; j < B; j++) tr->sigma[j] = (float)(tc->context_noise * uniform01(cs, (uint64_t)(first + j)));
+        vdit_noise_context(tr->x_in, tr->known, tr->sigma, vdit_rng_at(cs, UINT64_MAX), (uint64_t)first, B, T, C, H, W);
+    }
     if (vdit_dit_forward(m, tr->x_in, tr->t_model, tr->labels, B, tr->pred, err)) return -1;
     double loss = vdit_masked_mse(tr->dout, tr->pred, tr->target, tr->known, B, tc->batch, T, C, H, W);
     vdit_dit_zero_grad(m);

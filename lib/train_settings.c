@@ -67,6 +67,7 @@ static const vdit__setting_key KEYS[] = {
     {"train", "log_every", SET_INT, OFF(log_every), NULL, 1, 1000000000, NULL, NULL},
     {"data", "context_frames", SET_INT, OFF(train.context_frames), NULL, 0, VDIT_MAX_CONTEXT, NULL, NULL},
     {"data", "context_probs", SET_CUSTOM, OFF(context_probs_text), NULL, 0, 0, parse_probs_text, NULL},
+    {"data", "context_noise", SET_FLOAT, OFF(train.context_noise), NULL, 0, 0, NULL, NULL},
     {"data", "labels", SET_BOOL, OFF(use_labels), NULL, 0, 0, NULL, NULL},
     {"data", "count", SET_INT, OFF(count), NULL, 0, 1000000000, NULL, NULL},
 };

@@ -579,6 +579,14 @@ void vdit_diffusion_init(vdit_diffusion *d, vdit_objective objective);
 /* Model input x_in[B][T][2C+1][H][W] of the contract: the noisy latent, the
  * context latent (x0 on known frames, zero elsewhere), the mask. known may
  * be NULL (nothing known). */
+/* Context noise augmentation (GameNGen): the context channel of each known
+ * frame of x_in[B][T][2C+1][H][W] gets Gaussian noise of std sigma[b] (one
+ * per video; 0: none), drawn from vdit_rng_at(seed, first + b) (first: the
+ * batch's global index, so data-parallel shards draw what one process
+ * would). A model trained so learns to continue imperfect context - its own
+ * earlier frames in a rollout. */
+void vdit_noise_context(float *x_in, const uint8_t *known, const float *sigma, uint64_t seed, uint64_t first, int B,
+                        int T, int C, int H, int W);
 void vdit_model_input(float *x_in, const float *x_t, const float *x0, const uint8_t *known, int B, int T, int C,
                       int H, int W);
 
@@ -612,6 +620,10 @@ typedef struct {
      * pushes a sample away from what the model would draw without the
      * context: against the pull of every motion toward the training mean. */
     int guide_context;
+    /* std of the Gaussian noise the model sees on the known frames (0:
+     * clean), for a model trained with context_noise; the result's known
+     * frames stay the clean context */
+    float context_noise;
 } vdit_sample_config;
 
 /* What a sampler calls: pred[B][T][C][H][W] from the model input
@@ -662,6 +674,9 @@ typedef struct {
     float context_probs[VDIT_MAX_CONTEXT + 1]; /* P(K = k), k = 0..K_max */
     vdit_time_sampling time_sampling; /* flow only */
     uint64_t seed;
+    /* context noise augmentation: each sample's known frames get Gaussian
+     * noise of a std drawn uniformly in [0, context_noise] (0: off) */
+    float context_noise;
 } vdit_train_config;
 
 /* Fills the defaults (batch 16, 2000 steps, lr 3e-4 with 100 warm-up steps
@@ -681,7 +696,7 @@ typedef struct {
     int step;                     /* optimiser steps taken */
     /* batch buffers, sized for the local batch */
     int local_B;
-    float *eps, *x_in, *target, *pred, *dout, *tt, *t_model;
+    float *eps, *x_in, *target, *pred, *dout, *tt, *t_model, *sigma;
     int *labels;
     uint8_t *known;
 } vdit_trainer;

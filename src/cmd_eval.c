@@ -275,7 +275,7 @@ int cmd_eval(int argc, char **argv)
         }
     } else {
         vdit_sample_config sc = {sampler >= 0 ? (vdit_sampler)sampler : vdit_sampler_default(in.dit.cfg.objective),
-                                  steps, (float)cfg, seed, guide};
+                                  steps, (float)cfg, seed, guide, 0.0f};
         if (generate_videos(&in, sc, batch, t, ckpt)) goto done;
     }
     eval_report_options ro;

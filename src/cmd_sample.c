@@ -179,6 +179,8 @@ int cmd_sample(int argc, char **argv)
         {"--cfg", "W", "classifier-free guidance weight (default 1: none)", NULL},
         {"--guide", "WHAT", "what guidance's unconditional branch drops: label (default) or context (the known frames)",
          NULL},
+        {"--context-noise", "S", "std of the noise put on the known frames the model sees (default 0; for a model "
+                                 "trained with [data] context_noise)", NULL},
         {"--seed", "S", "noise seed (default 0)", NULL},
         {"--frames", "N", "roll out to N frames by the model's own sliding window: each window keeps the last --context "
                           "latent frames of the one before (default: one window); needs --data", NULL},
@@ -194,11 +196,12 @@ int cmd_sample(int argc, char **argv)
     const char *ckpt = cli_required(&cmd, "--checkpoint"), *out = cli_required(&cmd, "--out");
     const char *data = cli_get(&cmd, "--data"), *vae = cli_get(&cmd, "--vae"), *known_s = cli_get(&cmd, "--known");
     int first, steps, count, batch, sampler, guide;
-    double cfg;
+    double cfg, context_noise;
     uint64_t seed;
     if (!ckpt || !out || cli_int(&cmd, "--first", 0, 0, 1 << 30, &first) ||
         cli_int(&cmd, "--steps", 50, 1, VDIT_DDPM_STEPS, &steps) || cli_int(&cmd, "--count", 4, 1, 1 << 20, &count) ||
         cli_int(&cmd, "--batch", 8, 1, 4096, &batch) || cli_float(&cmd, "--cfg", 1.0, &cfg) ||
+        cli_float(&cmd, "--context-noise", 0.0, &context_noise) ||
         cli_u64(&cmd, "--seed", 0, &seed) || cli_choice(&cmd, "--sampler", CLI_SAMPLERS, -1, &sampler) ||
         cli_choice(&cmd, "--guide", CLI_GUIDES, 0, &guide))
         return 2;
@@ -222,8 +225,8 @@ int cmd_sample(int argc, char **argv)
     vdit_latent_set ls = {0};
     vdit_vae vm = {0};
     progress pb;
-    vdit_pipeline p = {&m, vae ? &vm : NULL, {(vdit_sampler)sampler, steps, (float)cfg, seed, guide}, batch,
-                       progress_step, &pb};
+    vdit_pipeline p = {&m,    vae ? &vm : NULL, {(vdit_sampler)sampler, steps, (float)cfg, seed, guide, (float)context_noise},
+                       batch, progress_step, &pb};
     float *lat = NULL;
     char *tmp = NULL; /* the folder being written, renamed to out when whole */
     uint8_t *known = NULL, *videos = NULL, *window = NULL, *shown = NULL; /* rollouts: context windows, truth shown */

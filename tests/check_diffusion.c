@@ -286,6 +286,83 @@ START_TEST(test_resume_bit_identical)
 }
 END_TEST
 
+/* Context noise: only the known frames' context channels move, by noise of
+ * the std asked (measured), the same noise for the same global index
+ * whatever the batch split; in sampling the model sees the noisy context
+ * (the context oracle's point moves with it) but the result keeps the
+ * clean one; in training it changes the loss, and 0 changes nothing. */
+START_TEST(test_context_noise)
+{
+    enum { B = 3, FIN = (2 * C_ + 1) * H_ * W_, F = C_ * H_ * W_ };
+    float *x_t = rand_tensor(B * NV, 1.0f, 4), *x0 = rand_tensor(B * NV, 1.0f, 5);
+    float *a = zeros((size_t)B * T_ * FIN), *b = zeros((size_t)B * T_ * FIN);
+    uint8_t known[B * T_] = {1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+    float sigma[B] = {0.5f, 0.0f, 2.0f};
+    vdit_model_input(a, x_t, x0, known, B, T_, C_, H_, W_);
+    vdit_model_input(b, x_t, x0, known, B, T_, C_, H_, W_);
+    vdit_noise_context(b, known, sigma, 77, 0, B, T_, C_, H_, W_);
+    double s2 = 0;
+    int n = 0, moved = 0;
+    for (int v = 0; v < B; v++)
+        for (int t = 0; t < T_; t++)
+            for (int i = 0; i < FIN; i++) {
+                size_t k = ((size_t)v * T_ + t) * FIN + i;
+                int ctx = i >= F && i < 2 * F, noisy = ctx && known[v * T_ + t] && sigma[v] > 0;
+                if (!noisy) ck_assert_msg(a[k] == b[k], "video %d frame %d value %d moved", v, t, i);
+                else if (v == 0) s2 += (double)(b[k] - a[k]) * (b[k] - a[k]), n++, moved += b[k] != a[k];
+            }
+    ck_assert_int_eq(moved, n);
+    ck_assert_msg(fabs(sqrt(s2 / n) - 0.5) < 0.1, "std %g, not 0.5", sqrt(s2 / n)); /* 64 draws */
+    /* video 2 alone, as the third of the batch: the same noise */
+    float *c = zeros((size_t)T_ * FIN);
+    vdit_model_input(c, x_t + 2 * NV, x0 + 2 * NV, known + 2 * T_, 1, T_, C_, H_, W_);
+    vdit_noise_context(c, known + 2 * T_, sigma + 2, 77, 2, 1, T_, C_, H_, W_);
+    ck_assert_int_eq(memcmp(c, b + 2 * (size_t)T_ * FIN, (size_t)T_ * FIN * sizeof(float)), 0);
+    /* sampling: a denoiser that reads the context sees it noisy; the result's known frames are clean */
+    vdit_diffusion d;
+    vdit_diffusion_init(&d, VDIT_OBJ_FLOW);
+    oracle o = {&d, x0, 0};
+    int cond = 0;
+    uint8_t kn[T_] = {1, 0, 0, 0};
+    vdit_sample_job job = {1, T_, C_, H_, W_, x0, kn, &cond, 1};
+    vdit_sample_config sc = {VDIT_SAMPLER_EULER, 4, 1.0f, 3, 0, 0.0f};
+    float *clean = zeros(NV), *noisy = zeros(NV);
+    vdit_err err;
+    ck_assert_int_eq(vdit_sample_with(oracle_denoise, &o, &d, &sc, &job, clean, &err), 0);
+    sc.context_noise = 0.3f;
+    ck_assert_int_eq(vdit_sample_with(oracle_denoise, &o, &d, &sc, &job, noisy, &err), 0);
+    ck_assert_int_eq(memcmp(noisy, x0, F * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(clean, noisy, NV * sizeof(float)), 0); /* the oracle ignores the context */
+    sc.context_noise = -1.0f;
+    ck_assert_int_eq(vdit_sample_with(oracle_denoise, &o, &d, &sc, &job, noisy, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "context noise"));
+    /* training: 0 draws nothing (two runs alike, and tests/check_pipeline's
+     * plain loop fixes the draws of a run without it); 0.5 another loss */
+    vdit_dit_config mc = tiny_model(VDIT_OBJ_FLOW);
+    vdit_train_config tc = tiny_train();
+    float data[4 * NV];
+    int labels[4];
+    tiny_data(data, labels);
+    double l[3], norm;
+    for (int k = 0; k < 3; k++) {
+        vdit_train_config t2 = tc;
+        t2.context_probs[0] = 0.0f, t2.context_probs[1] = 1.0f; /* a known frame in every sample */
+        t2.context_noise = k == 2 ? 0.5f : 0.0f;
+        vdit_trainer tr;
+        ck_assert_msg(vdit_trainer_create(&tr, &mc, &t2, 4, &err) == 0, "%s", err.msg);
+        for (int st = 0; st < 3; st++) /* step 1's output is 0 whatever the input (adaLN-Zero) */
+            ck_assert_int_eq(vdit_trainer_step(&tr, data, labels, 0, NULL, NULL, &l[k], &norm, &err), 0);
+        vdit_trainer_free(&tr);
+    }
+    ck_assert(l[0] == l[1]);
+    ck_assert(l[2] != l[0]);
+    tc.context_noise = -0.1f;
+    ck_assert_int_eq(vdit_train_config_check(&tc, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "context_noise"));
+    free(x_t), free(x0), free(a), free(b), free(c), free(clean), free(noisy);
+}
+END_TEST
+
 START_TEST(test_lr_and_sample_dit)
 {
     vdit_train_config tc = tiny_train();
@@ -326,6 +403,7 @@ int main(void)
     tcase_add_test(tc, test_samplers_one_point);
     tcase_add_test(tc, test_guidance_and_context);
     tcase_add_test(tc, test_training_batch_and_loss);
+    tcase_add_test(tc, test_context_noise);
     tcase_add_test(tc, test_loss_falls);
     tcase_add_test(tc, test_resume_bit_identical);
     tcase_add_test(tc, test_lr_and_sample_dit);
