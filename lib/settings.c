@@ -18,7 +18,10 @@
  * line, and reads lines of any length. inih (Debian's build) takes at most
  * `num` - 1 bytes a line; a longer line is given to it cut after a non-blank
  * byte (so inih's trailing-blank strip keeps the value whole) and the rest
- * is kept in `tail`, joined to the value by on_line. */
+ * is kept in `tail`, joined to the value by on_line. A key too long for that
+ * (an experiment's [sweep] line of many keys joined by &) reaches inih as
+ * LONG_KEY with its value, and on_line gives it its own name back. */
+#define LONG_KEY "vdit.long.key"
 typedef struct {
     FILE *f;
     int line;          /* lines read so far: the line of the key being handled */
@@ -26,6 +29,8 @@ typedef struct {
     size_t raw_cap;
     const char *head;  /* inih's copy of the line's head, NULL: the line was whole */
     size_t head_len;
+    size_t tail_off;   /* where in raw the text after the head starts */
+    char *long_key;    /* the name inih sees as LONG_KEY (this line's or the key it continues) */
     char *value;       /* the joined value of a long line */
     size_t value_cap;
     char *key_value;   /* the value of the last key so far, continuation lines appended */
@@ -88,11 +93,36 @@ static char *read_line(char *str, int num, void *stream)
         return str;
     }
     size_t cut = (size_t)num - 1;
+    /* a key line (not blank-led, a comment or a section) whose '=' (or ':',
+     * inih's other delimiter) is past what inih can hold of a name */
+    size_t eq = strcspn(r->raw, "=:");
+    char c0 = r->raw[0];
+    if (!isspace((unsigned char)c0) && c0 != ';' && c0 != '#' && c0 != '[' && r->raw[eq] && eq + 8 > cut &&
+        strlen(LONG_KEY) + 16 < cut) {
+        size_t k = eq;
+        while (k && isspace((unsigned char)r->raw[k - 1])) k--;
+        char *name = strndup(r->raw, k);
+        if (!name) return NULL;
+        free(r->long_key);
+        r->long_key = name;
+        size_t o = (size_t)snprintf(str, (size_t)num, "%s =", LONG_KEY), from = eq + 1, room = cut - o;
+        while (isspace((unsigned char)r->raw[from]) && r->raw[from] != '\n') from++;
+        size_t take = strlen(r->raw + from) < room ? strlen(r->raw + from) : room;
+        while (take && isspace((unsigned char)r->raw[from + take - 1])) take--;
+        str[o++] = ' ';
+        memcpy(str + o, r->raw + from, take);
+        str[o + take] = 0;
+        r->head = str;
+        r->head_len = o + take;
+        r->tail_off = from + take;
+        return str;
+    }
     while (cut > 1 && isspace((unsigned char)r->raw[cut - 1])) cut--;
     memcpy(str, r->raw, cut);
     str[cut] = 0;
     r->head = str;
     r->head_len = cut;
+    r->tail_off = cut;
     return str;
 }
 
@@ -102,8 +132,9 @@ static int on_line(void *user, const char *section, const char *name, const char
     if (r->err_line) return 0; /* only the first error is reported */
     /* a long line: inih saw its head; the rest joins the value unless inih
      * cut the value short at a comment ("; ..." after a blank) */
+    if (r->long_key && !strcmp(name, LONG_KEY)) name = r->long_key;
     if (r->head && value + strlen(value) == r->head + r->head_len) {
-        const char *tail = r->raw + r->head_len;
+        const char *tail = r->raw + r->tail_off;
         size_t n = strlen(tail);
         if (!*value) /* the head ended at '=' */
             while (isspace((unsigned char)*tail)) tail++, n--;
@@ -196,6 +227,7 @@ int vdit__ini_read(const char *path, vdit__ini_key_fn key, void *user, vdit_err 
     free(r.key_value);
     free(r.key_name);
     free(r.key_section);
+    free(r.long_key);
     for (int i = 0; i < r.nseen; i++) free(r.seen[i]);
     free(r.seen);
     free(r.seen_line);

@@ -100,4 +100,15 @@ k=a.very.long.key.name.that.is.longer.than.fifty.characters.in.all
 printf '[sweep]\n%s =\n    1 |\n    2\n  [x]\n' "$k" >"$tmp/long.ini"
 expect 0 "" "$VDIT" config resolve "$tmp/long.ini"
 check test "$(cat "$tmp/out")" = "$(printf 'sweep\t%s\t1 | 2 [x]' "$k")"
+# a key longer than inih's whole 200-byte line (a [sweep] line of many keys
+# joined by &) is read whole, its value too, and continued like any key;
+# the key after it keeps its own name
+k=$(printf 'section.key%02d & ' $(seq 1 20))last.key # 339 bytes
+printf '[sweep]\n%s = 1 & 2 |\n    3 & 4\nnext = 5\n' "$k" >"$tmp/longkey.ini"
+expect 0 "" "$VDIT" config resolve "$tmp/longkey.ini"
+check test "$(cat "$tmp/out")" = "$(printf 'sweep\t%s\t1 & 2 | 3 & 4\nsweep\tnext\t5' "$k")"
+v=$(printf 'v%03d ' $(seq 1 60))end
+printf '[sweep]\n%s = %s\n' "$k" "$v" >"$tmp/longkv.ini"
+expect 0 "" "$VDIT" config resolve "$tmp/longkv.ini"
+check test "$(cat "$tmp/out")" = "$(printf 'sweep\t%s\t%s' "$k" "$v")"
 testlib_finish
