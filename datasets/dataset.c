@@ -216,7 +216,7 @@ static void add_array(json_t *arrays, const char *name, const char *dtype, int n
     json_object_set_new(arrays, name, o);
 }
 
-static char *meta_json(const vdit_data_spec *sp, char *const *captions)
+static char *meta_json(const vdit_data_spec *sp, char *const *captions, char *const *shorts)
 {
     int64_t N = sp->count, T = sp->frames, S = sp->size;
     json_t *m = json_object();
@@ -263,7 +263,8 @@ static char *meta_json(const vdit_data_spec *sp, char *const *captions)
     add_array(arr, "params", "float32", 2, sp8,
               "scenario parameters v1 r1 v2 r2 e wall_x wall_w g (speeds signed, +x right; e for bounce and "
               "collision; wall_x the wall's centre; g gravity, 0 when none; NaN where not used)");
-    add_array(arr, "labels", "int32", 1, s1, "scenario: 0 uniform, 1 parabola, 2 collision, 3 bounce, 4 occlusion");
+    add_array(arr, "labels", "int32", 1, s1,
+              "scenario: 0 uniform, 1 parabola, 2 collision, 3 bounce, 4 occlusion, 5 box");
     add_array(arr, "splits", "int32", 1, s1, "0 id (train sets too), 1 ood-v, 2 ood-r, 3 ood-rv");
     add_array(arr, "seeds", "int64", 1, s1, "the seed each video's scene was drawn from");
     add_array(arr, "contact", "int32", 1, s1,
@@ -278,6 +279,9 @@ static char *meta_json(const vdit_data_spec *sp, char *const *captions)
     a = json_array();
     for (int i = 0; i < sp->count; i++) json_array_append_new(a, json_string(captions[i]));
     json_object_set_new(m, "captions", a);
+    a = json_array();
+    for (int i = 0; i < sp->count; i++) json_array_append_new(a, json_string(shorts[i]));
+    json_object_set_new(m, "captions_short", a);
     char *s = json_dumps(m, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
     json_decref(m);
     return s;
@@ -318,6 +322,7 @@ static int make_pass(vdit_npz_writer *w, const vdit_data_spec *sp, int take, vdi
                     contact[i] = c;
                     vdit_scene_params(sc, params + (size_t)i * VDIT_NPARAMS);
                     vdit_scene_caption(sc, st, T, captions[i], CAPTION_MAX);
+                    vdit_scene_caption_short(sc, captions[N + i], CAPTION_MAX);
                 }
             } else {
                 vdit_scene_take2(&sc2, sc, vdit_rng_at((uint64_t)sp->seeds[i], TAKE2_SALT));
@@ -376,8 +381,8 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
     float *states = malloc((size_t)N * T * 2 * VDIT_NSTATE * sizeof(float));
     float *params = malloc((size_t)N * VDIT_NPARAMS * sizeof(float));
     int32_t *contact = malloc((size_t)N * sizeof(int32_t));
-    char *capmem = calloc((size_t)N, CAPTION_MAX);
-    char **captions = malloc((size_t)N * sizeof(char *));
+    char *capmem = calloc(2 * (size_t)N, CAPTION_MAX);
+    char **captions = malloc(2 * (size_t)N * sizeof(char *)); /* the detailed, then the short */
     vdit_npz_writer *w = NULL;
     int rc = -1, made_tmp = 0, held = 0, slots[3] = {-1, -1, -1};
     char *json = NULL;
@@ -385,7 +390,7 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
         vdit_seterr(err, "data: out of memory for %d videos' ground truth", N);
         goto done;
     }
-    for (int i = 0; i < N; i++) captions[i] = capmem + (size_t)i * CAPTION_MAX;
+    for (int i = 0; i < 2 * N; i++) captions[i] = capmem + (size_t)i * CAPTION_MAX;
     while (dlen > 1 && dir[dlen - 1] == '/') dlen--; /* "out/" -> "out.tmp-XXXXXX" */
     snprintf(tmp, strlen(dir) + 32, "%.*s.tmp-XXXXXX", (int)dlen, dir);
     if (!mkdtemp(tmp)) {
@@ -438,7 +443,7 @@ int vdit_data_write(const char *dir, const vdit_data_spec *sp, int replace, vdit
     int crc = vdit_npz_close(w, err);
     w = NULL;
     if (crc) goto done;
-    json = meta_json(sp, captions);
+    json = meta_json(sp, captions, captions + N);
     if (!json) {
         vdit_seterr(err, "%s: out of memory encoding meta.json", dir);
         goto done;
@@ -510,9 +515,12 @@ void vdit_dataset_free(vdit_dataset *ds)
     vdit_array_free(&ds->contact);
     vdit_array_free(&ds->videos_take2);
     vdit_array_free(&ds->states_take2);
-    if (ds->captions)
-        for (int i = 0; i < ds->count; i++) free(ds->captions[i]);
-    free(ds->captions);
+    for (int k = 0; k < 2; k++) {
+        char **c = k ? ds->captions_short : ds->captions;
+        if (c)
+            for (int i = 0; i < ds->count; i++) free(c[i]);
+        free(c);
+    }
     free(ds->name);
     memset(ds, 0, sizeof *ds);
 }
@@ -542,6 +550,17 @@ static int load_array(const char *npz, const char *name, vdit_dtype dt, int ndim
                     vdit_dtype_name(dt), want, why);
         vdit_array_free(out);
         return -1;
+    }
+    return 0;
+}
+
+/* out[count] <- the strings of the JSON array arr (meta.json's key `what`) */
+static int read_captions(json_t *arr, const char *what, const char *mpath, int count, char **out, vdit_err *err)
+{
+    for (int i = 0; i < count; i++) {
+        json_t *c = json_array_get(arr, (size_t)i);
+        if (!json_is_string(c)) return vdit_seterr(err, "%s: %s[%d] is not a string", mpath, what, i);
+        if (!(out[i] = strdup(json_string_value(c)))) return vdit_seterr(err, "%s: out of memory", mpath);
     }
     return 0;
 }
@@ -606,16 +625,19 @@ int vdit_dataset_load(const char *dir, vdit_dataset *ds, vdit_err *err)
         vdit_seterr(err, "%s: out of memory", mpath);
         goto done;
     }
-    for (int i = 0; i < ds->count; i++) {
-        json_t *c = json_array_get(caps, (size_t)i);
-        if (!json_is_string(c)) {
-            vdit_seterr(err, "%s: captions[%d] is not a string", mpath, i);
+    if (read_captions(caps, "captions", mpath, ds->count, ds->captions, err)) goto done;
+    /* the short captions: datasets written before them have none */
+    json_t *shorts = json_object_get(m, "captions_short");
+    if (shorts) {
+        if (!json_is_array(shorts) || json_array_size(shorts) != (size_t)ds->count) {
+            vdit_seterr(err, "%s: \"captions_short\" is not an array of %d strings (count)", mpath, ds->count);
             goto done;
         }
-        if (!(ds->captions[i] = strdup(json_string_value(c)))) {
+        if (!(ds->captions_short = calloc((size_t)ds->count, sizeof(char *)))) {
             vdit_seterr(err, "%s: out of memory", mpath);
             goto done;
         }
+        if (read_captions(shorts, "captions_short", mpath, ds->count, ds->captions_short, err)) goto done;
     }
 
     int64_t N = ds->count, T = ds->frames, S = ds->size;

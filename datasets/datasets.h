@@ -105,9 +105,13 @@ void vdit_scene_params(const vdit_scene *sc, float *params);
 /* A caption from the ground truth (the scene and, when not NULL, its
  * simulated states[T][2][5]: what happens after a collision, how many
  * bounces, whether the ball is hidden or comes out again), e.g. "a red ball
- * of radius 1.1 falls from the left, thrown right at 2.5 units/s".
+ * of radius 1.1 falls from the left, thrown right at 2.5 units/s, starting
+ * at x 1.6 y 8.2" (the detailed level; the grammar is datasets/FORMAT.md's).
  * Returns its length (as snprintf). */
 int vdit_scene_caption(const vdit_scene *sc, const float *states, int T, char *buf, size_t cap);
+/* The short caption (what happens, no numbers), e.g. "a red ball is thrown
+ * right and falls": the level of a user's prompt. */
+int vdit_scene_caption_short(const vdit_scene *sc, char *buf, size_t cap);
 
 /* Makes the process's first Chipmunk space with stdout silenced (Debian's
  * debug build prints a banner on it); vdit_simulate calls it, and callers
@@ -203,7 +207,8 @@ typedef struct {
     vdit_array contact;      /* int32 [N] */
     vdit_array videos_take2; /* uint8 [N][T][S][S][3]; zeroed when absent */
     vdit_array states_take2; /* float32 [N][T][2][5]; zeroed when absent */
-    char **captions;         /* [N] */
+    char **captions;         /* [N] the detailed captions */
+    char **captions_short;   /* [N] the short ones; NULL in datasets written before them */
     char *name;
 } vdit_dataset;
 
@@ -251,6 +256,24 @@ typedef struct {
 int vdit_latents_load(vdit_latent_set *ls, const char *dir, const char *vae_path, int count, const char *cache_dir,
                       vdit_err *err);
 void vdit_latent_set_free(vdit_latent_set *ls);
+
+/* ------------------------------------------------------------------------
+ * Text (datasets/text.c): the caption grammar's vocabulary and tokenizer
+ * ---------------------------------------------------------------------- */
+
+enum { VDIT_TOK_PAD = 0, VDIT_TOK_EOS = 1, VDIT_TOK_COMMA = 2, VDIT_TOK_POINT = 3, VDIT_TOK_DIGIT0 = 4,
+       VDIT_TOK_FIRST_WORD = 14 };
+int vdit_vocab_size(void);
+const char *vdit_vocab_token(int id); /* NULL outside 0..size-1 */
+/* text -> ids[cap] (*n of them, no padding or end token): words (case
+ * folded) from the vocabulary, numbers digit by digit with their point,
+ * commas; a word outside the vocabulary is an error naming it and listing
+ * the words. */
+int vdit_tokenize(const char *text, int *ids, int cap, int *n, vdit_err *err);
+/* ids -> text: words joined by one space, a number's digits and point
+ * joined, no space before a comma; stops at <eos>, skips <pad>. Returns the
+ * length (as snprintf). */
+int vdit_detokenize(const int *ids, int n, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------------
  * Looking at a dataset (datasets/show.c)

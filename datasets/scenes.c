@@ -381,7 +381,27 @@ static const char *where(double x)
     return x < VDIT_WORLD / 3 ? "the left" : x < 2 * VDIT_WORLD / 3 ? "the middle" : "the right";
 }
 
+int vdit_scene_caption_short(const vdit_scene *sc, char *buf, size_t cap)
+{
+    static const char *const what[VDIT_NSCENARIOS] = {
+        "a red ball glides right",           "a red ball is thrown right and falls",
+        "a red ball hits a blue ball head-on", "a red ball falls and bounces on the floor",
+        "a red ball passes behind a grey wall", "a red ball bounces around a closed box"};
+    if (sc->scenario == VDIT_SC_UNIFORM && fabs(sc->vx[0]) < 0.005) return snprintf(buf, cap, "a red ball rests");
+    return snprintf(buf, cap, "%s", sc->scenario >= 0 && sc->scenario < VDIT_NSCENARIOS ? what[sc->scenario] : "?");
+}
+
+static int caption_body(const vdit_scene *sc, const float *st, int T, char *buf, size_t cap);
+
 int vdit_scene_caption(const vdit_scene *sc, const float *st, int T, char *buf, size_t cap)
+{
+    /* the detailed caption: what happens, then where the red ball starts */
+    int n = caption_body(sc, st, T, buf, cap);
+    if (n < 0 || (size_t)n >= cap) return n;
+    return n + snprintf(buf + n, cap - (size_t)n, ", starting at x %.1f y %.1f", sc->x[0], sc->y[0]);
+}
+
+static int caption_body(const vdit_scene *sc, const float *st, int T, char *buf, size_t cap)
 {
     char v1[32], v2[32], after[96] = "";
     speed_str(v1, sizeof v1, sc->vx[0]);

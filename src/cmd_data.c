@@ -83,6 +83,7 @@ static int data_show(int argc, char **argv)
     const float *p = (const float *)ds.params.data + (size_t)index * VDIT_NPARAMS;
     printf("%s: video %d of %s (%s, %s%s): %s\n", out, index, ds.name, vdit_scenario_name(lab[index]),
            vdit_split_name(spl[index]), take2 ? ", second take" : "", ds.captions[index]);
+    if (ds.captions_short) printf("  short caption: %s\n", ds.captions_short[index]);
     printf("  params v1 %g r1 %g v2 %g r2 %g e %g wall_x %g wall_w %g g %g; contact frame %d; seed %lld\n", p[0], p[1],
            p[2], p[3], p[4], p[5], p[6], p[7], con[index], (long long)((const int64_t *)ds.seeds.data)[index]);
     vdit_dataset_free(&ds);

@@ -593,6 +593,22 @@ START_TEST(test_captions)
             snprintf(want, sizeof want, "restitution %.2f", P(&ds, i, VDIT_P_E));
             ck_assert(strstr(ds.captions[i], want));
         }
+        /* the detailed caption ends with the start; the short one names no number */
+        snprintf(want, sizeof want, ", starting at x %.1f y %.1f", S(&ds, i, 0, 0, 0), S(&ds, i, 0, 0, 1));
+        ck_assert_msg(strstr(ds.captions[i], want), "%s lacks %s", ds.captions[i], want);
+        ck_assert_ptr_nonnull(ds.captions_short);
+        ck_assert_msg(!strncmp(ds.captions_short[i], "a red ball ", 11) && !strpbrk(ds.captions_short[i], "0123456789"),
+                      "%s", ds.captions_short[i]);
+        /* both tokenize within the vocabulary and come back word for word */
+        for (int k = 0; k < 2; k++) {
+            const char *c = k ? ds.captions_short[i] : ds.captions[i];
+            int ids[128], n;
+            char back[512];
+            vdit_err err;
+            ck_assert_msg(vdit_tokenize(c, ids, 128, &n, &err) == 0, "%s: %s", c, err.msg);
+            vdit_detokenize(ids, n, back, sizeof back);
+            ck_assert_str_eq(back, c);
+        }
     }
     char name[32];
     snprintf(name, sizeof name, "all/%s", SET_SPLITS[_i]);
@@ -619,6 +635,45 @@ static void assert_same_files(const char *a, const char *b)
 }
 
 /* The same spec writes byte-identical files, with 1 or 2 threads. */
+/* The tokenizer: numbers digit by digit (an unseen value can be written),
+ * case folded, <eos> ends and <pad> is skipped when going back, every box
+ * caption in the vocabulary; a word outside it is one error naming it. */
+START_TEST(test_tokenizer)
+{
+    int ids[64], n;
+    vdit_err err;
+    ck_assert_int_eq(vdit_tokenize("A red ball glides right at 12.75 units/s, starting", ids, 64, &n, &err), 0);
+    const char *want[] = {"a", "red", "ball", "glides", "right", "at", "1", "2", ".", "7", "5", "units/s", ",",
+                          "starting"};
+    ck_assert_int_eq(n, 14);
+    for (int i = 0; i < n; i++) ck_assert_str_eq(vdit_vocab_token(ids[i]), want[i]);
+    char back[256];
+    ids[n] = VDIT_TOK_EOS, ids[n + 1] = ids[0];
+    vdit_detokenize(ids, n + 2, back, sizeof back);
+    ck_assert_str_eq(back, "a red ball glides right at 12.75 units/s, starting");
+    ck_assert_ptr_null(vdit_vocab_token(vdit_vocab_size()));
+    ck_assert_str_eq(vdit_vocab_token(VDIT_TOK_DIGIT0 + 7), "7");
+    ck_assert_int_eq(vdit_tokenize("a purple ball", ids, 64, &n, &err), -1);
+    ck_assert_msg(strstr(err.msg, "word 'purple' is not in the caption vocabulary") && strstr(err.msg, "restitution"),
+                  "%s", err.msg);
+    ck_assert_int_eq(vdit_tokenize("at 1.2.3 units/s", ids, 64, &n, &err), -1);
+    ck_assert_msg(strstr(err.msg, "at most one decimal point"), "%s", err.msg);
+    ck_assert_int_eq(vdit_tokenize("a red ball", ids, 2, &n, &err), -1);
+    ck_assert_msg(strstr(err.msg, "more than 2 tokens"), "%s", err.msg);
+    for (int k = 0; k < 16; k++) { /* box, every heading */
+        vdit_scene sc;
+        float *st = malloc(64 * 10 * sizeof(float));
+        ck_assert_int_eq(vdit_scene_draw(&sc, VDIT_SC_BOX, k % VDIT_NSPLITS, 64, 500 + k, st, NULL, &err), 0);
+        char c[256];
+        vdit_scene_caption(&sc, st, 64, c, sizeof c);
+        ck_assert_msg(vdit_tokenize(c, ids, 64, &n, &err) == 0, "%s: %s", c, err.msg);
+        vdit_detokenize(ids, n, back, sizeof back);
+        ck_assert_str_eq(back, c);
+        free(st);
+    }
+}
+END_TEST
+
 START_TEST(test_determinism)
 {
     vdit_data_spec sp;
@@ -1181,6 +1236,7 @@ static Suite *data_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_take2, 0, VDIT_NSPLITS);
     tcase_add_loop_test(tc, test_captions, 0, VDIT_NSPLITS);
+    tcase_add_test(tc, test_tokenizer);
     tcase_add_test(tc, test_determinism);
     tcase_add_test(tc, test_benchmark);
     tcase_add_test(tc, test_write_rejects);
