@@ -554,6 +554,16 @@ static int load_array(const char *npz, const char *name, vdit_dtype dt, int ndim
     return 0;
 }
 
+void vdit_dataset_keep_first(vdit_dataset *ds, int count)
+{
+    if (count < 0 || count >= ds->count) return;
+    for (int k = 0; k < 2; k++) {
+        char **c = k ? ds->captions_short : ds->captions;
+        for (int i = count; c && i < ds->count; i++) free(c[i]), c[i] = NULL;
+    }
+    ds->count = count;
+}
+
 /* out[count] <- the strings of the JSON array arr (meta.json's key `what`) */
 static int read_captions(json_t *arr, const char *what, const char *mpath, int count, char **out, vdit_err *err)
 {

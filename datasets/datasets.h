@@ -217,6 +217,9 @@ typedef struct {
  * frames against their ranges; errors name the file. */
 int vdit_dataset_load(const char *dir, vdit_dataset *ds, vdit_err *err);
 void vdit_dataset_free(vdit_dataset *ds);
+/* Keeps the first `count` videos' captions and count (the arrays stay as
+ * read; readers index them below count); no-op when count >= ds->count. */
+void vdit_dataset_keep_first(vdit_dataset *ds, int count);
 
 /* ------------------------------------------------------------------------
  * A dataset as the DiT sees it (datasets/latents.c): its videos in [-1, 1]

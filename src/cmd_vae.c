@@ -41,10 +41,7 @@ static int load_data(const char *dir, int count, vdit_dataset *ds)
         cli_fail(err.msg);
         return -1;
     }
-    if (count > 0 && count < ds->count) { /* vdit_dataset_free frees count captions: drop the others now */
-        for (int i = count; i < ds->count; i++) free(ds->captions[i]);
-        ds->count = count;
-    }
+    if (count > 0) vdit_dataset_keep_first(ds, count);
     if (ds->count < 1) {
         fprintf(stderr, "vdit: %s: the dataset holds no videos\n", dir);
         vdit_dataset_free(ds);
