@@ -22,6 +22,20 @@
 #include <time.h>
 #include <unistd.h>
 
+void vdit_mask_task(uint8_t *known, int T, int K, int task)
+{
+    for (int t = 0; t < T; t++) {
+        int k;
+        switch (task) {
+        case VDIT_MASK_SUFFIX: k = t >= T - K; break;
+        case VDIT_MASK_ENDS: k = t < (K + 1) / 2 || t >= T - K / 2; break;
+        case VDIT_MASK_GAP: k = K > 0 && (t < T / 4 || t >= T - T / 4); break;
+        default: k = t < K; break;
+        }
+        known[t] = (uint8_t)k;
+    }
+}
+
 void vdit_train_config_default(vdit_train_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -41,6 +55,8 @@ void vdit_train_config_default(vdit_train_config *c)
     c->context_probs[0] = c->context_probs[1] = c->context_probs[2] = 0.1f;
     c->context_probs[3] = 0.7f;
     c->context_noise = 0.0f;
+    c->mask_tasks[VDIT_MASK_PREFIX] = 1.0f;
+    for (int k = 1; k < VDIT_NMASK_TASKS; k++) c->mask_tasks[k] = 0.0f;
     c->time_sampling = VDIT_TIME_UNIFORM;
     c->seed = 0;
 }
@@ -67,6 +83,12 @@ int vdit_train_config_check(const vdit_train_config *c, vdit_err *err)
         sum += c->context_probs[k];
     }
     if (fabs(sum - 1.0) > 1e-4) return vdit_seterr(err, "context_probs sum to %g, not 1", sum);
+    double msum = 0.0;
+    for (int k = 0; k < VDIT_NMASK_TASKS; k++) {
+        if (!(c->mask_tasks[k] >= 0)) return vdit_seterr(err, "mask_tasks must not be negative");
+        msum += c->mask_tasks[k];
+    }
+    if (fabs(msum - 1.0) > 1e-4) return vdit_seterr(err, "mask_tasks sum to %g, not 1", msum);
     if (!(c->context_noise >= 0) || !isfinite(c->context_noise))
         return vdit_seterr(err, "context_noise %g must be a finite number >= 0", c->context_noise);
     return 0;
@@ -172,7 +194,15 @@ int vdit_trainer_step(vdit_trainer *tr, const float *x0, const int *labels, int 
                 break;
             }
         }
-        for (int t = 0; t < T; t++) tr->known[(size_t)j * T + t] = t < K;
+        /* which frames: the first K unless other tasks are asked for (their
+         * draw from its own stream, so runs without them draw what they drew) */
+        int task = VDIT_MASK_PREFIX;
+        if (tc->mask_tasks[VDIT_MASK_PREFIX] < 1.0f) {
+            double q = uniform01(vdit_rng_at(step_seed, 0x6d61736bull), (uint64_t)(first + j)), at = 0.0;
+            for (task = 0; task < VDIT_NMASK_TASKS - 1; task++)
+                if (q < (at += tc->mask_tasks[task])) break;
+        }
+        vdit_mask_task(tr->known + (size_t)j * T, T, K, task);
         /* label dropout to the null label trains the unconditional branch */
         int y = labels ? labels[j] : c->num_classes;
         if (y < 0 || y > c->num_classes)

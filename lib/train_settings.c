@@ -40,6 +40,38 @@ static int parse_probs_text(void *settings, const char *value, char *msg, size_t
     return 0;
 }
 
+/* [data] mask_tasks: P(prefix), P(suffix), P(ends), P(gap) */
+static int parse_mask_tasks(void *settings, const char *value, char *msg, size_t cap)
+{
+    vdit_train_settings *s = settings;
+    float v[VDIT_NMASK_TASKS];
+    const char *p = value;
+    int n = 0;
+    while (n < VDIT_NMASK_TASKS) {
+        char *end;
+        double x = strtod(p, &end);
+        if (end == p || !(x >= 0)) break;
+        v[n++] = (float)x;
+        p = end;
+        while (*p == ' ') p++;
+        if (*p != ',') break;
+        p++;
+    }
+    if (n != VDIT_NMASK_TASKS || *p) {
+        snprintf(msg, cap, "must be %d probabilities: continue (prefix), extend backward (suffix), interpolate (ends), "
+                           "fill (gap)", VDIT_NMASK_TASKS);
+        return -1;
+    }
+    memcpy(s->train.mask_tasks, v, sizeof v);
+    return 0;
+}
+
+static void format_mask_tasks(const void *settings, char *out, size_t cap)
+{
+    const float *m = ((const vdit_train_settings *)settings)->train.mask_tasks;
+    snprintf(out, cap, "%.7g,%.7g,%.7g,%.7g", m[0], m[1], m[2], m[3]);
+}
+
 #define OFF(f) offsetof(vdit_train_settings, f)
 static const vdit__setting_key KEYS[] = {
     {"model", "size", SET_CUSTOM, OFF(size), NULL, 0, 0, parse_size, NULL}, /* first: the keys below override it */
@@ -68,6 +100,7 @@ static const vdit__setting_key KEYS[] = {
     {"data", "context_frames", SET_INT, OFF(train.context_frames), NULL, 0, VDIT_MAX_CONTEXT, NULL, NULL},
     {"data", "context_probs", SET_CUSTOM, OFF(context_probs_text), NULL, 0, 0, parse_probs_text, NULL},
     {"data", "context_noise", SET_FLOAT, OFF(train.context_noise), NULL, 0, 0, NULL, NULL},
+    {"data", "mask_tasks", SET_CUSTOM, OFF(train.mask_tasks), NULL, 0, 0, parse_mask_tasks, format_mask_tasks},
     {"data", "labels", SET_BOOL, OFF(use_labels), NULL, 0, 0, NULL, NULL},
     {"data", "count", SET_INT, OFF(count), NULL, 0, 1000000000, NULL, NULL},
 };

@@ -658,6 +658,9 @@ int vdit_sample_dit(vdit_dit *m, const vdit_sample_config *sc, const vdit_sample
  * ---------------------------------------------------------------------- */
 
 #define VDIT_MAX_CONTEXT 16
+enum { VDIT_MASK_PREFIX = 0, VDIT_MASK_SUFFIX, VDIT_MASK_ENDS, VDIT_MASK_GAP, VDIT_NMASK_TASKS };
+/* The known mask known[T] of a masked task with K known frames (above). */
+void vdit_mask_task(uint8_t *known, int T, int K, int task);
 
 typedef enum { VDIT_TIME_UNIFORM = 0, VDIT_TIME_LOGIT_NORMAL = 1 } vdit_time_sampling;
 
@@ -677,6 +680,12 @@ typedef struct {
     /* context noise augmentation: each sample's known frames get Gaussian
      * noise of a std drawn uniformly in [0, context_noise] (0: off) */
     float context_noise;
+    /* which frames the K known ones are (Sora's masked tasks), P of each:
+     * VDIT_MASK_PREFIX the first K (continue; the default, 1), SUFFIX the
+     * last K (extend backward), ENDS the first ceil(K/2) and the last
+     * floor(K/2) (interpolate), GAP all but the middle half (fill; K = 0
+     * still knows nothing) */
+    float mask_tasks[VDIT_NMASK_TASKS];
 } vdit_train_config;
 
 /* Fills the defaults (batch 16, 2000 steps, lr 3e-4 with 100 warm-up steps

@@ -363,6 +363,48 @@ START_TEST(test_context_noise)
 }
 END_TEST
 
+/* Masked tasks: the known frames of each task (continue, extend backward,
+ * interpolate, fill), drawn in training as asked; the default (continue
+ * only) draws nothing more: a run is what it was. */
+START_TEST(test_mask_tasks)
+{
+    const char *want[VDIT_NMASK_TASKS][2] = {{"11100000", "00000000"}, {"00000111", "00000000"},
+                                             {"11000001", "00000000"}, {"11000011", "00000000"}};
+    for (int task = 0; task < VDIT_NMASK_TASKS; task++)
+        for (int z = 0; z < 2; z++) {
+            uint8_t k[8];
+            char got[9];
+            vdit_mask_task(k, 8, z ? 0 : 3, task);
+            for (int t = 0; t < 8; t++) got[t] = (char)('0' + k[t]);
+            got[8] = 0;
+            ck_assert_msg(!strcmp(got, want[task][z]), "task %d, K %d: %s, not %s", task, z ? 0 : 3, got,
+                          want[task][z]);
+        }
+    vdit_dit_config mc = tiny_model(VDIT_OBJ_FLOW);
+    vdit_train_config tc = tiny_train();
+    tc.context_probs[0] = 0.0f, tc.context_probs[1] = 1.0f; /* K = 1 in every draw */
+    float data[4 * NV];
+    int labels[4];
+    tiny_data(data, labels);
+    vdit_err err;
+    double loss[2], norm;
+    for (int run = 0; run < 2; run++) {
+        vdit_train_config t2 = tc;
+        if (run) t2.mask_tasks[VDIT_MASK_PREFIX] = 0.0f, t2.mask_tasks[VDIT_MASK_SUFFIX] = 1.0f;
+        vdit_trainer tr;
+        ck_assert_msg(vdit_trainer_create(&tr, &mc, &t2, 4, &err) == 0, "%s", err.msg);
+        for (int st = 0; st < 3; st++) ck_assert_int_eq(vdit_trainer_step(&tr, data, labels, 0, NULL, NULL, &loss[run], &norm, &err), 0);
+        for (int j = 0; j < 4; j++) /* the last frame known, alone (or the first) */
+            for (int t = 0; t < T_; t++) ck_assert_int_eq(tr.known[j * T_ + t], run ? t == T_ - 1 : t == 0);
+        vdit_trainer_free(&tr);
+    }
+    ck_assert(loss[0] != loss[1]);
+    tc.mask_tasks[VDIT_MASK_GAP] = 0.5f;
+    ck_assert_int_eq(vdit_train_config_check(&tc, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "mask_tasks sum to 1.5"));
+}
+END_TEST
+
 START_TEST(test_lr_and_sample_dit)
 {
     vdit_train_config tc = tiny_train();
@@ -404,6 +446,7 @@ int main(void)
     tcase_add_test(tc, test_guidance_and_context);
     tcase_add_test(tc, test_training_batch_and_loss);
     tcase_add_test(tc, test_context_noise);
+    tcase_add_test(tc, test_mask_tasks);
     tcase_add_test(tc, test_loss_falls);
     tcase_add_test(tc, test_resume_bit_identical);
     tcase_add_test(tc, test_lr_and_sample_dit);

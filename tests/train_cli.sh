@@ -72,6 +72,12 @@ sed 's/^heads = 4/heads = 5/' "$tmp/t.ini" >"$tmp/bad2.ini"
 "$VDIT" train --config "$tmp/bad2.ini" --data "$tmp/data" --out "$tmp/c" 2>"$tmp/err"
 check grep -q "heads 5 must divide hidden 32" "$tmp/err"
 check test ! -e "$tmp/c"
+# masked tasks: four probabilities, or one line naming the key; the resolved run config keeps them
+printf '[data]\nmask_tasks = 0.5,0.5\n' >>"$tmp/bad3.ini"
+"$VDIT" train --config "$tmp/bad3.ini" --data "$tmp/data" --out "$tmp/c" 2>"$tmp/err"
+check test $? -eq 1
+check grep -q "bad3.ini:2: \[data\] mask_tasks = '0.5,0.5' must be 4 probabilities" "$tmp/err"
+check grep -q '^mask_tasks = 1,0,0,0$' "$tmp/a/config.ini"
 
 # divergence: a huge learning rate makes the loss non-finite; training stops, the checkpoint stays loadable
 sed 's/^lr = 1e-3/lr = 1e30/; s/^checkpoint_every = 5/checkpoint_every = 1/; s/^warmup = 4/warmup = 0/' "$tmp/t.ini" >"$tmp/nan.ini"
