@@ -19,23 +19,7 @@
 # default all: tiny small-full small-st base-full base-st), BENCH_ROUNDS
 # (override every config's rounds), OMP_NUM_THREADS (default 2).
 set -eu
-VDIT=${1:-${VDIT:-vdit}}
-here=$(cd "$(dirname "$0")" && pwd)
-srcdir=$(cd "$here/../.." && pwd)
-out=${RESULTS:-$srcdir/results}/bench
-PY=${PYTHON_TORCH-/usr/bin/python3}
-K=${OMP_NUM_THREADS:-2}
-OMP_NUM_THREADS=$K
-OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-export OMP_NUM_THREADS OMP_WAIT_POLICY
-# PyTorch loads the same OpenBLAS: give it the kernels vdit runs (vdit
-# restarts itself with OPENBLAS_CORETYPE where OpenBLAS falls back to generic
-# ones on a CPU model it does not know, lib/bench.c), so both sides compare
-# on one kernel set
-if [ -z "${OPENBLAS_CORETYPE-}" ]; then
-    OPENBLAS_CORETYPE=$(OPENBLAS_VERBOSE=2 "$VDIT" --version 2>&1 | awk '/^Core:/ { c = $2 } END { print toupper(c) }')
-    export OPENBLAS_CORETYPE
-fi
+. "$(cd "$(dirname "$0")" && pwd)/env.sh"
 CONFIGS=${BENCH_CONFIGS:-tiny small-full small-st base-full base-st}
 
 # name attention grid hidden depth heads batch train_steps sample_steps rounds
@@ -50,16 +34,11 @@ config() {
     esac
 }
 
-[ -x "$VDIT" ] || { echo "bench_dit.sh: $VDIT is not an executable (build first)" >&2; exit 2; }
-have_torch=0
-if [ -n "$PY" ] && "$PY" -c 'import torch' 2>/dev/null; then have_torch=1; fi
 command -v gnuplot >/dev/null 2>&1 || echo "bench_dit.sh: no gnuplot, no figure" >&2
 mkdir -p "$out"
 raw=$out/raw.txt.tmp
 : >"$raw"
 
-# field KEY JSON: a number of a one-line JSON object
-field() { printf '%s\n' "$2" | sed -n "s/.*\"$1\": *\([-0-9.eE+]*\).*/\1/p"; }
 # record CONFIG PASS PROGRAM ROUND JSON
 record() {
     echo "$1 $2 $3 $(field ms_per_step "$5") $(field gflops "$5") $(field peak_rss_mb "$5") $4" >>"$raw"

@@ -13,27 +13,11 @@
 # Environment: PYTHON_TORCH (default /usr/bin/python3; without torch, vdit
 # alone), BENCH_ROUNDS (default 4), OMP_NUM_THREADS (default 2).
 set -eu
-VDIT=${1:-${VDIT:-vdit}}
-here=$(cd "$(dirname "$0")" && pwd)
-srcdir=$(cd "$here/../.." && pwd)
-out=${RESULTS:-$srcdir/results}/bench
-PY=${PYTHON_TORCH-/usr/bin/python3}
-K=${OMP_NUM_THREADS:-2}
-OMP_NUM_THREADS=$K
-OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-export OMP_NUM_THREADS OMP_WAIT_POLICY
-if [ -z "${OPENBLAS_CORETYPE-}" ]; then # PyTorch gets the kernels vdit runs (see bench_dit.sh)
-    OPENBLAS_CORETYPE=$(OPENBLAS_VERBOSE=2 "$VDIT" --version 2>&1 | awk '/^Core:/ { c = $2 } END { print toupper(c) }')
-    export OPENBLAS_CORETYPE
-fi
+. "$(cd "$(dirname "$0")" && pwd)/env.sh"
 ROUNDS=${BENCH_ROUNDS:-4}
-[ -x "$VDIT" ] || { echo "bench_vae.sh: $VDIT is not an executable (build first)" >&2; exit 2; }
-have_torch=0
-if [ -n "$PY" ] && "$PY" -c 'import torch' 2>/dev/null; then have_torch=1; fi
 mkdir -p "$out"
 raw=$out/raw_vae.txt.tmp
 : >"$raw"
-field() { printf '%s\n' "$2" | sed -n "s/.*\"$1\": *\([-0-9.eE+]*\).*/\1/p"; }
 
 # name size batch (frames a training step; the VAE of experiments/vae/vae32.ini)
 CONFIGS="vae32-b32:32:32 vae64-b8:64:8"
