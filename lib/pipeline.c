@@ -100,8 +100,8 @@ static int decode_chunk(const vdit_pipeline *p, const float *z, int nb, int F, i
 
 /* The nb videos of chunk b0: z[nb][T][C][H][W] from the context (read on
  * the known frames), known[nb][T] and labels[nb] (the null label beyond
- * the model's classes). */
-static int sample_chunk(const vdit_pipeline *p, int b0, int nb, const float *context, const uint8_t *known,
+ * the model's classes); window w > 0 of a rollout draws new noise. */
+static int sample_chunk(const vdit_pipeline *p, int b0, int w, int nb, const float *context, const uint8_t *known,
                         const int *labels, float *z, vdit_err *err)
 {
     const vdit_dit_config *c = &p->dit->cfg;
@@ -109,7 +109,19 @@ static int sample_chunk(const vdit_pipeline *p, int b0, int nb, const float *con
                            c->num_classes};
     vdit_sample_config sc = p->sample;
     sc.seed = vdit_rng_at(p->sample.seed, (uint64_t)b0); /* a seed per chunk */
+    if (w) sc.seed = vdit_rng_at(sc.seed, (uint64_t)w);  /* and per rollout window */
     return vdit_sample_dit(p->dit, &sc, &job, z, err);
+}
+
+/* labels[N] (may be NULL) within 0..num_classes, the last the null label */
+static int check_labels(const vdit_pipeline *p, const int *labels, int N, vdit_err *err)
+{
+    int nc = p->dit->cfg.num_classes;
+    for (int i = 0; labels && i < N; i++)
+        if (labels[i] < 0 || labels[i] > nc)
+            return vdit_seterr(err, "video %d: label %d out of range 0..%d (%d is the null label)", i, labels[i], nc,
+                               nc);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -158,10 +170,7 @@ int vdit_pipeline_continue(const vdit_pipeline *p, const uint8_t *videos, int N,
     if (N < 1) return vdit_seterr(err, "no videos to continue (N = %d)", N);
     if (vdit_pipeline_shape(p, F, S, &T, &C, &H, err)) return -1;
     const vdit_dit_config *c = &p->dit->cfg;
-    for (int i = 0; labels && i < N; i++)
-        if (labels[i] < 0 || labels[i] > c->num_classes)
-            return vdit_seterr(err, "video %d: label %d out of range 0..%d (%d is the null label)", i, labels[i],
-                               c->num_classes, c->num_classes);
+    if (check_labels(p, labels, N, err)) return -1;
     if (!videos)
         for (size_t i = 0; known && i < (size_t)N * T; i++)
             if (known[i]) return vdit_seterr(err, "frame %zu of video %zu is known but no videos are given", i % T, i / T);
@@ -178,7 +187,7 @@ int vdit_pipeline_continue(const vdit_pipeline *p, const uint8_t *videos, int N,
         for (int i = 0; i < nb; i++) y[i] = labels ? labels[b0 + i] : c->num_classes;
         if (videos && (rc = encode_chunk(p, videos + b0 * np, nb, F, S, x, z, err))) break;
         /* nothing known: no context at all (the same bits as an all-zero mask) */
-        if ((rc = sample_chunk(p, b0, nb, videos ? z : NULL, videos && known ? known + (size_t)b0 * T : NULL, y, zb,
+        if ((rc = sample_chunk(p, b0, 0, nb, videos ? z : NULL, videos && known ? known + (size_t)b0 * T : NULL, y, zb,
                                err)))
             break;
         if ((rc = decode_chunk(p, zb, nb, F, S, x, out + b0 * np, err))) break;
@@ -238,10 +247,7 @@ int vdit_pipeline_rollout(const vdit_pipeline *p, const uint8_t *videos, int N, 
     if (vdit_pipeline_shape(p, F, S, &T, &C, &H, err) || vdit_pipeline_rollout_windows(p, frames, context, &nw, err))
         return -1;
     const vdit_dit_config *c = &p->dit->cfg;
-    for (int i = 0; labels && i < N; i++)
-        if (labels[i] < 0 || labels[i] > c->num_classes)
-            return vdit_seterr(err, "video %d: label %d out of range 0..%d (%d is the null label)", i, labels[i],
-                               c->num_classes, c->num_classes);
+    if (check_labels(p, labels, N, err)) return -1;
     int B = p->batch, tf = p->vae ? p->vae->cfg.temporal : 1, Tt = frames / tf, K = context;
     size_t np = (size_t)F * 3 * S * S, nl1 = (size_t)C * H * H, nl = (size_t)T * nl1, nt = (size_t)Tt * nl1;
     float *x = malloc((size_t)B * np * sizeof(float)), *z = malloc((size_t)B * nl * sizeof(float));
@@ -261,11 +267,7 @@ int vdit_pipeline_rollout(const vdit_pipeline *p, const uint8_t *videos, int N, 
          * as vdit_pipeline_continue samples them (the same seed) */
         if ((rc = encode_chunk(p, videos + b0 * np, nb, F, S, x, z, err))) break;
         for (int w = 0, s0 = 0; w < nw && !rc; w++, s0 += T - K) {
-            vdit_sample_job job = {nb, T, C, H, H, z, known, y, c->num_classes};
-            vdit_sample_config sc = p->sample;
-            sc.seed = vdit_rng_at(p->sample.seed, (uint64_t)b0);
-            if (w) sc.seed = vdit_rng_at(sc.seed, (uint64_t)w); /* new noise in every window */
-            if ((rc = vdit_sample_dit(p->dit, &sc, &job, zw, err))) break;
+            if ((rc = sample_chunk(p, b0, w, nb, z, known, y, zw, err))) break;
             /* frames s0 .. s0+T-1 of the rollout; the last window may run past Tt */
             int n = Tt - s0 < T ? Tt - s0 : T;
             for (int i = 0; i < nb; i++)
